@@ -1,0 +1,69 @@
+"""Errors raised by the ledger core.
+
+Every message says what was expected and what was found. The tree::
+
+    LedgerError
+    ├── MalformedInput            bytes or text that cannot be parsed (bad base64, bad note, bad entry)
+    │   └── MalformedProof        a proof with hashes of the wrong size, too many hashes, bad indices
+    ├── KeyProblem                a key that cannot be generated, loaded or used
+    ├── VerificationError         something parsed but does not verify
+    │   ├── InvalidSignature      an Ed25519 signature does not verify
+    │   ├── UnknownKey            a signature by a key id nobody trusts
+    │   ├── RootMismatch          a proof or a recomputed tree gives another root
+    │   ├── ConsistencyError      two tree heads that cannot both be true (a fork or a rewrite)
+    │   └── ChainBroken           an entry whose index or previous hash does not follow
+    └── StorageError              the store cannot do what was asked (empty log, size out of range)
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Root of every error the ledger core raises."""
+
+
+class MalformedInput(LedgerError):
+    """Input that cannot be parsed into a valid value."""
+
+
+class MalformedProof(MalformedInput):
+    """A proof that is malformed before any hashing: wrong sizes, counts or indices."""
+
+
+class KeyProblem(LedgerError):
+    """A key that cannot be generated, loaded or used."""
+
+
+class VerificationError(LedgerError):
+    """Something well formed that does not verify."""
+
+
+class InvalidSignature(VerificationError):
+    """An Ed25519 signature that does not verify."""
+
+
+class UnknownKey(VerificationError):
+    """A signature by a key that the verifier does not know."""
+
+
+class RootMismatch(VerificationError):
+    """A calculated root hash differs from the expected one."""
+
+    def __init__(self, expected: bytes, calculated: bytes, what: str = "root") -> None:
+        self.expected = expected
+        self.calculated = calculated
+        super().__init__(
+            f"{what} mismatch: expected {expected.hex()}, calculated {calculated.hex()}"
+        )
+
+
+class ConsistencyError(VerificationError):
+    """Two tree heads that cannot both describe one append-only log."""
+
+
+class ChainBroken(VerificationError):
+    """An entry whose index or previous-hash link does not follow its predecessor."""
+
+
+class StorageError(LedgerError):
+    """The store cannot answer: out-of-range sizes, an empty log, a missing node."""
