@@ -1,1 +1,1 @@
-"""clients package."""
+"""What users run: the Python SDK and the `altan` command line."""

@@ -3,8 +3,8 @@
 Every message says what was expected and what was found. The tree::
 
     LedgerError
-    ├── MalformedInput            bytes or text that cannot be parsed (bad base64, bad note, bad entry)
-    │   └── MalformedProof        a proof with hashes of the wrong size, too many hashes, bad indices
+    ├── MalformedInput            bytes or text that cannot be parsed (base64, note, entry)
+    │   └── MalformedProof        a proof with hashes of the wrong size or count, bad indices
     ├── KeyProblem                a key that cannot be generated, loaded or used
     ├── VerificationError         something parsed but does not verify
     │   ├── InvalidSignature      an Ed25519 signature does not verify
@@ -12,7 +12,8 @@ Every message says what was expected and what was found. The tree::
     │   ├── RootMismatch          a proof or a recomputed tree gives another root
     │   ├── ConsistencyError      two tree heads that cannot both be true (a fork or a rewrite)
     │   └── ChainBroken           an entry whose index or previous hash does not follow
-    └── StorageError              the store cannot do what was asked (empty log, size out of range)
+    ├── OutOfRange                an index or tree size beyond what the log holds
+    └── StorageError              the store cannot do what was asked (no head row, missing node)
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class ConsistencyError(VerificationError):
 
 class ChainBroken(VerificationError):
     """An entry whose index or previous-hash link does not follow its predecessor."""
+
+
+class OutOfRange(LedgerError):
+    """An index or tree size the log does not (yet) hold."""
 
 
 class StorageError(LedgerError):

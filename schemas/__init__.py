@@ -1,1 +1,1 @@
-"""schemas package."""
+"""Pydantic models shared by the service and its clients."""

@@ -1,0 +1,390 @@
+"""Where the log lives: SQLAlchemy tables and the dialect-specific parts of appending.
+
+Tables (append-only in code: this module has no UPDATE or DELETE for entries, nodes or
+checkpoints):
+
+- ``log_entries``: index, entry bytes, leaf hash, and the log's receipt (key id, signature).
+- ``log_nodes``: every perfect subtree hash, (level, index) -> hash, level 0 being leaves.
+  Any root, inclusion or consistency proof for any tree size is then O(log n) node reads.
+- ``log_checkpoints``: every signed checkpoint published, by tree size, so consistency
+  between any two published sizes can be served and audited.
+- ``log_head``: one row holding the tree size; it is the lock that serialises appends.
+- ``log_keys``: the public half of every log key, so an audit from the database alone can
+  check receipts and checkpoints.
+
+Serialising appenders is the database's job, never process memory: SQLite takes the write
+lock with ``BEGIN IMMEDIATE``; PostgreSQL locks the head row (``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    tuple_,
+)
+from sqlalchemy.engine import make_url
+
+from ledger.errors import StorageError
+from ledger.merkle import NodeId
+
+metadata = MetaData()
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("entry", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+)
+
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("level", "idx"),
+    sqlite_with_rowid=False,
+)
+
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("published_at", String(32), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+log_keys = Table(
+    "log_keys",
+    metadata,
+    Column("key_id", String(8), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("not_before", String(32), nullable=False),
+    Column("not_after", String(32), nullable=True),
+)
+
+HEAD_ID = 1
+_WRITE = "altan_write"
+
+
+def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
+    """An engine configured for the log: SQLite in WAL mode with write transactions that
+    take the lock at BEGIN; PostgreSQL as it comes."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, echo=echo, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module so BEGIN is ours to choose.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: a deferred BEGIN that later upgrades can
+        # deadlock against another upgrader and fail with SQLITE_BUSY at once.
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the log tables and the head row if missing (tests and demos; the service
+    runs Alembic migrations, which create the same tables)."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        ensure_head(conn)
+
+
+def ensure_head(conn: Connection) -> None:
+    """Insert the head row (size 0) unless it exists."""
+    if conn.execute(select(log_head.c.id).where(log_head.c.id == HEAD_ID)).first() is None:
+        conn.execute(insert(log_head).values(id=HEAD_ID, size=0))
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the log's append lock from its first statement on."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only snapshot (one transaction, so multi-query answers agree)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def lock_head(conn: Connection) -> int:
+    """Lock the log head for this transaction and return the tree size."""
+    row = conn.execute(
+        select(log_head.c.size).where(log_head.c.id == HEAD_ID).with_for_update()
+    ).first()
+    if row is None:
+        raise StorageError("the log has no head row: run the migrations (altan init)")
+    return int(row.size)
+
+
+def read_size(conn: Connection) -> int:
+    """The tree size as of this transaction."""
+    row = conn.execute(select(log_head.c.size).where(log_head.c.id == HEAD_ID)).first()
+    if row is None:
+        raise StorageError("the log has no head row: run the migrations (altan init)")
+    return int(row.size)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One row of log_entries as stored."""
+
+    index: int
+    entry: bytes
+    leaf_hash: bytes
+    key_id: str
+    signature: bytes
+
+
+def insert_entries(conn: Connection, rows: Sequence[StoredEntry]) -> None:
+    """Append entries (the caller holds the lock and has checked the indices)."""
+    conn.execute(
+        insert(log_entries),
+        [
+            {
+                "idx": r.index,
+                "entry": r.entry,
+                "leaf_hash": r.leaf_hash,
+                "key_id": r.key_id,
+                "signature": r.signature,
+            }
+            for r in rows
+        ],
+    )
+
+
+def insert_nodes(conn: Connection, nodes: Sequence[tuple[NodeId, bytes]]) -> None:
+    """Store perfect subtree hashes."""
+    conn.execute(
+        insert(log_nodes),
+        [{"level": level, "idx": idx, "hash": h} for (level, idx), h in nodes],
+    )
+
+
+def set_size(conn: Connection, size: int) -> None:
+    """Move the head forward (the one update this module makes: the head is a counter)."""
+    conn.execute(log_head.update().where(log_head.c.id == HEAD_ID).values(size=size))
+
+
+def insert_checkpoint(
+    conn: Connection, size: int, root_hash: bytes, key_id: str, published_at: str, note: str
+) -> None:
+    """Keep a published signed checkpoint."""
+    conn.execute(
+        insert(log_checkpoints).values(
+            size=size, root_hash=root_hash, key_id=key_id, published_at=published_at, note=note
+        )
+    )
+
+
+class NodeTable:
+    """A merkle.NodeReader over log_nodes inside one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+        """Fetch many nodes in one query."""
+        if not ids:
+            return {}
+        rows = self._conn.execute(
+            select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
+                tuple_(log_nodes.c.level, log_nodes.c.idx).in_(list(ids))
+            )
+        )
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+
+
+def read_entries(conn: Connection, start: int, end: int) -> list[StoredEntry]:
+    """Entries with start <= index < end, in order."""
+    rows = conn.execute(
+        select(log_entries)
+        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+        .order_by(log_entries.c.idx)
+    )
+    return _entries(rows)
+
+
+def read_entries_after(conn: Connection, start: int, end: int, limit: int) -> list[StoredEntry]:
+    """Up to `limit` stored entries with start <= index < end, in order, whatever the gaps."""
+    rows = conn.execute(
+        select(log_entries)
+        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+        .order_by(log_entries.c.idx)
+        .limit(limit)
+    )
+    return _entries(rows)
+
+
+def _entries(rows: Any) -> list[StoredEntry]:
+    return [
+        StoredEntry(
+            index=int(r.idx),
+            entry=bytes(r.entry),
+            leaf_hash=bytes(r.leaf_hash),
+            key_id=str(r.key_id),
+            signature=bytes(r.signature),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One row of log_checkpoints."""
+
+    size: int
+    root_hash: bytes
+    key_id: str
+    published_at: str
+    note: str
+
+
+def _checkpoint(r: Any) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        size=int(r.size),
+        root_hash=bytes(r.root_hash),
+        key_id=str(r.key_id),
+        published_at=str(r.published_at),
+        note=str(r.note),
+    )
+
+
+def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
+    """The published checkpoint with the largest tree size."""
+    row = conn.execute(
+        select(log_checkpoints).order_by(log_checkpoints.c.size.desc()).limit(1)
+    ).first()
+    return None if row is None else _checkpoint(row)
+
+
+def checkpoint_at(conn: Connection, size: int) -> StoredCheckpoint | None:
+    """The checkpoint published at exactly this size, if one was."""
+    row = conn.execute(select(log_checkpoints).where(log_checkpoints.c.size == size)).first()
+    return None if row is None else _checkpoint(row)
+
+
+def read_checkpoints_after(conn: Connection, size: int, limit: int) -> list[StoredCheckpoint]:
+    """Up to `limit` published checkpoints with a tree size above `size`, in size order."""
+    rows = conn.execute(
+        select(log_checkpoints)
+        .where(log_checkpoints.c.size > size)
+        .order_by(log_checkpoints.c.size)
+        .limit(limit)
+    )
+    return [_checkpoint(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """One row of log_keys: public facts only."""
+
+    key_id: str
+    name: str
+    public_key: bytes
+    algorithm: str
+    status: str
+    not_before: str
+    not_after: str | None
+
+
+def read_keys(conn: Connection) -> list[StoredKey]:
+    """Every log key ever used, oldest first."""
+    rows = conn.execute(select(log_keys).order_by(log_keys.c.not_before, log_keys.c.key_id))
+    return [
+        StoredKey(
+            key_id=str(r.key_id),
+            name=str(r.name),
+            public_key=bytes(r.public_key),
+            algorithm=str(r.algorithm),
+            status=str(r.status),
+            not_before=str(r.not_before),
+            not_after=None if r.not_after is None else str(r.not_after),
+        )
+        for r in rows
+    ]
+
+
+def upsert_key(conn: Connection, key: StoredKey) -> None:
+    """Record a key's public half, or refresh its status and validity after a rotation.
+
+    A key id that is already stored with a different public key is refused: key ids are
+    how verifiers find keys, so one id must never name two keys.
+    """
+    existing = conn.execute(select(log_keys).where(log_keys.c.key_id == key.key_id)).first()
+    values = {
+        "name": key.name,
+        "public_key": key.public_key,
+        "algorithm": key.algorithm,
+        "status": key.status,
+        "not_before": key.not_before,
+        "not_after": key.not_after,
+    }
+    if existing is None:
+        conn.execute(insert(log_keys).values(key_id=key.key_id, **values))
+        return
+    if bytes(existing.public_key) != key.public_key or existing.name != key.name:
+        raise StorageError(
+            f"key id {key.key_id} is already stored for another key: refusing to replace it"
+        )
+    conn.execute(log_keys.update().where(log_keys.c.key_id == key.key_id).values(**values))

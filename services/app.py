@@ -1,0 +1,53 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from schemas.log import Health
+from services import problems
+from services.deps import LogDep
+from services.log.routes import router as log_router
+from services.runtime import open_runtime
+from services.settings import Settings, get_settings
+
+DESCRIPTION = """
+Altan Ledger keeps a tamper-evident, signed record of ore and gold lots from artisanal
+miners through processing centres to buyers. The `/log/*` endpoints let anyone verify the
+whole record without trusting the server: RFC 9162 Merkle proofs, C2SP signed checkpoints,
+Ed25519 receipts on every entry. Base64 is standard with padding.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database, keys and log open when it starts."""
+    cfg = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = open_runtime(cfg)
+        app.state.runtime = runtime
+        app.state.log = runtime.log
+        app.state.settings = cfg
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="Altan Ledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(log_router)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz(log: LogDep) -> Health:
+        return Health(status="ok", tree_size=log.size())
+
+    return app

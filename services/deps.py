@@ -1,0 +1,22 @@
+"""FastAPI dependencies as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from ledger.log import Log
+from services.settings import Settings
+
+
+def get_log(request: Request) -> Log:
+    return cast(Log, request.app.state.log)
+
+
+def get_app_settings(request: Request) -> Settings:
+    return cast(Settings, request.app.state.settings)
+
+
+LogDep = Annotated[Log, Depends(get_log)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,0 +1,1 @@
+"""The auditor endpoints over the transparency log."""

@@ -1,0 +1,47 @@
+"""Everything a running Altan Ledger needs, built from settings: database, keys, log."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from ledger.keys import KeyStore
+from ledger.log import Log
+from ledger.storage import make_engine
+from services.database import migrate
+from services.settings import Settings
+
+
+def utc_now() -> datetime:
+    """The service's clock (the ledger core never reads one itself)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """The pieces of one service process."""
+
+    settings: Settings
+    engine: Engine
+    keystore: KeyStore
+    log: Log
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    """Create the data directory, migrate the database, load or create the log key, and
+    publish the first checkpoint of an empty log."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    keystore = KeyStore(settings.data_dir, settings.log_origin, settings.passphrase_bytes)
+    keystore.load_or_create(utc_now())
+    log = Log(engine, settings.log_origin, keystore.active)
+    log.initialise(keystore.keys(), utc_now())
+    return Runtime(settings=settings, engine=engine, keystore=keystore, log=log)
