@@ -80,8 +80,8 @@ def _events(n: int, rnd: random.Random) -> Iterator[Event]:
                         "site": site,
                         "owner": pid,
                         "region": {"aimag": region[0], "soum": region[1]},
-                        "lat": round(47 + rnd.random() * 2, 5),
-                        "lon": round(105 + rnd.random() * 2, 5),
+                        "lat": f"{47 + rnd.random() * 2:.5f}",
+                        "lon": f"{105 + rnd.random() * 2:.5f}",
                     },
                 )
                 count += 1

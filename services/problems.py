@@ -53,7 +53,7 @@ def problem_for(exc: errors.LedgerError) -> ProblemType:
     """The table entry for the most specific class of `exc`."""
     for cls in type(exc).__mro__:
         if cls in ERROR_TABLE:
-            return ERROR_TABLE[cls]  # type: ignore[index]
+            return ERROR_TABLE[cls]
     return ERROR_TABLE[errors.LedgerError]
 
 
