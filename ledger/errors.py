@@ -20,7 +20,11 @@ from __future__ import annotations
 
 
 class LedgerError(Exception):
-    """Root of every error the ledger core raises."""
+    """Root of every error the ledger core raises; `field` names the input at fault."""
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class MalformedInput(LedgerError):

@@ -136,34 +136,43 @@ class Log:
     def entries(self, start: int, end: int, limit: int) -> list[storage.StoredEntry]:
         """Entries start <= i < min(end, start + limit, size)."""
         if start < 0 or end <= start:
-            raise OutOfRange(f"entries: expected 0 <= start < end, got start={start} end={end}")
+            raise OutOfRange(
+                f"entries: expected 0 <= start < end, got start={start} end={end}", field="end"
+            )
         with storage.read_transaction(self.engine) as conn:
             size = storage.read_size(conn)
             if start >= size:
-                raise OutOfRange(f"entries: start {start} is not below the log size {size}")
+                raise OutOfRange(
+                    f"entries: start {start} is not below the log size {size}", field="start"
+                )
             return storage.read_entries(conn, start, min(end, start + limit, size))
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of leaf `index` in the tree of size `tree_size`."""
         with storage.read_transaction(self.engine) as conn:
-            self._check_size(conn, tree_size)
+            self._check_size(conn, tree_size, "tree_size")
             if not 0 <= index < tree_size:
-                raise OutOfRange(f"index {index} is not below tree size {tree_size}")
+                raise OutOfRange(f"index {index} is not below tree size {tree_size}", field="index")
             return inclusion_proof(storage.NodeTable(conn), index, tree_size)
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """RFC 9162 consistency proof between tree sizes first and second."""
         with storage.read_transaction(self.engine) as conn:
-            self._check_size(conn, second)
+            self._check_size(conn, second, "second")
             if not 0 < first <= second:
-                raise OutOfRange(f"expected 0 < first <= second, got first={first} second={second}")
+                raise OutOfRange(
+                    f"expected 0 < first <= second, got first={first} second={second}",
+                    field="first",
+                )
             return consistency_proof(storage.NodeTable(conn), first, second)
 
     @staticmethod
-    def _check_size(conn: Connection, tree_size: int) -> None:
+    def _check_size(conn: Connection, tree_size: int, field: str) -> None:
         size = storage.read_size(conn)
         if not 0 < tree_size <= size:
-            raise OutOfRange(f"tree size {tree_size} is not within the log's size 1..{size}")
+            raise OutOfRange(
+                f"tree size {tree_size} is not within the log's size 1..{size}", field=field
+            )
 
     def public_keys(self) -> list[storage.StoredKey]:
         """Every log key, retired ones included."""

@@ -85,7 +85,9 @@ def get_entries(
     end: Annotated[int, Query(ge=1, le=2**62, examples=[100])],
 ) -> LogEntriesOut:
     if end <= start:
-        raise OutOfRange(f"end must be greater than start, got start={start} end={end}")
+        raise OutOfRange(
+            f"end must be greater than start, got start={start} end={end}", field="end"
+        )
     rows = log.entries(start, end, settings.entries_page_max)
     if rows and rows[-1].index + 1 == end:
         response.headers["Cache-Control"] = _IMMUTABLE
