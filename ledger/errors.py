@@ -11,6 +11,7 @@ Every message says what was expected and what was found. The tree::
     │   ├── UnknownKey            a signature by a key id nobody trusts
     │   ├── RootMismatch          a proof or a recomputed tree gives another root
     │   ├── ConsistencyError      two tree heads that cannot both be true (a fork or a rewrite)
+    │   ├── OriginMismatch        a checkpoint that verifies but names another log
     │   └── ChainBroken           an entry whose index or previous hash does not follow
     ├── OutOfRange                an index or tree size beyond what the log holds
     └── StorageError              the store cannot do what was asked (no head row, missing node)
@@ -64,6 +65,15 @@ class RootMismatch(VerificationError):
 
 class ConsistencyError(VerificationError):
     """Two tree heads that cannot both describe one append-only log."""
+
+
+class OriginMismatch(VerificationError):
+    """A checkpoint that verifies but names another log (origin line) than expected."""
+
+    def __init__(self, expected: str, found: str) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(f"checkpoint origin: expected {expected!r}, found {found!r}")
 
 
 class ChainBroken(VerificationError):

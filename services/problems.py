@@ -43,6 +43,7 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.UnknownKey: ProblemType(422, "unknown-key", "Unknown key"),
     errors.RootMismatch: ProblemType(422, "root-mismatch", "Root mismatch"),
     errors.ConsistencyError: ProblemType(422, "inconsistent", "Inconsistent tree heads"),
+    errors.OriginMismatch: ProblemType(422, "origin-mismatch", "Checkpoint of another log"),
     errors.ChainBroken: ProblemType(422, "chain-broken", "Hash chain broken"),
     errors.OutOfRange: ProblemType(400, "out-of-range", "Index or tree size out of range"),
     errors.StorageError: ProblemType(503, "storage-unavailable", "Storage unavailable"),
