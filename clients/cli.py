@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,7 +26,7 @@ from ledger.audit import (
     audit,
     keys_from_strings,
 )
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, MalformedInput
 
 app = typer.Typer(
     name="altan",
@@ -42,9 +43,24 @@ def _source(source: str) -> tuple[AuditSource, object]:
 
         remote = RemoteLog(source)
         return remote, remote
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from ledger.storage import make_engine
 
-    engine = make_engine(source)
+    try:
+        url = make_url(source)
+        # Opening a missing SQLite file would create an empty database: refuse instead.
+        database = url.database or ""
+        on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+        if on_disk and not Path(database).is_file():
+            raise MalformedInput(f"no SQLite database file at {database}")
+        engine = make_engine(source)
+    except (ArgumentError, ImportError) as exc:  # not a URL, or no driver for it
+        raise MalformedInput(
+            "expected a database URL (sqlite:///var/altan.db) or an http(s):// base URL, "
+            f"got {source!r}: {exc}"
+        ) from exc
     return DatabaseSource(engine), engine
 
 

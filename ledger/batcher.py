@@ -16,13 +16,8 @@ from concurrent.futures import Future
 from datetime import datetime
 
 from ledger.entry import Event, Receipt
-from ledger.errors import LedgerError, MalformedInput
+from ledger.errors import BatcherClosed, MalformedInput
 from ledger.log import Log
-
-
-class BatcherClosed(LedgerError):
-    """The batcher was closed; the event was not appended."""
-
 
 _STOP = object()
 

@@ -14,6 +14,7 @@ Every message says what was expected and what was found. The tree::
     │   ├── OriginMismatch        a checkpoint that verifies but names another log
     │   └── ChainBroken           an entry whose index or previous hash does not follow
     ├── OutOfRange                an index or tree size beyond what the log holds
+    ├── BatcherClosed             the group committer stopped; the event was not appended
     └── StorageError              the store cannot do what was asked (no head row, missing node)
 """
 
@@ -82,6 +83,10 @@ class ChainBroken(VerificationError):
 
 class OutOfRange(LedgerError):
     """An index or tree size the log does not (yet) hold."""
+
+
+class BatcherClosed(LedgerError):
+    """The group committer was closed; the event was not appended."""
 
 
 class StorageError(LedgerError):

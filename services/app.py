@@ -46,8 +46,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(log_router)
 
-    @app.get("/healthz", response_model=Health, tags=["operations"])
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["operations"],
+        summary="Liveness: the service answers and can read the log",
+        responses={
+            200: {"content": {"application/json": {"example": {"status": "ok", "tree_size": 300}}}}
+        },
+    )
     def healthz(log: LogDep) -> Health:
+        """`{"status": "ok", "tree_size": n}` when the database answers; for load balancers."""
         return Health(status="ok", tree_size=log.size())
 
     return app

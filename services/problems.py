@@ -8,6 +8,7 @@ A test fails when a LedgerError subclass is missing from `ERROR_TABLE`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.ChainBroken: ProblemType(422, "chain-broken", "Hash chain broken"),
     errors.OutOfRange: ProblemType(400, "out-of-range", "Index or tree size out of range"),
     errors.StorageError: ProblemType(503, "storage-unavailable", "Storage unavailable"),
+    errors.BatcherClosed: ProblemType(503, "appender-closed", "Log not accepting appends"),
 }
 
 
@@ -58,8 +60,16 @@ def problem_for(exc: errors.LedgerError) -> ProblemType:
     return ERROR_TABLE[errors.LedgerError]
 
 
-def problem_response(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """A problem+json response."""
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response; `headers` go on the response, `extra` into the body."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
         "title": title,
@@ -67,7 +77,7 @@ def problem_response(status: int, slug: str, title: str, detail: str, **extra: A
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -108,6 +118,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
         return problem_response(
-            exc.status_code, slug, str(exc.detail), str(exc.detail), headers=None
+            exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers
         )

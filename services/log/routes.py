@@ -31,6 +31,59 @@ _PROBLEMS: dict[int | str, dict[str, object]] = {
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+def _example(value: object) -> dict[int | str, dict[str, object]]:
+    """An OpenAPI example for a JSON 200 response."""
+    return {200: {"content": {"application/json": {"example": value}}}}
+
+
+# Real values from one log (key, entry 0 of 8, proofs in the tree of 8), so that readers
+# can check them by hand.
+_KEY_ID = "473a000d"
+_KEYS_EXAMPLE = {
+    "keys": [
+        {
+            "key_id": _KEY_ID,
+            "verifier_key": "altan.localhost/ledger+473a000d+"
+            "AWIiLG+KasCbZFA5GYzGqKkQFPBrXEb9iBOU9DmpE9ZY",
+            "public_key": "YiIsb4pqwJtkUDkZjMaoqRAU8GtcRv2IE5T0OakT1lg=",
+            "algorithm": "Ed25519",
+            "status": "active",
+            "not_before": "2026-09-01T08:00:00.000000Z",
+            "not_after": None,
+        }
+    ]
+}
+_ENTRIES_EXAMPLE = {
+    "entries": [
+        {
+            "index": 0,
+            "entry": "eyJhY3RvciI6ImNlbnRyZTpib3JudXVyIiwiYm9keSI6eyJsb3QiOiJPUkUtMjAyNi0wMDAwMDEi"
+            "LCJtYXNzX2tnIjoiMTIwMC41Iiwic2l0ZSI6InNpdGU6MDAwMSJ9LCJpbmRleCI6MCwicHJldiI6IkFB"
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE9IiwidGltZSI6IjIwMjYtMDkt"
+            "MDFUMDg6MDA6MDAuMDAwMDAwWiIsInR5cGUiOiJvcmUuZGVsaXZlcmVkIiwidiI6MX0=",
+            "leaf_hash": "VIBGoKYaA8bM7X5ji18rX76Wr/GRPWu5VIDmsBFHTug=",
+            "key_id": _KEY_ID,
+            "signature": "qTvKMmejDNCdxlQonm6Vei9mwYXdYB9MUfeUMFkFDbirjiuI2VuszmzTgdZCqRHqjqYk"
+            "+O7lgkwDrGpR4BPwBw==",
+        }
+    ]
+}
+_INCLUSION_EXAMPLE = {
+    "index": 3,
+    "tree_size": 8,
+    "hashes": [
+        "29cNm2Uo30SdIsdFWdizlD6/365NwC556l2BLnMfqEI=",
+        "xzyfN7cyrzSuzDW6TTGw8gg47u4qQcgZuL1/Cg03IKM=",
+        "Sgc5SYMI36MtjjBEa/UW8ngjyzDxJRkwbZ+Q8JmjXdg=",
+    ],
+}
+_CONSISTENCY_EXAMPLE = {
+    "first": 4,
+    "second": 8,
+    "hashes": ["Sgc5SYMI36MtjjBEa/UW8ngjyzDxJRkwbZ+Q8JmjXdg="],
+}
+
+
 @router.get(
     "/checkpoint",
     response_class=PlainTextResponse,
@@ -39,14 +92,19 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
         200: {
             "content": {
                 "text/plain": {
-                    "example": "altan.localhost/ledger\n300\nq0v...=\n\n"
-                    "— altan.localhost/ledger PkY...=\n"
+                    "example": "altan.localhost/ledger\n8\n"
+                    "0VViYuth2j9+JO2EsahQEk0Wx69RMHJFvhp8AV+Wmy8=\n\n"
+                    "\u2014 altan.localhost/ledger RzoADeCPviFujSPuEQZZiZpsHPg8P00AP5RCTL5EDl50L"
+                    "cLe25ae5NQFW6/aOd13TScJR2NcbTRMZL82whodMSNGDgw=\n"
                 }
             }
         }
     },
 )
 def get_checkpoint(log: LogDep) -> PlainTextResponse:
+    """The origin line, the tree size, the base64 root hash, a blank line, then one line
+    `— <key name> <base64(4-byte key id || Ed25519 signature)>` per log key that signed.
+    Verify it with a key from `/log/keys`. Never cached: it changes with every append."""
     return PlainTextResponse(
         log.checkpoint().note,
         media_type="text/plain; charset=utf-8",
@@ -54,8 +112,15 @@ def get_checkpoint(log: LogDep) -> PlainTextResponse:
     )
 
 
-@router.get("/keys", response_model=LogKeysOut, summary="Every log public key, retired included")
+@router.get(
+    "/keys",
+    response_model=LogKeysOut,
+    responses=_example(_KEYS_EXAMPLE),
+    summary="Every log public key, retired included",
+)
 def get_keys(log: LogDep) -> LogKeysOut:
+    """The log's Ed25519 keys with their C2SP verifier key strings. Retired keys stay listed
+    so that old checkpoints and receipts stay verifiable; pin one out of band to trust it."""
     return LogKeysOut(
         keys=[
             LogKeyOut(
@@ -74,16 +139,24 @@ def get_keys(log: LogDep) -> LogKeysOut:
 @router.get(
     "/entries",
     response_model=LogEntriesOut,
-    responses=_PROBLEMS,
+    responses={**_PROBLEMS, **_example(_ENTRIES_EXAMPLE)},
     summary="Entries start <= i < end with their receipts (the server may return fewer)",
 )
 def get_entries(
     log: LogDep,
     settings: SettingsDep,
     response: Response,
-    start: Annotated[int, Query(ge=0, le=2**62, examples=[0])],
-    end: Annotated[int, Query(ge=1, le=2**62, examples=[100])],
+    start: Annotated[
+        int, Query(ge=0, le=2**62, examples=[0], description="First index, below the size")
+    ],
+    end: Annotated[
+        int, Query(ge=1, le=2**62, examples=[100], description="Index after the last (exclusive)")
+    ],
 ) -> LogEntriesOut:
+    """Each entry's RFC 8785 bytes (base64), its leaf hash SHA-256(0x00 || bytes) and the
+    log's receipt: Ed25519 over `altan/entry/v1\\n` || leaf hash. At most the configured
+    page (ALTAN_ENTRIES_PAGE_MAX) and never past the log's size, but at least one entry
+    whenever `start` is below the size: ask again from the last index + 1."""
     if end <= start:
         raise OutOfRange(
             f"end must be greater than start, got start={start} end={end}", field="end"
@@ -108,15 +181,21 @@ def get_entries(
 @router.get(
     "/proof/inclusion",
     response_model=InclusionProofOut,
-    responses=_PROBLEMS,
+    responses={**_PROBLEMS, **_example(_INCLUSION_EXAMPLE)},
     summary="RFC 9162 inclusion proof of entry `index` in the tree of size `tree_size`",
 )
 def get_inclusion_proof(
     log: LogDep,
     response: Response,
-    index: Annotated[int, Query(ge=0, le=2**62, examples=[3])],
-    tree_size: Annotated[int, Query(ge=1, le=2**62, examples=[8])],
+    index: Annotated[
+        int, Query(ge=0, le=2**62, examples=[3], description="The entry, below tree_size")
+    ],
+    tree_size: Annotated[
+        int, Query(ge=1, le=2**62, examples=[8], description="A tree size up to the log's size")
+    ],
 ) -> InclusionProofOut:
+    """The audit path (RFC 9162 §2.1.3) from the entry's leaf hash to the root of the first
+    `tree_size` entries, as base64 hashes; verify with §2.1.3.2 against a checkpoint root."""
     hashes = log.inclusion_proof(index, tree_size)
     response.headers["Cache-Control"] = _IMMUTABLE
     return InclusionProofOut(
@@ -127,15 +206,21 @@ def get_inclusion_proof(
 @router.get(
     "/proof/consistency",
     response_model=ConsistencyProofOut,
-    responses=_PROBLEMS,
+    responses={**_PROBLEMS, **_example(_CONSISTENCY_EXAMPLE)},
     summary="RFC 9162 consistency proof between tree sizes `first` and `second`",
 )
 def get_consistency_proof(
     log: LogDep,
     response: Response,
-    first: Annotated[int, Query(ge=1, le=2**62, examples=[4])],
-    second: Annotated[int, Query(ge=1, le=2**62, examples=[8])],
+    first: Annotated[
+        int, Query(ge=1, le=2**62, examples=[4], description="The older tree size, at least 1")
+    ],
+    second: Annotated[
+        int, Query(ge=1, le=2**62, examples=[8], description="The newer size, up to the log's")
+    ],
 ) -> ConsistencyProofOut:
+    """The RFC 9162 §2.1.4 proof that the tree of `second` entries extends the tree of
+    `first` entries (empty when they are equal); verify with §2.1.4.2 against two roots."""
     hashes = log.consistency_proof(first, second)
     response.headers["Cache-Control"] = _IMMUTABLE
     return ConsistencyProofOut(first=first, second=second, hashes=[b64encode(h) for h in hashes])
