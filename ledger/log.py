@@ -72,7 +72,7 @@ class Log:
             size = storage.lock_head(conn)  # first, so two initialisers cannot both publish
             if storage.latest_checkpoint(conn) is None:
                 frontier = self._frontier(conn, size)
-                self._publish(conn, frontier, now)
+                self._publish(conn, frontier, self._signer(), now)
 
     def append(self, events: Sequence[Event], now: datetime) -> AppendResult:
         """Append events in one transaction with one checkpoint; all or nothing."""
@@ -88,7 +88,7 @@ class Log:
             rows, receipts, nodes = _append_step(events, size, prev, frontier, signer, now)
             storage.insert_entries(conn, rows)
             storage.insert_nodes(conn, nodes)  # integrate
-            note = self._publish(conn, frontier, now)
+            note = self._publish(conn, frontier, signer, now)
         return AppendResult(receipts=tuple(receipts), size=frontier.size, checkpoint=note)
 
     def _frontier(self, conn: Connection, size: int) -> CompactRange:
@@ -108,8 +108,9 @@ class Log:
             raise StorageError(f"leaf {size - 1} missing from the node table")
         return found[leaf]
 
-    def _publish(self, conn: Connection, frontier: CompactRange, now: datetime) -> str:
-        signer = self._signer()
+    def _publish(
+        self, conn: Connection, frontier: CompactRange, signer: LogSigner, now: datetime
+    ) -> str:
         root = frontier.root()
         note = sign_checkpoint(Checkpoint(self.origin, frontier.size, root), signer.note_signer)
         storage.insert_checkpoint(
