@@ -71,7 +71,7 @@ class Log:
                 storage.upsert_key(conn, stored_key(key))
             size = storage.lock_head(conn)  # first, so two initialisers cannot both publish
             if storage.latest_checkpoint(conn) is None:
-                frontier = self._frontier(conn, size)
+                frontier, _ = self._frontier(conn, size)
                 self._publish(conn, frontier, self._signer(), now)
 
     def append(self, events: Sequence[Event], now: datetime) -> AppendResult:
@@ -83,30 +83,24 @@ class Log:
         signer = self._signer()
         with storage.write_transaction(self.engine) as conn:
             size = storage.lock_head(conn)
-            frontier = self._frontier(conn, size)
-            prev = self._last_leaf(conn, size)
+            frontier, prev = self._frontier(conn, size)
             rows, receipts, nodes = _append_step(events, size, prev, frontier, signer, now)
             storage.insert_entries(conn, rows)
             storage.insert_nodes(conn, nodes)  # integrate
             note = self._publish(conn, frontier, signer, now)
         return AppendResult(receipts=tuple(receipts), size=frontier.size, checkpoint=note)
 
-    def _frontier(self, conn: Connection, size: int) -> CompactRange:
+    def _frontier(self, conn: Connection, size: int) -> tuple[CompactRange, bytes]:
+        """The tree's frontier at `size` and the last leaf hash (the next entry's prev),
+        in one read."""
         ids = root_nodes(size)
-        found = storage.NodeTable(conn).get_nodes(ids)
-        missing = [i for i in ids if i not in found]
+        last: NodeId | None = (0, size - 1) if size else None
+        found = storage.NodeTable(conn).get_nodes(ids if last is None else [*ids, last])
+        missing = [i for i in (*ids, *([last] if last else [])) if i not in found]
         if missing:
             raise StorageError(f"log nodes missing for tree size {size}: {missing}")
-        return CompactRange(size, [found[i] for i in ids])
-
-    def _last_leaf(self, conn: Connection, size: int) -> bytes:
-        if size == 0:
-            return ZERO_HASH
-        leaf: NodeId = (0, size - 1)
-        found = storage.NodeTable(conn).get_nodes([leaf])
-        if leaf not in found:
-            raise StorageError(f"leaf {size - 1} missing from the node table")
-        return found[leaf]
+        prev = ZERO_HASH if last is None else found[last]
+        return CompactRange(size, [found[i] for i in ids]), prev
 
     def _publish(
         self, conn: Connection, frontier: CompactRange, signer: LogSigner, now: datetime

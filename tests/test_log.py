@@ -161,3 +161,23 @@ def test_rotation_keeps_old_receipts_and_checkpoints_verifiable(
     report = audit(DatabaseSource(log.engine), workers=1)
     assert report.ok, report.failure
     assert report.entries_verified == 3
+
+
+def test_node_reads_are_primary_key_lookups_not_scans(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Regression: `(level, idx) IN (VALUES ...)` made SQLite scan log_nodes on every
+    proof and append (200 ms per proof at a million entries)."""
+    from ledger.merkle import inclusion_proof_plan
+    from ledger.storage import _nodes_sql, _placeholder, create_schema, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    create_schema(engine)
+    ids = [node for group in inclusion_proof_plan(5, 1000) for node in group]
+    with engine.connect() as conn:
+        sql = _nodes_sql(len(ids), _placeholder(conn))
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + sql, tuple(x for node in ids for x in node)
+        ).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "SCAN" not in details, details
+    assert "PRIMARY KEY" in details or "INDEX" in details, details
+    engine.dispose()
