@@ -391,13 +391,10 @@ class DatabaseSource:
         after = start
         while after < end:
             with storage.read_transaction(self._engine) as conn:
-                rows = storage.read_entries(conn, after, min(end, after + self._page))
+                # up to a page of the rows that exist, so a gap is stepped over, not stuck on
+                rows = storage.read_entries(conn, after, end, self._page)
             if not rows:
-                # A gap as long as the page: skip it to find what lies beyond.
-                with storage.read_transaction(self._engine) as conn:
-                    rows = storage.read_entries_after(conn, after, end, self._page)
-                if not rows:
-                    return
+                return
             yield from rows
             after = rows[-1].index + 1
 

@@ -185,7 +185,7 @@ def read_size(conn: Connection) -> int:
     return int(row.size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredEntry:
     """One row of log_entries as stored."""
 
@@ -265,37 +265,20 @@ def _nodes_sql(count: int, p: str) -> str:
     return f"SELECT level, idx, hash FROM log_nodes WHERE {lookups}"  # noqa: S608
 
 
-def read_entries(conn: Connection, start: int, end: int) -> list[StoredEntry]:
-    """Entries with start <= index < end, in order."""
-    rows = conn.execute(
-        select(log_entries)
-        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
-        .order_by(log_entries.c.idx)
+def read_entries(
+    conn: Connection, start: int, end: int, limit: int | None = None
+) -> list[StoredEntry]:
+    """Stored entries with start <= index < end, in order, at most `limit`, whatever the
+    gaps (finding gaps is the audit's job). Driver-level: the audit reads every row."""
+    p = _placeholder(conn)
+    sql = (
+        "SELECT idx, entry, leaf_hash, key_id, signature FROM log_entries "  # noqa: S608
+        f"WHERE idx >= {p} AND idx < {p} ORDER BY idx LIMIT {p}"
     )
-    return _entries(rows)
-
-
-def read_entries_after(conn: Connection, start: int, end: int, limit: int) -> list[StoredEntry]:
-    """Up to `limit` stored entries with start <= index < end, in order, whatever the gaps."""
-    rows = conn.execute(
-        select(log_entries)
-        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
-        .order_by(log_entries.c.idx)
-        .limit(limit)
-    )
-    return _entries(rows)
-
-
-def _entries(rows: Any) -> list[StoredEntry]:
+    rows = conn.exec_driver_sql(sql, (start, end, end - start if limit is None else limit))
     return [
-        StoredEntry(
-            index=int(r.idx),
-            entry=bytes(r.entry),
-            leaf_hash=bytes(r.leaf_hash),
-            key_id=str(r.key_id),
-            signature=bytes(r.signature),
-        )
-        for r in rows
+        StoredEntry(int(i), bytes(entry), bytes(leaf), str(key_id), bytes(sig))
+        for i, entry, leaf, key_id, sig in rows
     ]
 
 
