@@ -37,6 +37,7 @@ class AppendResult:
     receipts: tuple[Receipt, ...]
     size: int
     checkpoint: str
+    time: str = ""
 
 
 def stored_key(key: LogKey) -> storage.StoredKey:
@@ -80,15 +81,39 @@ class Log:
             raise MalformedInput("append: expected at least one event")
         if len(events) > MAX_BATCH:
             raise MalformedInput(f"append: at most {MAX_BATCH} events per batch, got {len(events)}")
-        signer = self._signer()
         with storage.write_transaction(self.engine) as conn:
-            size = storage.lock_head(conn)
-            frontier, prev = self._frontier(conn, size)
-            rows, receipts, nodes = _append_step(events, size, prev, frontier, signer, now)
-            storage.insert_entries(conn, rows)
-            storage.insert_nodes(conn, nodes)  # integrate
-            note = self._publish(conn, frontier, signer, now)
-        return AppendResult(receipts=tuple(receipts), size=frontier.size, checkpoint=note)
+            return self.append_in(conn, events, now)
+
+    def append_in(self, conn: Connection, events: Sequence[Event], now: datetime) -> AppendResult:
+        """Append within the caller's write transaction (`storage.write_transaction`), so a
+        domain can check its rules and update its own tables atomically with the log.
+
+        Takes the head lock if the caller has not already (see `lock`). Nothing is durable
+        until the caller's transaction commits; if it rolls back, no entry was appended.
+        """
+        if not events:
+            raise MalformedInput("append: expected at least one event")
+        if len(events) > MAX_BATCH:
+            raise MalformedInput(f"append: at most {MAX_BATCH} events per batch, got {len(events)}")
+        signer = self._signer()
+        size = storage.lock_head(conn)
+        frontier, prev = self._frontier(conn, size)
+        rows, receipts, nodes = _append_step(events, size, prev, frontier, signer, now)
+        storage.insert_entries(conn, rows)
+        storage.insert_nodes(conn, nodes)  # integrate
+        note = self._publish(conn, frontier, signer, now)
+        return AppendResult(
+            receipts=tuple(receipts), size=frontier.size, checkpoint=note, time=format_time(now)
+        )
+
+    @staticmethod
+    def lock(conn: Connection) -> int:
+        """Take the append lock in the caller's write transaction and return the size.
+
+        Every writer takes it first, so rules checked after it see a state no other writer
+        can change before this transaction ends.
+        """
+        return storage.lock_head(conn)
 
     def _frontier(self, conn: Connection, size: int) -> tuple[CompactRange, bytes]:
         """The tree's frontier at `size` and the last leaf hash (the next entry's prev),

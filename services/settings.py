@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     entries_page_max: int = Field(default=1000, ge=1, le=10_000)
     group_commit_max: int = Field(default=1000, ge=1, le=10_000)
+    require_signatures: bool = Field(
+        default=False, description="Record only events signed by the actor's registered key"
+    )
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    batch_max_items: int = Field(default=1000, ge=1, le=10_000)
+    yield_min_g_per_t: float = Field(default=0.1, ge=0)
+    yield_max_g_per_t: float = Field(
+        default=150.0, gt=0, description="Above this a processing run raises a red flag"
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

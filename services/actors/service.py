@@ -1,0 +1,295 @@
+"""Rules and projectors of actors, their keys and mine sites."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ledger.commitment import matches
+from ledger.encoding import canonical_json
+from ledger.errors import LedgerError
+from ledger.note import key_id as note_key_id
+from schemas.events import (
+    ActorKeyAdded,
+    ActorKeyRevoked,
+    ActorRegistered,
+    ActorStatusChanged,
+    PublicKey,
+    SiteRegistered,
+    SiteStatusChanged,
+)
+from services.actors.models import Actor, ActorKey, PersonalRecord, Site
+from services.errors import Conflict, Forbidden, RuleViolation
+from services.events.service import Context, handles, lookup
+from services.projection import Applied, projects
+
+GOVERNMENT = ("administrator", "regulator")
+PRIVILEGED_ROLES = {"administrator", "regulator", "auditor"}
+SITE_OWNERS = {"miner", "partnership"}
+MAX_PERSONAL_BYTES = 16 * 1024
+
+
+def actor_key_id(actor_id: str, public_key: bytes) -> str:
+    """An actor key's id: C2SP style, first 4 bytes of SHA-256(actor || 0x0A || 0x01 || key)."""
+    return note_key_id(actor_id, public_key).hex()
+
+
+def _public_key(key: PublicKey, actor_id: str, field: str) -> bytes:
+    raw = base64.b64decode(key.public_key)
+    if len(raw) != 32:
+        raise RuleViolation("bad-public-key", "public_key: expected 32 bytes", field=field)
+    expected = actor_key_id(actor_id, raw)
+    if key.key_id != expected:
+        raise RuleViolation(
+            "key-id-mismatch",
+            f"key_id: expected {expected} for this actor and key, got {key.key_id}",
+            field=f"{field}.key_id",
+        )
+    return raw
+
+
+# --- actors ------------------------------------------------------------------------------
+
+
+def _store_personal(ctx: Context, body: ActorRegistered, private: dict[str, Any] | None) -> None:
+    if body.personal_commitment is None:
+        if private is not None:
+            raise RuleViolation(
+                "unexpected-private-data",
+                "private data needs a personal_commitment in the body",
+                field="private",
+            )
+        return
+    if not isinstance(private, dict) or set(private) != {"personal", "salt"}:
+        raise RuleViolation(
+            "personal-data-missing",
+            "a personal_commitment needs private.personal (an object) and private.salt (hex)",
+            field="private",
+        )
+    personal, salt_hex = private["personal"], private["salt"]
+    try:
+        salt = bytes.fromhex(salt_hex) if isinstance(salt_hex, str) else b""
+        data = canonical_json(personal)
+        opened = isinstance(personal, dict) and matches(body.personal_commitment, salt, personal)
+    except (ValueError, LedgerError):
+        opened = False
+        data = b""
+    if not opened:
+        raise RuleViolation(
+            "commitment-mismatch",
+            "private.personal and private.salt do not open personal_commitment",
+            field="private",
+        )
+    if len(data) > MAX_PERSONAL_BYTES:
+        raise RuleViolation(
+            "personal-data-too-large", f"at most {MAX_PERSONAL_BYTES} bytes", field="private"
+        )
+    ctx.session.merge(PersonalRecord(actor_id=body.actor, salt=salt_hex, data=data.decode()))
+
+
+@handles("actor.registered", ActorRegistered, GOVERNMENT, store_private=_store_personal)
+def _register_actor(ctx: Context, body: ActorRegistered) -> None:
+    if ctx.session.get(Actor, body.actor) is not None:
+        raise Conflict(
+            "actor-exists", f"actor {body.actor} is already registered", field="body.actor"
+        )
+    if body.role in PRIVILEGED_ROLES and ctx.principal.role != "administrator":
+        raise Forbidden(
+            "role-not-allowed",
+            f"only an administrator registers a {body.role}",
+            field="body.role",
+        )
+    if (body.role == "buyer") != (body.buyer_kind is not None):
+        raise RuleViolation(
+            "buyer-kind",
+            "buyer_kind is required for buyers and only for them",
+            field="body.buyer_kind",
+        )
+    if (
+        body.licence
+        and body.licence.valid_until
+        and body.licence.valid_until < body.licence.valid_from
+    ):
+        raise RuleViolation(
+            "licence-dates", "licence.valid_until is before valid_from", field="body.licence"
+        )
+    seen: set[str] = set()
+    for i, key in enumerate(body.keys):
+        _public_key(key, body.actor, f"body.keys.{i}")
+        if key.key_id in seen:
+            raise RuleViolation("duplicate-key", "a key is listed twice", field=f"body.keys.{i}")
+        seen.add(key.key_id)
+
+
+@projects("actor.registered")
+def _project_actor(s: Session, e: Applied) -> None:
+    b = e.body
+    licence = b.get("licence") or {}
+    region = b.get("region") or {}
+    s.add(
+        Actor(
+            id=b["actor"],
+            role=b["role"],
+            buyer_kind=b.get("buyer_kind"),
+            licence_number=licence.get("number"),
+            licence_valid_from=licence.get("valid_from"),
+            licence_valid_until=licence.get("valid_until"),
+            aimag=region.get("aimag"),
+            soum=region.get("soum"),
+            members=b.get("members"),
+            status="active",
+            personal_commitment=b.get("personal_commitment"),
+            registered_index=e.index,
+            registered_by=e.actor,
+        )
+    )
+    for key in b.get("keys", []):
+        s.add(
+            ActorKey(
+                actor_id=b["actor"],
+                key_id=key["key_id"],
+                public_key=base64.b64decode(key["public_key"]),
+                status="active",
+            )
+        )
+
+
+@handles("actor.status_changed", ActorStatusChanged, GOVERNMENT)
+def _change_actor_status(ctx: Context, body: ActorStatusChanged) -> None:
+    actor: Actor = lookup(ctx.session, Actor, body.actor, "actor", "body.actor")
+    if actor.status == "revoked":
+        raise RuleViolation(
+            "actor-revoked", f"{body.actor} is revoked for good", field="body.actor"
+        )
+    if actor.status == body.status:
+        raise RuleViolation(
+            "no-change", f"{body.actor} is already {body.status}", field="body.status"
+        )
+    if actor.id == ctx.principal.actor_id:
+        raise Forbidden("own-status", "an actor cannot change its own status", field="body.actor")
+
+
+@projects("actor.status_changed")
+def _project_actor_status(s: Session, e: Applied) -> None:
+    actor = s.get(Actor, e.body["actor"])
+    assert actor is not None
+    actor.status = e.body["status"]
+    actor.status_reason = e.body["reason"]
+    actor.status_by = e.actor
+
+
+def _may_manage_keys(ctx: Context, actor_id: str) -> None:
+    if ctx.principal.role not in GOVERNMENT and ctx.principal.actor_id != actor_id:
+        raise Forbidden("not-own-key", "an actor manages only its own keys", field="body.actor")
+
+
+ALL_ROLES = (
+    "administrator",
+    "regulator",
+    "auditor",
+    "processing_centre",
+    "buyer",
+    "laboratory",
+    "miner",
+    "partnership",
+)
+
+
+@handles("actor.key_added", ActorKeyAdded, ALL_ROLES)
+def _add_key(ctx: Context, body: ActorKeyAdded) -> None:
+    _may_manage_keys(ctx, body.actor)
+    lookup(ctx.session, Actor, body.actor, "actor", "body.actor")
+    _public_key(body.key, body.actor, "body.key")
+    if ctx.session.get(ActorKey, (body.actor, body.key.key_id)) is not None:
+        raise Conflict("key-exists", "this key is already registered", field="body.key")
+
+
+@projects("actor.key_added")
+def _project_key(s: Session, e: Applied) -> None:
+    key = e.body["key"]
+    s.add(
+        ActorKey(
+            actor_id=e.body["actor"],
+            key_id=key["key_id"],
+            public_key=base64.b64decode(key["public_key"]),
+            status="active",
+        )
+    )
+
+
+@handles("actor.key_revoked", ActorKeyRevoked, ALL_ROLES)
+def _revoke_key(ctx: Context, body: ActorKeyRevoked) -> None:
+    _may_manage_keys(ctx, body.actor)
+    key: ActorKey = lookup(
+        ctx.session, ActorKey, (body.actor, body.key_id), "actor-key", "body.key_id"
+    )
+    if key.status != "active":
+        raise RuleViolation("key-revoked", "this key is already revoked", field="body.key_id")
+
+
+@projects("actor.key_revoked")
+def _project_key_revoked(s: Session, e: Applied) -> None:
+    key = s.get(ActorKey, (e.body["actor"], e.body["key_id"]))
+    assert key is not None
+    key.status = "revoked"
+
+
+# --- sites --------------------------------------------------------------------------------
+
+
+@handles("site.registered", SiteRegistered, GOVERNMENT)
+def _register_site(ctx: Context, body: SiteRegistered) -> None:
+    if ctx.session.get(Site, body.site) is not None:
+        raise Conflict("site-exists", f"site {body.site} is already registered", field="body.site")
+    owner: Actor = lookup(ctx.session, Actor, body.owner, "actor", "body.owner")
+    if owner.role not in SITE_OWNERS:
+        raise RuleViolation(
+            "not-a-site-owner",
+            f"a site belongs to a miner or partnership, not a {owner.role}",
+            field="body.owner",
+        )
+    lat, lon = float(body.lat), float(body.lon)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise RuleViolation("bad-coordinates", "lat/lon out of range", field="body.lat")
+
+
+@projects("site.registered")
+def _project_site(s: Session, e: Applied) -> None:
+    b = e.body
+    permit = b.get("permit") or {}
+    s.add(
+        Site(
+            id=b["site"],
+            owner_id=b["owner"],
+            aimag=b["region"]["aimag"],
+            soum=b["region"]["soum"],
+            lat=b["lat"],
+            lon=b["lon"],
+            permit_number=permit.get("number"),
+            permit_valid_until=permit.get("valid_until"),
+            capacity_g_per_year=b.get("capacity_g_per_year"),
+            status="active",
+            registered_index=e.index,
+        )
+    )
+
+
+@handles("site.status_changed", SiteStatusChanged, GOVERNMENT)
+def _change_site_status(ctx: Context, body: SiteStatusChanged) -> None:
+    site: Site = lookup(ctx.session, Site, body.site, "site", "body.site")
+    if site.status == body.status:
+        raise RuleViolation(
+            "no-change", f"{body.site} is already {body.status}", field="body.status"
+        )
+    if site.status == "closed":
+        raise RuleViolation("site-closed", f"{body.site} is closed for good", field="body.site")
+
+
+@projects("site.status_changed")
+def _project_site_status(s: Session, e: Applied) -> None:
+    site = s.get(Site, e.body["site"])
+    assert site is not None
+    site.status = e.body["status"]
+    site.status_reason = e.body["reason"]

@@ -1,0 +1,84 @@
+"""Bearer tokens: issued per user of an actor, stored as SHA-256 hashes, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.actors.models import Actor, ApiToken
+from services.errors import Forbidden, NotFound, Unauthenticated
+from services.events.service import Principal
+
+TOKEN_PREFIX = "altan_"
+READ_ALL = frozenset({"administrator", "regulator", "auditor"})
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry 256 random bits, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, actor_id: str, label: str, now: str) -> tuple[str, str]:
+    """Create a token for a user of `actor_id`; returns (token id, the token, shown once)."""
+    if session.get(Actor, actor_id) is None:
+        raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = "tok_" + secrets.token_hex(8)
+    session.add(
+        ApiToken(
+            id=token_id,
+            token_hash=hash_token(token),
+            actor_id=actor_id,
+            label=label,
+            created_at=now,
+        )
+    )
+    return token_id, token
+
+
+def revoke_token(session: Session, token_id: str, now: str) -> None:
+    """Revoke a token; it stops working at once."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound("unknown-token", f"no token {token_id!r}", field="token_id")
+    row.revoked_at = row.revoked_at or now
+
+
+def principal_for(session: Session, token: str) -> Principal:
+    """The principal a bearer token stands for, or Unauthenticated."""
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("bad-token", "the bearer token is unknown or revoked")
+    actor = session.get(Actor, row.actor_id)
+    if actor is None or actor.status == "revoked":
+        raise Unauthenticated("bad-token", "the token's actor is not registered or revoked")
+    return Principal(actor_id=actor.id, role=actor.role, token_id=row.id)
+
+
+def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the principal of the request's bearer token."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated(
+            "missing-token", "send Authorization: Bearer <token>", field="Authorization"
+        )
+    from ledger import storage
+
+    with storage.read_transaction(request.app.state.log.engine) as conn:
+        return principal_for(Session(bind=conn), token.strip())
+
+
+def require_reader_of(principal: Principal, owners: set[str]) -> None:
+    """Readers of a record: auditors, regulators, administrators, and the parties to it."""
+    if principal.role in READ_ALL or principal.actor_id in owners:
+        return
+    raise Forbidden("not-a-party", "only its parties, auditors and regulators may read this")
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -1,0 +1,1 @@
+"""Holds, red flags and disputes, with their lifecycle; corrections."""

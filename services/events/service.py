@@ -1,0 +1,417 @@
+"""The event pipeline: the one path by which anything changes.
+
+For each submitted event, in one database transaction that holds the log's append lock:
+
+1. the principal's role may submit this type, and its actor is active;
+2. the body validates strictly (it is logged exactly as sent);
+3. the actor's signature verifies, when given (required when the settings say so);
+4. the domain rules pass (`Handler.decide`), possibly adding derived events (a red flag);
+5. the events are projected into current state with the indices they will get;
+6. off-log data (personal data, prices) is checked against its commitment and stored;
+7. the events are appended to the log (one checkpoint for the whole batch) and the
+   idempotency record is kept, then the transaction commits.
+
+A failure at any step records nothing for that item. In a batch that is not atomic each
+item runs in a savepoint, so valid items are recorded even when others fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from ledger import storage
+from ledger.encoding import b64encode, canonical_json
+from ledger.entry import Event, event_signing_message, format_time
+from ledger.errors import LedgerError
+from ledger.log import Log
+from schemas.events import Body
+from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
+from services.events.models import IdempotencyRecord
+from services.projection import Applied, apply
+from services.settings import Settings
+
+SYSTEM_ACTOR = "system:altan"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a token's actor and that actor's role."""
+
+    actor_id: str
+    role: str
+    token_id: str = ""
+
+
+@dataclass(frozen=True)
+class ActorSignature:
+    key_id: str
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One event as a client submits it."""
+
+    type: str
+    body: dict[str, Any]
+    private: dict[str, Any] | None = None
+    signature: ActorSignature | None = None
+    idempotency_key: str | None = None
+
+    def request_hash(self) -> str:
+        sig = None
+        if self.signature is not None:
+            sig = [self.signature.key_id, b64encode(self.signature.signature)]
+        doc = {"type": self.type, "body": self.body, "private": self.private, "signature": sig}
+        try:
+            return hashlib.sha256(canonical_json(doc)).hexdigest()
+        except LedgerError as exc:
+            raise RuleViolation("not-canonical-json", str(exc), field="body") from exc
+
+
+@dataclass
+class Context:
+    """What a rule sees: the state (session), who asks, the settings, the time."""
+
+    session: Session
+    principal: Principal
+    settings: Settings
+    now: datetime
+    time: str
+    next_index: int
+    derived: list[Event] = field(default_factory=list)
+
+    def derive(self, type_: str, body: dict[str, Any]) -> None:
+        """Add an event the system records as a consequence (e.g. an automatic red flag)."""
+        self.derived.append(Event(type=type_, actor=SYSTEM_ACTOR, body=body))
+
+
+Decide = Callable[[Context, Any], None]
+StorePrivate = Callable[[Context, Any, dict[str, Any] | None], None]
+
+
+@dataclass(frozen=True)
+class Handler:
+    """The rules of one event type."""
+
+    type: str
+    body: builtins.type[Body]
+    roles: frozenset[str]
+    decide: Decide
+    store_private: StorePrivate | None = None
+    allowed_when_suspended: bool = False
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(
+    type_: str,
+    body: type[Body],
+    roles: Sequence[str],
+    *,
+    store_private: StorePrivate | None = None,
+    allowed_when_suspended: bool = False,
+) -> Callable[[Decide], Decide]:
+    """Register the rules of one event type."""
+
+    def register(fn: Decide) -> Decide:
+        if type_ in HANDLERS:
+            raise RuntimeError(f"two handlers for {type_}")
+        HANDLERS[type_] = Handler(
+            type_, body, frozenset(roles), fn, store_private, allowed_when_suspended
+        )
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The outcome of one accepted submission: its entry and any derived entries."""
+
+    index: int
+    leaf_hash: str
+    key_id: str
+    signature: str
+    derived: tuple[dict[str, Any], ...] = ()
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "leaf_hash": self.leaf_hash,
+            "key_id": self.key_id,
+            "signature": self.signature,
+            "derived": list(self.derived),
+        }
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    recorded: Recorded | None = None
+    error: DomainError | None = None
+
+
+class EventService:
+    """Records submissions through the log, atomically with their projection."""
+
+    def __init__(self, log: Log, settings: Settings, clock: Callable[[], datetime]) -> None:
+        self.log = log
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def engine(self) -> Engine:
+        return self.log.engine
+
+    def submit(self, principal: Principal, submission: Submission) -> Recorded:
+        """Record one submission or raise the DomainError that stopped it."""
+        result = self.submit_many([(principal, submission)], atomic=True)[0]
+        if result.error is not None:
+            raise result.error
+        assert result.recorded is not None
+        return result.recorded
+
+    def submit_many(
+        self, items: Sequence[tuple[Principal, Submission]], *, atomic: bool
+    ) -> list[ItemResult]:
+        """Record many submissions in one transaction with one checkpoint.
+
+        atomic: the first failure records nothing of the batch (its error is returned for
+        that item, the others are reported as not recorded); otherwise each item stands alone.
+        """
+        try:
+            with storage.write_transaction(self.engine) as conn:
+                return self._run(conn, items, atomic)
+        except _AtomicFailure as failure:
+            aborted = RuleViolation(
+                "batch-aborted",
+                f"not recorded: item {failure.position} failed and the batch is all-or-nothing",
+            )
+            return [
+                ItemResult(error=failure.error if i == failure.position else aborted)
+                for i in range(len(items))
+            ]
+
+    def _run(
+        self, conn: Connection, items: Sequence[tuple[Principal, Submission]], atomic: bool
+    ) -> list[ItemResult]:
+        size = self.log.lock(conn)
+        now = self.clock()
+        time = format_time(now)
+        session = Session(bind=conn, autoflush=False, expire_on_commit=False)
+        results: list[ItemResult] = []
+        planned: list[tuple[int, int, list[Event], Submission, Principal, str]] = []
+        events: list[Event] = []
+        for pos, (principal, sub) in enumerate(items):
+            ctx = Context(session, principal, self.settings, now, time, size + len(events))
+            try:
+                replay = self._replay(session, principal, sub)
+                if replay is not None:
+                    results.append(ItemResult(recorded=replay))
+                    continue
+                if atomic:
+                    item_events = self._item(ctx, principal, sub)
+                else:
+                    with session.begin_nested():
+                        item_events = self._item(ctx, principal, sub)
+            except DomainError as exc:
+                if atomic:
+                    raise _AtomicFailure(pos, exc) from exc
+                results.append(ItemResult(error=exc))
+                continue
+            planned.append((pos, len(events), item_events, sub, principal, sub.request_hash()))
+            events.extend(item_events)
+            results.append(ItemResult())  # filled in below
+        if events:
+            appended = self.log.append_in(conn, events, now)
+            for pos, offset, item_events, sub, principal, req_hash in planned:
+                receipt = appended.receipts[offset]
+                assert receipt.index == size + offset
+                derived = tuple(
+                    {"type": ev.type, "index": appended.receipts[offset + k].index}
+                    for k, ev in enumerate(item_events[1:], start=1)
+                )
+                rec = Recorded(
+                    index=receipt.index,
+                    leaf_hash=b64encode(receipt.leaf_hash),
+                    key_id=receipt.key_id,
+                    signature=b64encode(receipt.signature),
+                    derived=derived,
+                )
+                results[pos] = ItemResult(recorded=rec)
+                if sub.idempotency_key is not None:
+                    session.add(
+                        IdempotencyRecord(
+                            actor_id=principal.actor_id,
+                            key=sub.idempotency_key,
+                            request_hash=req_hash,
+                            status=201,
+                            response=json.dumps(rec.to_json()),
+                            created_at=time,
+                        )
+                    )
+        session.flush()
+        return results
+
+    def _replay(self, session: Session, principal: Principal, sub: Submission) -> Recorded | None:
+        if sub.idempotency_key is None:
+            return None
+        if not 1 <= len(sub.idempotency_key) <= 200:
+            raise RuleViolation(
+                "idempotency-key", "Idempotency-Key: 1 to 200 characters", field="Idempotency-Key"
+            )
+        prior = session.get(IdempotencyRecord, (principal.actor_id, sub.idempotency_key))
+        if prior is None:
+            return None
+        if prior.request_hash != sub.request_hash():
+            raise Conflict(
+                "idempotency-key-reused",
+                "this Idempotency-Key was used before with a different request",
+                field="Idempotency-Key",
+            )
+        body = json.loads(prior.response)
+        return Recorded(
+            index=body["index"],
+            leaf_hash=body["leaf_hash"],
+            key_id=body["key_id"],
+            signature=body["signature"],
+            derived=tuple(body["derived"]),
+            replayed=True,
+        )
+
+    def _item(self, ctx: Context, principal: Principal, sub: Submission) -> list[Event]:
+        handler = HANDLERS.get(sub.type)
+        if handler is None:
+            raise NotFound("unknown-event-type", f"no event type {sub.type!r}", field="type")
+        if principal.role not in handler.roles:
+            raise Forbidden(
+                "role-not-allowed",
+                f"a {principal.role} may not record {sub.type} "
+                f"(allowed: {', '.join(sorted(handler.roles))})",
+                field="type",
+            )
+        _check_active(ctx, principal, handler)
+        body = _validate(handler, sub.body)
+        event = self._signed_event(ctx, principal, sub)
+        handler.decide(ctx, body)
+        if handler.store_private is not None:
+            handler.store_private(ctx, body, sub.private)
+        elif sub.private is not None:
+            raise RuleViolation(
+                "unexpected-private-data", f"{sub.type} takes no private data", field="private"
+            )
+        out = [event, *ctx.derived]
+        for offset, ev in enumerate(out):
+            apply(
+                ctx.session,
+                Applied(ctx.next_index + offset, ctx.time, ev.type, ev.actor, dict(ev.body)),
+            )
+        ctx.session.flush()
+        return out
+
+    def _signed_event(self, ctx: Context, principal: Principal, sub: Submission) -> Event:
+        if sub.signature is None:
+            if self.settings.require_signatures:
+                raise RuleViolation(
+                    "signature-required",
+                    "this deployment records only events signed by the actor's key",
+                    field="signature",
+                )
+            return Event(sub.type, principal.actor_id, sub.body)
+        from services.actors.models import ActorKey
+
+        key = ctx.session.get(ActorKey, (principal.actor_id, sub.signature.key_id))
+        if key is None or key.status != "active":
+            raise RuleViolation(
+                "unknown-actor-key",
+                f"{principal.actor_id} has no active key {sub.signature.key_id}",
+                field="signature.key_id",
+            )
+        message = event_signing_message(sub.type, principal.actor_id, sub.body)
+        try:
+            Ed25519PublicKey.from_public_bytes(key.public_key).verify(
+                sub.signature.signature, message
+            )
+        except InvalidSignature as exc:
+            raise RuleViolation(
+                "bad-actor-signature",
+                "the signature does not verify over this event with the actor's key",
+                field="signature.signature",
+            ) from exc
+        return Event(
+            sub.type, principal.actor_id, sub.body, sub.signature.key_id, sub.signature.signature
+        )
+
+
+class _AtomicFailure(Exception):
+    def __init__(self, position: int, error: DomainError) -> None:
+        self.position = position
+        self.error = error
+
+
+def _check_active(ctx: Context, principal: Principal, handler: Handler) -> None:
+    from services.actors.models import Actor
+
+    actor = ctx.session.get(Actor, principal.actor_id)
+    if actor is None:
+        raise Forbidden("unknown-actor", f"{principal.actor_id} is not registered")
+    if actor.status != "active" and not handler.allowed_when_suspended:
+        raise RuleViolation(
+            "actor-not-active",
+            f"{principal.actor_id} is {actor.status} ({actor.status_reason}) and cannot record "
+            f"{handler.type}",
+        )
+
+
+def _validate(handler: Handler, body: dict[str, Any]) -> Body:
+    if not isinstance(body, dict):
+        raise RuleViolation("invalid-body", "body: expected a JSON object", field="body")
+    try:
+        return handler.body.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RuleViolation(
+            f"invalid-{first['type'].replace('_', '-')}",
+            f"body.{where}: {first['msg']}",
+            field=f"body.{where}" if where else "body",
+        ) from exc
+
+
+def decode_signature(key_id: str, signature: str) -> ActorSignature:
+    """Parse the wire form of an actor signature."""
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RuleViolation(
+            "bad-actor-signature", "signature: expected base64", field="signature.signature"
+        ) from exc
+    if len(raw) != 64:
+        raise RuleViolation(
+            "bad-actor-signature", "signature: expected 64 bytes", field="signature.signature"
+        )
+    return ActorSignature(key_id, raw)
+
+
+def lookup(session: Session, model: type[Any], key: Any, what: str, field_name: str) -> Any:
+    """Fetch a row by primary key or raise NotFound naming the field."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f"unknown-{what}", f"no {what} {key!r}", field=field_name)
+    return row

@@ -1,0 +1,1 @@
+"""Ore and gold lots: deliveries, processing, assays, splits, merges, transfers, exports."""

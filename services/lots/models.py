@@ -1,0 +1,79 @@
+"""Tables of lots, their provenance links, their history and transfer offers."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.db import Base, Projection
+
+
+class Lot(Projection, Base):
+    """An ore lot (grams) or a gold lot (milligrams) and who holds it now."""
+
+    __tablename__ = "lots"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # ore | gold
+    form: Mapped[str] = mapped_column(String(16))  # ore | dore | concentrate
+    unit: Mapped[str] = mapped_column(String(4))  # g | mg
+    mass: Mapped[int] = mapped_column(BigInteger)  # as created, in `unit`
+    remaining: Mapped[int] = mapped_column(BigInteger)  # not yet consumed, split or merged
+    fineness_ppt: Mapped[int | None]
+    custodian_id: Mapped[str] = mapped_column(String(80), index=True)
+    owner_id: Mapped[str] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # active | closed | exported | refined
+    closed_by: Mapped[str | None] = mapped_column(String(32))  # consumed | split | merged ...
+    site_id: Mapped[str | None] = mapped_column(String(64), index=True)  # ore lots
+    miner_id: Mapped[str | None] = mapped_column(String(80), index=True)  # ore lots
+    mercury_free: Mapped[bool | None] = mapped_column(Boolean)
+    created_index: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[str] = mapped_column(String(40))  # occurred_at of the creating event
+
+
+class LotLink(Projection, Base):
+    """Provenance: `mass` of `parent` (in the parent's unit) went into `child`."""
+
+    __tablename__ = "lot_links"
+
+    child_id: Mapped[str] = mapped_column(ForeignKey("lots.id"), primary_key=True)
+    parent_id: Mapped[str] = mapped_column(ForeignKey("lots.id"), primary_key=True, index=True)
+    mass: Mapped[int] = mapped_column(BigInteger)
+    event_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class LotEvent(Projection, Base):
+    """A lot's history: every ledger entry that concerns it, by index."""
+
+    __tablename__ = "lot_events"
+
+    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+
+
+class Offer(Projection, Base):
+    """A transfer offer of a lot from its custodian to a buyer."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(ForeignKey("lots.id"), index=True)
+    from_id: Mapped[str] = mapped_column(String(80))
+    to_id: Mapped[str] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | accepted | rejected | cancelled
+    price_commitment: Mapped[str | None] = mapped_column(String(64))
+    offered_index: Mapped[int] = mapped_column(BigInteger)
+    closed_index: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OfferPrice(Base):
+    """Off the log: an offer's price, seen only by the two parties, auditors, regulators."""
+
+    __tablename__ = "offer_prices"
+
+    offer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount: Mapped[str] = mapped_column(String(40))  # decimal string
+    currency: Mapped[str] = mapped_column(String(3))
+    salt: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""Rules and projectors of lots (being written)."""
