@@ -9,7 +9,10 @@ from fastapi import FastAPI
 
 from schemas.log import Health
 from services import problems
+from services.actors.routes import router as actors_router
 from services.deps import LogDep
+from services.events.routes import router as events_router
+from services.limits import BodyLimit
 from services.log.routes import router as log_router
 from services.runtime import open_runtime
 from services.settings import Settings, get_settings
@@ -31,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = open_runtime(cfg)
         app.state.runtime = runtime
         app.state.log = runtime.log
+        app.state.events = runtime.events
         app.state.settings = cfg
         try:
             yield
@@ -44,7 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_request_bytes)
     app.include_router(log_router)
+    app.include_router(events_router)
+    app.include_router(actors_router)
 
     @app.get(
         "/healthz",

@@ -14,7 +14,7 @@ from services.actors.models import Actor, ApiToken
 from services.errors import Forbidden, NotFound, Unauthenticated
 from services.events.service import Principal
 
-TOKEN_PREFIX = "altan_"
+TOKEN_PREFIX = "altan_"  # noqa: S105 - a prefix, not a secret
 READ_ALL = frozenset({"administrator", "regulator", "auditor"})
 
 

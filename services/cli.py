@@ -6,8 +6,15 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
+from ledger import storage
+from ledger.entry import format_time
+from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
+from services.auth import issue_token
 from services.demo import fill_demo
+from services.errors import DomainError
+from services.projection import rebuild as replay_log
 from services.runtime import open_runtime, utc_now
 from services.settings import get_settings
 
@@ -34,14 +41,55 @@ def serve(
 
 
 def init() -> None:
-    """Create the data directory, migrate the database, create the log key."""
+    """Create the data directory, migrate the database, create the log key and, on a new
+    log, the first administrator, whose token is printed once."""
     runtime = open_runtime(get_settings())
-    key = runtime.keystore.active().key
-    sys.stdout.write(
-        f"log {runtime.log.origin} ready at {runtime.settings.resolved_database_url}\n"
-        f"size {runtime.log.size()}; verifier key {key.verifier_key}\n"
-    )
-    runtime.close()
+    try:
+        token = bootstrap_administrator(runtime.events)
+        key = runtime.keystore.active().key
+        sys.stdout.write(
+            f"log {runtime.log.origin} ready at {runtime.settings.resolved_database_url}\n"
+            f"size {runtime.log.size()}; verifier key {key.verifier_key}\n"
+        )
+        if token is not None:
+            sys.stdout.write(
+                f"first administrator {FIRST_ADMIN}; its token (shown once, keep it safe):\n"
+                f"{token}\n"
+            )
+        else:
+            sys.stdout.write("an administrator exists already; no token issued\n")
+    finally:
+        runtime.close()
+
+
+def rebuild() -> None:
+    """Replay the whole log into fresh state tables (current state is a projection)."""
+    runtime = open_runtime(get_settings())
+    try:
+        with storage.write_transaction(runtime.engine) as conn:
+            n = replay_log(conn)
+    finally:
+        runtime.close()
+    sys.stdout.write(f"rebuilt the state from {n} log entries\n")
+
+
+def token_issue(
+    actor: Annotated[str, typer.Argument(help="The actor the token acts for")],
+    label: Annotated[str, typer.Option(help="Who uses it")] = "issued with altan token issue",
+) -> None:
+    """Issue a bearer token for an actor from the server side (recovery); printed once."""
+    runtime = open_runtime(get_settings())
+    try:
+        with storage.write_transaction(runtime.engine) as conn:
+            s = Session(bind=conn)
+            _, token = issue_token(s, actor, label, format_time(utc_now()))
+            s.flush()
+    except DomainError as exc:
+        sys.stderr.write(f"{exc.detail}\n")
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    sys.stdout.write(token + "\n")
 
 
 def demo(
@@ -89,6 +137,8 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("init")(init)
     app.command("demo")(demo)
+    app.command("rebuild")(rebuild)
+    app.command("token")(token_issue)
     keys_app.command("export")(keys_export)
     keys_app.command("list")(keys_list)
     keys_app.command("rotate")(keys_rotate)

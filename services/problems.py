@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import errors
+from services.errors import DomainError
 
 PROBLEM_BASE = "https://altan-ledger.org/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -93,6 +94,18 @@ def install(app: FastAPI) -> None:
             detail = str(exc)
         return problem_response(
             kind.status, kind.slug, kind.title, detail, field=getattr(exc, "field", None)
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(
+            exc.status,
+            exc.rule,
+            exc.rule.replace("-", " ").capitalize(),
+            exc.detail,
+            field=exc.field,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

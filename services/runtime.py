@@ -12,6 +12,7 @@ from ledger.keys import KeyStore
 from ledger.log import Log
 from ledger.storage import make_engine
 from services.database import migrate
+from services.events.service import EventService
 from services.settings import Settings
 
 
@@ -28,6 +29,7 @@ class Runtime:
     engine: Engine
     keystore: KeyStore
     log: Log
+    events: EventService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -44,4 +46,7 @@ def open_runtime(settings: Settings) -> Runtime:
     keystore.load_or_create(utc_now())
     log = Log(engine, settings.log_origin, keystore.active)
     log.initialise(keystore.keys(), utc_now())
-    return Runtime(settings=settings, engine=engine, keystore=keystore, log=log)
+    import services.registry  # noqa: F401 - every handler and projector registers itself
+
+    events = EventService(log, settings, utc_now)
+    return Runtime(settings=settings, engine=engine, keystore=keystore, log=log, events=events)

@@ -1,1 +1,286 @@
-"""Rules and projectors of cases (being written)."""
+"""Rules and projectors of cases (holds, red flags, disputes) and corrections.
+
+A case is opened on a lot, an actor or a site and then runs a short lifecycle:
+
+    raised ─> responded ─> resolved | escalated,   escalated ─> responded | resolved
+
+and more loosely: any state but `resolved` may be responded to (again), escalated (again,
+to a higher body) or resolved (a hold raised in error is lifted without waiting for an
+answer); `resolved` is final.
+A hold blocks trade while it is not resolved (the lots rules ask `active_holds`); a red flag
+only warns; a dispute records a conflict over a site. Red flags are raised by auditors,
+regulators and administrators, and by the system itself as derived events (`derive_red_flag`)
+which never pass through a handler, so the projector takes its entry as it comes.
+
+A correction declares an earlier entry mistaken and may name the entries that replace it;
+nothing is ever edited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ledger import storage
+from ledger.entry import Entry
+from schemas.events import (
+    CaseEscalated,
+    CaseOpened,
+    CaseResolved,
+    CaseResponded,
+    CorrectionRecorded,
+)
+from services.actors.models import Actor, Site
+from services.cases.models import Case, Correction
+from services.errors import Conflict, Forbidden, NotFound, RuleViolation
+from services.events.service import Context, handles, lookup
+from services.lots.models import Lot, LotEvent
+from services.projection import Applied, projects
+
+CASE_OFFICERS = ("administrator", "regulator", "auditor")
+ALL_ROLES = (
+    "administrator",
+    "regulator",
+    "auditor",
+    "processing_centre",
+    "buyer",
+    "laboratory",
+    "miner",
+    "partnership",
+)
+# Case ids the system gives its own red flags ("auto:<ledger index>"); clients may not use them.
+SYSTEM_CASE_PREFIX = "auto:"
+TARGETS: dict[str, tuple[type[Any], str]] = {
+    "lot": (Lot, "lot"),
+    "actor": (Actor, "actor"),
+    "site": (Site, "site"),
+}
+
+
+# --- opening -----------------------------------------------------------------------------
+
+
+@handles("case.opened", CaseOpened, CASE_OFFICERS)
+def _open_case(ctx: Context, body: CaseOpened) -> None:
+    if body.case.startswith(SYSTEM_CASE_PREFIX):
+        raise RuleViolation(
+            "reserved-case-id",
+            f"case ids starting with {SYSTEM_CASE_PREFIX!r} are given by the system",
+            field="body.case",
+        )
+    if ctx.session.get(Case, body.case) is not None:
+        raise Conflict("case-exists", f"case {body.case} is already open", field="body.case")
+    if body.kind == "dispute" and body.target.kind != "site":
+        raise RuleViolation(
+            "dispute-target",
+            f"a dispute is over a site, not a {body.target.kind}",
+            field="body.target.kind",
+        )
+    model, what = TARGETS[body.target.kind]
+    lookup(ctx.session, model, body.target.id, what, "body.target.id")
+
+
+def derive_red_flag(
+    ctx: Context,
+    *,
+    target_kind: str,
+    target_id: str,
+    category: str,
+    description: str,
+    occurred_at: str,
+) -> str:
+    """Have the system raise a red flag as a consequence of the event being decided.
+
+    The flag is a derived `case.opened` entry recorded right after its cause, by the system
+    actor; its case id is `auto:<its ledger index>`, so it is unique and known at once.
+    The caller vouches that the target exists once its own event is projected (a lot the
+    event creates is fine). Returns the case id.
+    """
+    index = ctx.next_index + 1 + len(ctx.derived)
+    body = CaseOpened.model_validate(
+        {
+            "occurred_at": occurred_at,
+            "case": f"{SYSTEM_CASE_PREFIX}{index}",
+            "kind": "red_flag",
+            "target": {"kind": target_kind, "id": target_id},
+            "category": category,
+            "description": description,
+        }
+    )
+    ctx.derive("case.opened", body.model_dump(exclude_defaults=True))
+    return body.case
+
+
+def _note_on_lot(s: Session, case: Case, e: Applied) -> None:
+    """A case about a lot belongs to that lot's history."""
+    if case.target_kind == "lot":
+        s.add(LotEvent(lot_id=case.target_id, index=e.index, type=e.type))
+
+
+@projects("case.opened")
+def _project_case_opened(s: Session, e: Applied) -> None:
+    b = e.body
+    case = Case(
+        id=b["case"],
+        kind=b["kind"],
+        target_kind=b["target"]["kind"],
+        target_id=b["target"]["id"],
+        category=b["category"],
+        description=b["description"],
+        status="raised",
+        raised_by=e.actor,
+        opened_index=e.index,
+        last_index=e.index,
+        last_note=None,
+    )
+    s.add(case)
+    _note_on_lot(s, case, e)
+
+
+# --- the lifecycle -----------------------------------------------------------------------
+
+
+def _open_case_row(ctx: Context, case_id: str) -> Case:
+    case: Case = lookup(ctx.session, Case, case_id, "case", "body.case")
+    if case.status == "resolved":
+        raise RuleViolation(
+            "case-closed", f"case {case_id} is resolved for good", field="body.case"
+        )
+    return case
+
+
+def is_party(session: Session, case: Case, actor_id: str, role: str) -> bool:
+    """Whether an actor may speak in a case: case officers always; otherwise the target
+    actor itself, the custodian of a target lot, or the owner of a target site."""
+    if role in CASE_OFFICERS:
+        return True
+    if case.target_kind == "actor":
+        return case.target_id == actor_id
+    if case.target_kind == "lot":
+        lot = session.get(Lot, case.target_id)
+        return lot is not None and lot.custodian_id == actor_id
+    site = session.get(Site, case.target_id)
+    return site is not None and site.owner_id == actor_id
+
+
+@handles("case.responded", CaseResponded, ALL_ROLES, allowed_when_suspended=True)
+def _respond(ctx: Context, body: CaseResponded) -> None:
+    # Suspended actors pass the pipeline here (they must be able to answer a hold against
+    # them); revoked ones do not.
+    actor = ctx.session.get(Actor, ctx.principal.actor_id)
+    if actor is not None and actor.status == "revoked":
+        raise RuleViolation(
+            "actor-not-active",
+            f"{actor.id} is revoked ({actor.status_reason}) and cannot record case.responded",
+        )
+    case = _open_case_row(ctx, body.case)
+    if not is_party(ctx.session, case, ctx.principal.actor_id, ctx.principal.role):
+        raise Forbidden(
+            "not-a-party",
+            f"{ctx.principal.actor_id} is not a party to case {body.case} "
+            f"(on {case.target_kind} {case.target_id})",
+            field="body.case",
+        )
+
+
+@handles("case.resolved", CaseResolved, CASE_OFFICERS)
+def _resolve(ctx: Context, body: CaseResolved) -> None:
+    _open_case_row(ctx, body.case)
+
+
+@handles("case.escalated", CaseEscalated, CASE_OFFICERS)
+def _escalate(ctx: Context, body: CaseEscalated) -> None:
+    _open_case_row(ctx, body.case)
+
+
+def _move(s: Session, e: Applied, status: str, note: str) -> None:
+    case = s.get(Case, e.body["case"])
+    assert case is not None
+    case.status = status
+    case.last_index = e.index
+    case.last_note = note
+    _note_on_lot(s, case, e)
+
+
+@projects("case.responded")
+def _project_responded(s: Session, e: Applied) -> None:
+    _move(s, e, "responded", e.body["response"])
+
+
+@projects("case.resolved")
+def _project_resolved(s: Session, e: Applied) -> None:
+    _move(s, e, "resolved", e.body["resolution"])
+
+
+@projects("case.escalated")
+def _project_escalated(s: Session, e: Applied) -> None:
+    _move(s, e, "escalated", f"to {e.body['to']}: {e.body['reason']}")
+
+
+# --- corrections -------------------------------------------------------------------------
+
+
+def _recorded_entry(ctx: Context, index: int) -> Entry:
+    """The entry at `index`, which must be in the log already."""
+    if index >= ctx.next_index:
+        raise NotFound(
+            "unknown-entry",
+            f"no entry {index}: the log will hold {ctx.next_index} entries before this one",
+            field="body.corrects",
+        )
+    rows = storage.read_entries(ctx.session.connection(), index, index + 1)
+    if not rows:
+        raise RuleViolation(
+            "entry-not-yet-recorded",
+            f"entry {index} is in this same batch; correct it in a later request",
+            field="body.corrects",
+        )
+    return Entry.from_bytes(rows[0].entry)
+
+
+@handles("correction.recorded", CorrectionRecorded, ALL_ROLES)
+def _correct(ctx: Context, body: CorrectionRecorded) -> None:
+    entry = _recorded_entry(ctx, body.corrects)
+    if entry.event.type == "correction.recorded":
+        raise RuleViolation(
+            "correction-of-correction",
+            f"entry {body.corrects} is itself a correction; correct entry "
+            f"{entry.event.body.get('corrects')} again instead",
+            field="body.corrects",
+        )
+    if ctx.principal.role not in CASE_OFFICERS and entry.event.actor != ctx.principal.actor_id:
+        raise Forbidden(
+            "not-own-entry",
+            f"entry {body.corrects} was recorded by {entry.event.actor}; an actor corrects "
+            "only its own entries",
+            field="body.corrects",
+        )
+    seen: set[int] = set()
+    for i, index in enumerate(body.replaced_by):
+        where = f"body.replaced_by.{i}"
+        if index >= ctx.next_index:
+            raise NotFound("unknown-entry", f"no entry {index} yet", field=where)
+        if index <= body.corrects:
+            raise RuleViolation(
+                "replacement-not-later",
+                f"entry {index} cannot replace entry {body.corrects}: a replacement comes later",
+                field=where,
+            )
+        if index in seen:
+            raise RuleViolation(
+                "duplicate-replacement", f"entry {index} is listed twice", field=where
+            )
+        seen.add(index)
+
+
+@projects("correction.recorded")
+def _project_correction(s: Session, e: Applied) -> None:
+    s.add(
+        Correction(
+            index=e.index,
+            corrects=e.body["corrects"],
+            reason=e.body["reason"],
+            by=e.actor,
+        )
+    )

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from alembic import context
 
-from ledger.storage import metadata
+import services.registry  # noqa: F401 - every model is imported
+from ledger.storage import metadata as log_metadata
+from services.db import Base
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.configure(
+    connection=connection,
+    target_metadata=[log_metadata, Base.metadata],
+    render_as_batch=True,
+)
 with context.begin_transaction():
     context.run_migrations()

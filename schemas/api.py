@@ -1,0 +1,102 @@
+"""Request and response models of the supply-chain API (event bodies are in schemas.events)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SignatureIn(BaseModel):
+    """An actor's Ed25519 signature over `altan/event/v1\\n` + RFC 8785 {type, actor, body}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{8}$")]
+    signature: Annotated[str, Field(max_length=100, description="base64, 64 bytes")]
+
+
+class EventIn(BaseModel):
+    """One event to record: its type, its body (logged exactly as sent), optional private
+    data kept off the log (opening a commitment in the body), optional actor signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(max_length=64, examples=["ore.delivered"])]
+    body: dict[str, Any] = Field(
+        examples=[
+            {
+                "occurred_at": "2026-09-14T10:12:00+08:00",
+                "lot": "ORE-2026-000123",
+                "miner": "partnership:bornuur-007",
+                "site": "SITE-TOV-0042",
+                "mass_g": 1200000,
+                "mined_on": "2026-09-10",
+            }
+        ]
+    )
+    private: dict[str, Any] | None = None
+    signature: SignatureIn | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="for batch items; single requests use the header"
+    )
+
+
+class DerivedOut(BaseModel):
+    type: str
+    index: int
+
+
+class RecordedOut(BaseModel):
+    """The log's receipt for a recorded event, and the entries it caused (red flags)."""
+
+    index: int
+    leaf_hash: str
+    key_id: str
+    signature: str
+    derived: list[DerivedOut] = []
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[EventIn], Field(min_length=1)]
+    atomic: bool = Field(default=False, description="all or nothing")
+
+
+class ItemProblem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+
+
+class BatchItemOut(BaseModel):
+    status: int
+    recorded: RecordedOut | None = None
+    problem: ItemProblem | None = None
+
+
+class BatchOut(BaseModel):
+    recorded: int
+    failed: int
+    results: list[BatchItemOut]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: Annotated[str, Field(min_length=1, max_length=200, examples=["operator Bat-Erdene"])]
+
+
+class TokenOut(BaseModel):
+    token_id: str
+    actor: str
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]

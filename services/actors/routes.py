@@ -1,0 +1,172 @@
+"""`/actors`, `/tokens`, `/sites`: registry reads, bearer tokens, erasure of personal data."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+
+from ledger import storage
+from schemas.api import ErasureIn, TokenIn, TokenOut
+from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site
+from services.auth import READ_ALL, PrincipalDep, issue_token, revoke_token
+from services.errors import Forbidden, NotFound, RuleViolation
+from services.events.service import EventService
+from services.runtime import utc_now
+
+router = APIRouter(tags=["actors"])
+
+
+def _events(request: Request) -> EventService:
+    events: EventService = request.app.state.events
+    return events
+
+
+def _now() -> str:
+    from ledger.entry import format_time
+
+    return format_time(utc_now())
+
+
+def actor_view(s: Session, actor: Actor) -> dict[str, Any]:
+    keys = s.query(ActorKey).filter(ActorKey.actor_id == actor.id).all()
+    return {
+        "actor": actor.id,
+        "role": actor.role,
+        "buyer_kind": actor.buyer_kind,
+        "licence": {
+            "number": actor.licence_number,
+            "valid_from": actor.licence_valid_from,
+            "valid_until": actor.licence_valid_until,
+        }
+        if actor.licence_number
+        else None,
+        "region": {"aimag": actor.aimag, "soum": actor.soum} if actor.aimag else None,
+        "members": actor.members,
+        "status": actor.status,
+        "status_reason": actor.status_reason,
+        "status_by": actor.status_by,
+        "personal_commitment": actor.personal_commitment,
+        "registered_index": actor.registered_index,
+        "keys": [{"key_id": k.key_id, "status": k.status} for k in keys],
+    }
+
+
+@router.get("/actors/{actor_id}", summary="An actor as the log says it is now")
+def get_actor(actor_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    """Registration, licence, region, status and keys (personal data is never here)."""
+    with storage.read_transaction(_events(request).engine) as conn:
+        s = Session(bind=conn)
+        actor = s.get(Actor, actor_id)
+        if actor is None:
+            raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor_id")
+        return actor_view(s, actor)
+
+
+@router.post(
+    "/actors/{actor_id}/tokens",
+    status_code=201,
+    response_model=TokenOut,
+    summary="Issue a bearer token to a user of an actor (shown once)",
+)
+def create_token(
+    actor_id: str, body: TokenIn, principal: PrincipalDep, request: Request
+) -> TokenOut:
+    """Administrators issue tokens for anyone; regulators for miners, partnerships, centres,
+    buyers and laboratories; an actor for its own users."""
+    with storage.write_transaction(_events(request).engine) as conn:
+        s = Session(bind=conn)
+        target = s.get(Actor, actor_id)
+        if target is None:
+            raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor_id")
+        allowed = (
+            principal.role == "administrator"
+            or principal.actor_id == actor_id
+            or (principal.role == "regulator" and target.role not in READ_ALL)
+        )
+        if not allowed:
+            raise Forbidden("not-allowed", "you may not issue tokens for this actor")
+        if target.status != "active":
+            raise RuleViolation("actor-not-active", f"{actor_id} is {target.status}")
+        token_id, token = issue_token(s, actor_id, body.label, _now())
+        s.flush()
+    return TokenOut(token_id=token_id, actor=actor_id, token=token)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a bearer token")
+def delete_token(token_id: str, principal: PrincipalDep, request: Request) -> None:
+    with storage.write_transaction(_events(request).engine) as conn:
+        s = Session(bind=conn)
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound("unknown-token", f"no token {token_id!r}", field="token_id")
+        if principal.role != "administrator" and principal.actor_id != row.actor_id:
+            raise Forbidden("not-allowed", "only an administrator or the token's actor may")
+        revoke_token(s, token_id, _now())
+        s.flush()
+
+
+@router.get(
+    "/actors/{actor_id}/personal",
+    summary="Off-log personal data (administrators, regulators, the actor itself)",
+)
+def get_personal(actor_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    if principal.role not in ("administrator", "regulator") and principal.actor_id != actor_id:
+        raise Forbidden("not-allowed", "personal data is for administrators, regulators and self")
+    with storage.read_transaction(_events(request).engine) as conn:
+        row = Session(bind=conn).get(PersonalRecord, actor_id)
+    if row is None:
+        raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
+    return {
+        "actor": actor_id,
+        "personal": None if row.data is None else json.loads(row.data),
+        "salt": row.salt,
+        "erased_at": row.erased_at,
+        "erased_reason": row.erased_reason,
+    }
+
+
+@router.post(
+    "/actors/{actor_id}/personal/erasure",
+    summary="Erase a person's data on a lawful request (the log's proofs stay intact)",
+)
+def erase_personal(
+    actor_id: str, body: ErasureIn, principal: PrincipalDep, request: Request
+) -> dict[str, Any]:
+    """Deletes the data and its salt; the salted commitment in the log then opens to
+    nothing anyone holds, and every entry, proof and signature still verifies."""
+    if principal.role != "administrator":
+        raise Forbidden("not-allowed", "only an administrator erases personal data")
+    with storage.write_transaction(_events(request).engine) as conn:
+        s = Session(bind=conn)
+        row = s.get(PersonalRecord, actor_id)
+        if row is None:
+            raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
+        row.data = None
+        row.salt = None
+        row.erased_at = row.erased_at or _now()
+        row.erased_reason = body.reason
+        s.flush()
+        return {"actor": actor_id, "erased_at": row.erased_at}
+
+
+@router.get("/sites/{site_id}", summary="A mine site")
+def get_site(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    with storage.read_transaction(_events(request).engine) as conn:
+        site = Session(bind=conn).get(Site, site_id)
+        if site is None:
+            raise NotFound("unknown-site", f"no site {site_id!r}", field="site_id")
+        return {
+            "site": site.id,
+            "owner": site.owner_id,
+            "region": {"aimag": site.aimag, "soum": site.soum},
+            "lat": site.lat,
+            "lon": site.lon,
+            "permit": {"number": site.permit_number, "valid_until": site.permit_valid_until},
+            "capacity_g_per_year": site.capacity_g_per_year,
+            "status": site.status,
+            "status_reason": site.status_reason,
+            "registered_index": site.registered_index,
+        }

@@ -1,0 +1,133 @@
+"""`/events`: record supply-chain events, one at a time or in batches."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Header, Request, Response
+
+from schemas.api import BatchIn, BatchItemOut, BatchOut, EventIn, ItemProblem, RecordedOut
+from schemas.log import Problem
+from services.auth import PrincipalDep
+from services.errors import DomainError, RuleViolation
+from services.events.service import EventService, Recorded, Submission, decode_signature
+from services.problems import PROBLEM_BASE
+
+router = APIRouter(tags=["events"])
+
+_PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "description": text}
+    for code, text in {
+        401: "No or bad bearer token",
+        403: "The actor's role or relationship does not allow this",
+        404: "An id in the body does not exist",
+        409: "An id is already taken, or the Idempotency-Key was used with another body",
+        422: "The body breaks a rule (field and rule named); nothing was recorded",
+    }.items()
+}
+
+
+def _service(request: Request) -> EventService:
+    return cast(EventService, request.app.state.events)
+
+
+def _submission(item: EventIn, idempotency_key: str | None) -> Submission:
+    signature = None
+    if item.signature is not None:
+        signature = decode_signature(item.signature.key_id, item.signature.signature)
+    return Submission(
+        type=item.type,
+        body=item.body,
+        private=item.private,
+        signature=signature,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _out(rec: Recorded) -> RecordedOut:
+    return RecordedOut.model_validate(rec.to_json())
+
+
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=RecordedOut,
+    responses=_PROBLEMS,
+    summary="Record one event",
+)
+def record_event(
+    item: EventIn,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="Retries with the same key and body record once"),
+    ] = None,
+) -> RecordedOut:
+    """Check the event against the rules, append it to the log and return the receipt.
+
+    The body is logged exactly as sent. A retry with the same `Idempotency-Key` and body
+    returns the first receipt (200) and appends nothing.
+    """
+    rec = _service(request).submit(principal, _submission(item, idempotency_key))
+    if rec.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return _out(rec)
+
+
+@router.post(
+    "/events/batch",
+    response_model=BatchOut,
+    responses=_PROBLEMS,
+    summary="Record many events in one request (a centre syncing after days offline)",
+)
+def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> BatchOut:
+    """Each item gets its own result. Valid items are recorded even when others fail,
+    unless `atomic` is true, when the first failure records nothing at all. Items carry
+    their own `idempotency_key`."""
+    service = _service(request)
+    if len(batch.items) > service.settings.batch_max_items:
+        raise RuleViolation(
+            "batch-too-large",
+            f"at most {service.settings.batch_max_items} items per batch",
+            field="items",
+        )
+    items = []
+    early: dict[int, DomainError] = {}
+    for i, item in enumerate(batch.items):
+        try:
+            items.append((principal, _submission(item, item.idempotency_key)))
+        except DomainError as exc:
+            early[i] = exc
+    if early and batch.atomic:
+        first = min(early)
+        raise early[first]
+    results = iter(service.submit_many(items, atomic=batch.atomic))
+    out: list[BatchItemOut] = []
+    for i in range(len(batch.items)):
+        if i in early:
+            out.append(_problem(early[i]))
+            continue
+        res = next(results)
+        if res.error is not None:
+            out.append(_problem(res.error))
+        else:
+            assert res.recorded is not None
+            out.append(BatchItemOut(status=201, recorded=_out(res.recorded)))
+    recorded = sum(1 for o in out if o.recorded is not None)
+    return BatchOut(recorded=recorded, failed=len(out) - recorded, results=out)
+
+
+def _problem(exc: DomainError) -> BatchItemOut:
+    return BatchItemOut(
+        status=exc.status,
+        problem=ItemProblem(
+            type=PROBLEM_BASE + exc.rule,
+            title=exc.rule.replace("-", " "),
+            status=exc.status,
+            detail=exc.detail,
+            field=exc.field,
+        ),
+    )
