@@ -1,52 +1,64 @@
-"""Group commit: concurrent single appends share one transaction and one checkpoint.
+"""Group commit: concurrent single requests share one transaction and one checkpoint.
 
-Callers submit one event each and wait on a future; one writer thread drains whatever
-has queued (up to `max_batch`) and appends it as one batch. Under load the batches grow
-on their own, so a busy log pays one fsync and one checkpoint signature per batch rather
-than per event; when idle an event is written at once. Appends stay serialised by the
+Callers submit one item each and wait on a future; one writer thread drains whatever
+has queued (up to `max_batch`) and commits it as one batch. Under load the batches grow
+on their own, so a busy log pays one commit and one checkpoint signature per batch rather
+than per item; when idle an item is written at once. Appends stay serialised by the
 database, so several processes each with their own batcher remain safe.
+
+`Batcher` is the mechanism (any batch function that answers each item on its own);
+`GroupCommitter` applies it to `Log.append`.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from ledger.entry import Event, Receipt
 from ledger.errors import BatcherClosed, MalformedInput
 from ledger.log import Log
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 _STOP = object()
 
 
-class GroupCommitter:
-    """Batches concurrent `submit` calls into `Log.append` calls from one thread."""
+class Batcher(Generic[T, R]):
+    """Runs `commit_batch` on batches of submitted items from one writer thread.
 
-    def __init__(self, log: Log, clock: Callable[[], datetime], max_batch: int = 1000) -> None:
-        self._log = log
-        self._clock = clock
+    `commit_batch` gets the items in submission order and returns, for each, its result
+    or the exception that item failed with. If it raises, every item of the batch fails
+    with that exception.
+    """
+
+    def __init__(
+        self,
+        commit_batch: Callable[[list[T]], Sequence[R | BaseException]],
+        max_batch: int = 1000,
+        name: str = "altan-group-commit",
+    ) -> None:
+        self._commit_batch = commit_batch
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="altan-group-commit", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, event: Event) -> Future[Receipt]:
-        """Queue one event; the future resolves to its receipt once it is committed."""
-        fut: Future[Receipt] = Future()
+    def submit(self, item: T) -> Future[R]:
+        """Queue one item; the future resolves once its batch is committed."""
+        fut: Future[R] = Future()
         with self._lock:
             if self._closed:
                 raise BatcherClosed("the group committer is closed")
-            self._queue.put((event, fut))
+            self._queue.put((item, fut))
         return fut
-
-    def append(self, event: Event, timeout: float | None = None) -> Receipt:
-        """Submit and wait."""
-        return self.submit(event).result(timeout)
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
@@ -60,7 +72,7 @@ class GroupCommitter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[tuple[Event, Future[Receipt]]] = []
+            batch: list[tuple[T, Future[R]]] = []
             item = self._queue.get()
             while True:
                 if item is _STOP:
@@ -73,32 +85,55 @@ class GroupCommitter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
-                self._commit(batch)
+            live = [(it, fut) for it, fut in batch if fut.set_running_or_notify_cancel()]
+            if live:
+                self._commit(live)
 
-    def _commit(self, batch: list[tuple[Event, Future[Receipt]]]) -> None:
-        live = [(ev, fut) for ev, fut in batch if fut.set_running_or_notify_cancel()]
-        if len(live) == 1:
-            self._commit_one(*live[0])
-            return
-        if not live:
-            return
+    def _commit(self, live: list[tuple[T, Future[R]]]) -> None:
         try:
-            result = self._log.append([ev for ev, _ in live], self._clock())
-        except MalformedInput:
-            # One bad event (too large, say) must not fail its neighbours: retry alone.
-            for one in live:
-                self._commit_one(*one)
-            return
+            results = self._commit_batch([it for it, _ in live])
         except Exception as exc:  # every waiter must hear of the failure
             for _, fut in live:
                 fut.set_exception(exc)
             return
-        for (_, fut), receipt in zip(live, result.receipts, strict=True):
-            fut.set_result(receipt)
+        for (_, fut), result in zip(live, results, strict=True):
+            if isinstance(result, BaseException):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
 
-    def _commit_one(self, event: Event, fut: Future[Receipt]) -> None:
+
+class GroupCommitter:
+    """Batches concurrent single `Log.append` calls; a bad event fails alone."""
+
+    def __init__(self, log: Log, clock: Callable[[], datetime], max_batch: int = 1000) -> None:
+        self._log = log
+        self._clock = clock
+        self._batcher: Batcher[Event, Receipt] = Batcher(self._append, max_batch)
+
+    def submit(self, event: Event) -> Future[Receipt]:
+        """Queue one event; the future resolves to its receipt once it is committed."""
+        return self._batcher.submit(event)
+
+    def append(self, event: Event, timeout: float | None = None) -> Receipt:
+        """Submit and wait."""
+        return self.submit(event).result(timeout)
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        self._batcher.close()
+
+    def _append(self, events: list[Event]) -> list[Receipt | BaseException]:
         try:
-            fut.set_result(self._log.append([event], self._clock()).receipts[0])
-        except Exception as exc:
-            fut.set_exception(exc)
+            return list(self._log.append(events, self._clock()).receipts)
+        except MalformedInput:
+            if len(events) == 1:
+                raise
+            # One bad event (too large, say) must not fail its neighbours: retry alone.
+            out: list[Receipt | BaseException] = []
+            for event in events:
+                try:
+                    out.append(self._log.append([event], self._clock()).receipts[0])
+                except MalformedInput as exc:
+                    out.append(exc)
+            return out

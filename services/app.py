@@ -12,6 +12,7 @@ from services import problems
 from services.actors.routes import router as actors_router
 from services.deps import LogDep
 from services.events.routes import router as events_router
+from services.events.service import EventCommitter
 from services.limits import BodyLimit
 from services.log.routes import router as log_router
 from services.runtime import open_runtime
@@ -35,10 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         app.state.log = runtime.log
         app.state.events = runtime.events
+        app.state.committer = EventCommitter(runtime.events, cfg.group_commit_max)
         app.state.settings = cfg
         try:
             yield
         finally:
+            app.state.committer.close()
             runtime.close()
 
     app = FastAPI(

@@ -10,7 +10,13 @@ from schemas.api import BatchIn, BatchItemOut, BatchOut, EventIn, ItemProblem, R
 from schemas.log import Problem
 from services.auth import PrincipalDep
 from services.errors import DomainError, RuleViolation
-from services.events.service import EventService, Recorded, Submission, decode_signature
+from services.events.service import (
+    EventCommitter,
+    EventService,
+    Recorded,
+    Submission,
+    decode_signature,
+)
 from services.problems import PROBLEM_BASE
 
 router = APIRouter(tags=["events"])
@@ -70,7 +76,8 @@ def record_event(
     The body is logged exactly as sent. A retry with the same `Idempotency-Key` and body
     returns the first receipt (200) and appends nothing.
     """
-    rec = _service(request).submit(principal, _submission(item, idempotency_key))
+    committer: EventCommitter = request.app.state.committer
+    rec = committer.submit(principal, _submission(item, idempotency_key))
     if rec.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

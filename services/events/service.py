@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ledger import storage
+from ledger.batcher import Batcher
 from ledger.encoding import b64encode, canonical_json
 from ledger.entry import Event, event_signing_message, format_time
 from ledger.errors import LedgerError
@@ -218,9 +219,19 @@ class EventService:
         results: list[ItemResult] = []
         planned: list[tuple[int, int, list[Event], Submission, Principal, str]] = []
         events: list[Event] = []
+        in_flight: set[tuple[str, str]] = set()
         for pos, (principal, sub) in enumerate(items):
             ctx = Context(session, principal, self.settings, now, time, size + len(events))
             try:
+                if sub.idempotency_key is not None:
+                    once = (principal.actor_id, sub.idempotency_key)
+                    if once in in_flight:
+                        raise Conflict(
+                            "idempotency-key-in-flight",
+                            "a request with this Idempotency-Key is being recorded; retry",
+                            field="Idempotency-Key",
+                        )
+                    in_flight.add(once)
                 replay = self._replay(session, principal, sub)
                 if replay is not None:
                     results.append(ItemResult(recorded=replay))
@@ -357,6 +368,48 @@ class EventService:
         return Event(
             sub.type, principal.actor_id, sub.body, sub.signature.key_id, sub.signature.signature
         )
+
+
+class EventCommitter:
+    """Group commit for concurrent requests: each waits for its own result while one
+    writer records whatever has queued in one transaction (items independent, as in a
+    non-atomic batch), so a busy server pays one commit and one checkpoint per batch."""
+
+    def __init__(self, events: EventService, max_batch: int) -> None:
+        self.events = events
+        self._batcher: Batcher[tuple[Principal, Submission], Recorded] = Batcher(
+            self._commit, max_batch, name="altan-events"
+        )
+
+    def submit(self, principal: Principal, submission: Submission) -> Recorded:
+        """Record one submission (waiting for its batch) or raise its DomainError."""
+        return self._batcher.submit((principal, submission)).result()
+
+    def close(self) -> None:
+        self._batcher.close()
+
+    def _commit(
+        self, items: list[tuple[Principal, Submission]]
+    ) -> list[Recorded | BaseException]:
+        try:
+            results = self.events.submit_many(items, atomic=False)
+        except Exception:
+            if len(items) == 1:
+                raise
+            # Something unexpected in one item must not fail its neighbours: one by one.
+            return [self._one(item) for item in items]
+        return [r.error if r.error is not None else _recorded(r) for r in results]
+
+    def _one(self, item: tuple[Principal, Submission]) -> Recorded | BaseException:
+        try:
+            return self.events.submit(*item)
+        except Exception as exc:
+            return exc
+
+
+def _recorded(result: ItemResult) -> Recorded:
+    assert result.recorded is not None
+    return result.recorded
 
 
 class _AtomicFailure(Exception):
