@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import services.actors.models
 import services.actors.service
+import services.cases.models
 import services.cases.service
+import services.events.models
+import services.lots.models
 import services.lots.service  # noqa: F401
 from schemas.events import EVENT_BODIES
 from services.events.service import HANDLERS

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_domain
 Revises: 0001_log
-Create Date: 2026-11-28 00:43:53.983570
+Create Date: 2026-11-28
 """
 
 from __future__ import annotations
@@ -52,6 +52,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_tokens_actor_id"), ["actor_id"], unique=False)
 
     op.create_table(
+        "cases",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("target_kind", sa.String(length=8), nullable=False),
+        sa.Column("target_id", sa.String(length=80), nullable=False),
+        sa.Column("category", sa.String(length=40), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("raised_by", sa.String(length=80), nullable=False),
+        sa.Column("opened_index", sa.BigInteger(), nullable=False),
+        sa.Column("last_index", sa.BigInteger(), nullable=False),
+        sa.Column("last_note", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
+    )
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_cases_target_id"), ["target_id"], unique=False)
+
+    op.create_table(
+        "corrections",
+        sa.Column("index", sa.BigInteger(), nullable=False),
+        sa.Column("corrects", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("by", sa.String(length=80), nullable=False),
+        sa.PrimaryKeyConstraint("index", name=op.f("pk_corrections")),
+    )
+    with op.batch_alter_table("corrections", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_corrections_corrects"), ["corrects"], unique=False)
+
+    op.create_table(
         "idempotency_records",
         sa.Column("actor_id", sa.String(length=80), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -60,6 +89,48 @@ def upgrade() -> None:
         sa.Column("response", sa.Text(), nullable=False),
         sa.Column("created_at", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("actor_id", "key", name=op.f("pk_idempotency_records")),
+    )
+    op.create_table(
+        "lot_events",
+        sa.Column("lot_id", sa.String(length=64), nullable=False),
+        sa.Column("index", sa.BigInteger(), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("lot_id", "index", name=op.f("pk_lot_events")),
+    )
+    op.create_table(
+        "lots",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("form", sa.String(length=16), nullable=False),
+        sa.Column("unit", sa.String(length=4), nullable=False),
+        sa.Column("mass", sa.BigInteger(), nullable=False),
+        sa.Column("remaining", sa.BigInteger(), nullable=False),
+        sa.Column("fineness_ppt", sa.Integer(), nullable=True),
+        sa.Column("custodian_id", sa.String(length=80), nullable=False),
+        sa.Column("owner_id", sa.String(length=80), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("closed_by", sa.String(length=32), nullable=True),
+        sa.Column("site_id", sa.String(length=64), nullable=True),
+        sa.Column("miner_id", sa.String(length=80), nullable=True),
+        sa.Column("mercury_free", sa.Boolean(), nullable=True),
+        sa.Column("created_index", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.String(length=40), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lots")),
+    )
+    with op.batch_alter_table("lots", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lots_custodian_id"), ["custodian_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_lots_miner_id"), ["miner_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_lots_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_lots_site_id"), ["site_id"], unique=False)
+
+    op.create_table(
+        "offer_prices",
+        sa.Column("offer_id", sa.String(length=64), nullable=False),
+        sa.Column("amount", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("salt", sa.String(length=64), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("offer_id", name=op.f("pk_offer_prices")),
     )
     op.create_table(
         "personal_records",
@@ -81,6 +152,38 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("actor_id", "key_id", name=op.f("pk_actor_keys")),
     )
+    op.create_table(
+        "lot_links",
+        sa.Column("child_id", sa.String(length=64), nullable=False),
+        sa.Column("parent_id", sa.String(length=64), nullable=False),
+        sa.Column("mass", sa.BigInteger(), nullable=False),
+        sa.Column("event_index", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["child_id"], ["lots.id"], name=op.f("fk_lot_links_child_id_lots")),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["lots.id"], name=op.f("fk_lot_links_parent_id_lots")
+        ),
+        sa.PrimaryKeyConstraint("child_id", "parent_id", name=op.f("pk_lot_links")),
+    )
+    with op.batch_alter_table("lot_links", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lot_links_parent_id"), ["parent_id"], unique=False)
+
+    op.create_table(
+        "offers",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("lot_id", sa.String(length=64), nullable=False),
+        sa.Column("from_id", sa.String(length=80), nullable=False),
+        sa.Column("to_id", sa.String(length=80), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("price_commitment", sa.String(length=64), nullable=True),
+        sa.Column("offered_index", sa.BigInteger(), nullable=False),
+        sa.Column("closed_index", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(["lot_id"], ["lots.id"], name=op.f("fk_offers_lot_id_lots")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_offers")),
+    )
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_offers_lot_id"), ["lot_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_offers_to_id"), ["to_id"], unique=False)
+
     op.create_table(
         "sites",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -110,9 +213,35 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sites_owner_id"))
 
     op.drop_table("sites")
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_offers_to_id"))
+        batch_op.drop_index(batch_op.f("ix_offers_lot_id"))
+
+    op.drop_table("offers")
+    with op.batch_alter_table("lot_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lot_links_parent_id"))
+
+    op.drop_table("lot_links")
     op.drop_table("actor_keys")
     op.drop_table("personal_records")
+    op.drop_table("offer_prices")
+    with op.batch_alter_table("lots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lots_site_id"))
+        batch_op.drop_index(batch_op.f("ix_lots_owner_id"))
+        batch_op.drop_index(batch_op.f("ix_lots_miner_id"))
+        batch_op.drop_index(batch_op.f("ix_lots_custodian_id"))
+
+    op.drop_table("lots")
+    op.drop_table("lot_events")
     op.drop_table("idempotency_records")
+    with op.batch_alter_table("corrections", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_corrections_corrects"))
+
+    op.drop_table("corrections")
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_target_id"))
+
+    op.drop_table("cases")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_actor_id"))
 
