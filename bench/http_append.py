@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,6 +100,73 @@ async def load(
         return time.perf_counter() - t0, latencies
 
 
+WRK_SCRIPT = """
+local n = 0
+local tid = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  tag = args[1]
+end
+request = function()
+  n = n + 1
+  local body = string.format(
+    '{"type":"ore.delivered","body":{"occurred_at":"%s","lot":"ORE-%s-%d-%d",'
+    .. '"miner":"partnership:bench","site":"SITE-BENCH","mass_g":%d,'
+    .. '"mined_on":"2026-09-10","notes":"bench delivery, Bornuur centre, gravity plant"}}',
+    "WHEN", tag, tid, n, 1200000 + n %% 1000)
+  return wrk.format("POST", "/events", HEADERS, body)
+end
+"""
+
+
+def wrk_load(
+    base: str, token: str | None, tag: str, seconds: int, concurrency: int
+) -> dict[str, float]:
+    """Drive `POST /events` with wrk (C, one thread) and parse its summary."""
+    headers = '{["Content-Type"]="application/json"'
+    if token:
+        headers += f', ["Authorization"]="Bearer {token}"'
+    headers += "}"
+    script = WRK_SCRIPT.replace("WHEN", WHEN).replace("HEADERS", headers).replace("%%", "%")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            f.name,
+            base,
+            "--",
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(f.name)
+    if "Non-2xx" in out:
+        raise RuntimeError("wrk saw errors:\n" + out)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m is None:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rate is not None, out
+    return {"rate": float(rate.group(1)), "p50": ms("50%"), "p99": ms("99%")}
+
+
 def setup_ours(base: str, admin: str) -> str:
     h = {"Authorization": f"Bearer {admin}"}
     with httpx.Client(base_url=base, headers=h, timeout=30) as c:
@@ -143,6 +211,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--requests", type=int, default=4000, help="single-event requests per server")
     ap.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
+    ap.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
     ap.add_argument("--batch", type=int, default=100, help="events per batch request")
     ap.add_argument("--batches", type=int, default=40, help="batch requests")
     ap.add_argument("--target", type=float, default=0.5)
@@ -180,22 +249,33 @@ def main() -> None:
         wait_up(bare_base + "/docs")
         token = setup_ours(base, admin)
         auth = {"Authorization": f"Bearer {token}"}
-        warm = 200
-        asyncio.run(load(base, auth, lambda n: delivery(n, "W"), warm, args.concurrency))
-        asyncio.run(load(bare_base, {}, lambda n: delivery(n, "W"), warm, args.concurrency))
-
-        secs, lat = asyncio.run(
-            load(base, auth, lambda n: delivery(n, "A"), args.requests, args.concurrency)
-        )
-        bsecs, blat = asyncio.run(
-            load(bare_base, {}, lambda n: delivery(n, "A"), args.requests, args.concurrency)
-        )
-        rate, brate = args.requests / secs, args.requests / bsecs
-        print(f"{args.requests} requests each, {args.concurrency} concurrent clients")
-        print(f"  ours: POST /events (ore.delivered)   {rate:9,.0f} req/s")
-        print("  " + latency_line("ours: one request", lat))
-        print(f"  bare FastAPI endpoint, same JSON    {brate:9,.0f} req/s")
-        print("  " + latency_line("bare: one request", blat))
+        if shutil.which("wrk"):
+            wrk_load(base, token, "W", 2, args.concurrency)  # warm up
+            wrk_load(bare_base, None, "W", 2, args.concurrency)
+            ours_r = wrk_load(base, token, "A", args.seconds, args.concurrency)
+            bare_r = wrk_load(bare_base, None, "A", args.seconds, args.concurrency)
+            rate, brate = ours_r["rate"], bare_r["rate"]
+            print(f"load: wrk, 1 thread, {args.concurrency} connections, {args.seconds} s each")
+            print(
+                f"  ours: POST /events (ore.delivered)   {rate:9,.0f} req/s  "
+                f"p50 {ours_r['p50']:.2f} ms  p99 {ours_r['p99']:.2f} ms"
+            )
+            print(
+                f"  bare FastAPI endpoint, same JSON    {brate:9,.0f} req/s  "
+                f"p50 {bare_r['p50']:.2f} ms  p99 {bare_r['p99']:.2f} ms"
+            )
+        else:
+            print("wrk not found (apt-get install wrk): httpx asyncio load, which is itself")
+            print("the bottleneck here, so the ratio says little")
+            secs, lat = asyncio.run(
+                load(base, auth, lambda n: delivery(n, "A"), args.requests, args.concurrency)
+            )
+            bsecs, blat = asyncio.run(
+                load(bare_base, {}, lambda n: delivery(n, "A"), args.requests, args.concurrency)
+            )
+            rate, brate = args.requests / secs, args.requests / bsecs
+            print(f"  ours: {rate:9,.0f} req/s; " + latency_line("one request", lat))
+            print(f"  bare: {brate:9,.0f} req/s; " + latency_line("one request", blat))
         ratio = rate / brate
         verdict = "MET" if ratio >= args.target else "MISSED"
         print(f"  ratio ours / bare = {ratio:.2f} (target >= {args.target}): {verdict}")
