@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from schemas.log import Health
 from services import problems
 from services.actors.routes import router as actors_router
+from services.cases.routes import router as cases_router
 from services.deps import LogDep
 from services.events.routes import router as events_router
 from services.events.service import EventCommitter
 from services.limits import BodyLimit
 from services.log.routes import router as log_router
+from services.lots.routes import router as lots_router
 from services.runtime import open_runtime
 from services.settings import Settings, get_settings
 
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(log_router)
     app.include_router(events_router)
     app.include_router(actors_router)
+    app.include_router(lots_router)
+    app.include_router(cases_router)
 
     @app.get(
         "/healthz",

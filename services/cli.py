@@ -96,15 +96,17 @@ def demo(
     events: Annotated[int, typer.Option(min=1, max=5_000_000, help="How many events")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed, for repeatable data")] = 2009,
 ) -> None:
-    """Fill the configured log with realistic supply-chain events."""
+    """Fill the configured log with a believable season, through the real domain."""
     runtime = open_runtime(get_settings())
     try:
-        size = fill_demo(runtime.log, events, seed=seed, clock=utc_now)
+        bootstrap_administrator(runtime.events)
+        recorded, refused = fill_demo(runtime.events, events, seed=seed)
+        size = runtime.log.size()
     finally:
         runtime.close()
     sys.stdout.write(
-        f"appended {events} events to {runtime.settings.resolved_database_url}; "
-        f"the log now holds {size} entries\n"
+        f"recorded {recorded} events ({refused} refused by the rules) in "
+        f"{runtime.settings.resolved_database_url}; the log now holds {size} entries\n"
     )
 
 
