@@ -2,18 +2,27 @@
 
 A case is opened on a lot, an actor or a site and then runs a short lifecycle:
 
-    raised ─> responded ─> resolved | escalated,   escalated ─> responded | resolved
+    raised -> responded -> resolved | escalated;   escalated -> responded | resolved
 
-and more loosely: any state but `resolved` may be responded to (again), escalated (again,
-to a higher body) or resolved (a hold raised in error is lifted without waiting for an
-answer); `resolved` is final.
-A hold blocks trade while it is not resolved (the lots rules ask `active_holds`); a red flag
-only warns; a dispute records a conflict over a site. Red flags are raised by auditors,
-regulators and administrators, and by the system itself as derived events (`derive_red_flag`)
-which never pass through a handler, so the projector takes its entry as it comes.
+More loosely: any state but `resolved` may be responded to (again), escalated (again, to a
+higher body) or resolved (a hold raised in error is lifted without waiting for an answer);
+`resolved` is final. A hold blocks trade while it is not resolved (the lots rules ask
+`services.lots.queries.active_holds`); a red flag only warns; a dispute is over a site.
+Red flags are raised by auditors, regulators and administrators, and by the system itself
+as derived events (`derive_red_flag`) that never pass through a handler, so the projector
+takes its entry as it comes.
 
 A correction declares an earlier entry mistaken and may name the entries that replace it;
 nothing is ever edited.
+
+Rule slugs (the `rule` of the error), besides NotFound `unknown-lot|actor|site|case`:
+
+    Conflict       case-exists
+    Forbidden      not-a-party, not-own-entry
+    NotFound       unknown-entry
+    RuleViolation  reserved-case-id, dispute-target, case-closed, actor-not-active (revoked
+                   actors may not respond), correction-of-correction, entry-not-yet-recorded,
+                   replacement-not-later, duplicate-replacement
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from schemas.events import (
     CorrectionRecorded,
 )
 from services.actors.models import Actor, Site
+from services.actors.service import ALL_ROLES
 from services.cases.models import Case, Correction
 from services.errors import Conflict, Forbidden, NotFound, RuleViolation
 from services.events.service import Context, handles, lookup
@@ -39,16 +49,6 @@ from services.lots.models import Lot, LotEvent
 from services.projection import Applied, projects
 
 CASE_OFFICERS = ("administrator", "regulator", "auditor")
-ALL_ROLES = (
-    "administrator",
-    "regulator",
-    "auditor",
-    "processing_centre",
-    "buyer",
-    "laboratory",
-    "miner",
-    "partnership",
-)
 # Case ids the system gives its own red flags ("auto:<ledger index>"); clients may not use them.
 SYSTEM_CASE_PREFIX = "auto:"
 TARGETS: dict[str, tuple[type[Any], str]] = {
@@ -152,14 +152,14 @@ def _open_case_row(ctx: Context, case_id: str) -> Case:
 
 def is_party(session: Session, case: Case, actor_id: str, role: str) -> bool:
     """Whether an actor may speak in a case: case officers always; otherwise the target
-    actor itself, the custodian of a target lot, or the owner of a target site."""
+    actor itself, the custodian or owner of a target lot, or the owner of a target site."""
     if role in CASE_OFFICERS:
         return True
     if case.target_kind == "actor":
         return case.target_id == actor_id
     if case.target_kind == "lot":
         lot = session.get(Lot, case.target_id)
-        return lot is not None and lot.custodian_id == actor_id
+        return lot is not None and actor_id in (lot.custodian_id, lot.owner_id)
     site = session.get(Site, case.target_id)
     return site is not None and site.owner_id == actor_id
 

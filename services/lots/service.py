@@ -1,1 +1,731 @@
-"""Rules and projectors of lots (being written)."""
+"""Rules and projectors of lots: ore delivery, processing, assay, split and merge,
+transfers, export and refining.
+
+Rules (`@handles`) only read: they check the request against the current state and raise
+the `services.errors` type naming the rule broken. Projectors (`@projects`) are functions
+of the entry alone (index, time, actor, body) plus the projection tables, so that a
+rebuild from the log gives the very state the live path built.
+
+Who holds what: an ore lot (grams) is in the custody of the centre that received it and
+owned by the miner who delivered it; a gold lot (milligrams) is held and owned by the
+centre that produced it, then by whoever accepted it in a transfer. Provenance links are
+stored exact; see `services.lots.queries` for how shares are computed from them.
+
+Rule slugs (the `rule` of the error), besides NotFound `unknown-lot|actor|site|offer`:
+
+    Conflict       lot-exists, duplicate-output, offer-exists
+    Forbidden      not-custodian, not-offer-recipient, not-offerer
+    RuleViolation  bad-date, not-a-miner, miner-not-active, site-not-owned, site-not-active,
+                   mined-after-delivery, not-an-ore-lot, not-a-gold-lot, lot-not-active,
+                   duplicate-input, duplicate-lot, mass-exceeds-remaining, dates-out-of-order,
+                   mercury-free-amalgamation, gold-exceeds-ore, outputs-exceed-ore,
+                   mass-not-conserved, forms-differ, held, offer-open, offer-to-self,
+                   not-a-buyer, counterparty-not-active, offer-not-open, offer-stale,
+                   unexpected-private-data, price-missing, bad-price, commitment-mismatch
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ledger.commitment import matches
+from ledger.errors import LedgerError
+from schemas.events import (
+    AssayRecorded,
+    LotExported,
+    LotRefined,
+    LotsMerged,
+    LotSplit,
+    OreDelivered,
+    ProcessingRecorded,
+    TransferAccepted,
+    TransferCancelled,
+    TransferOffered,
+    TransferRejected,
+)
+from services.actors.models import Actor, Site
+from services.cases.models import Case
+from services.cases.service import derive_red_flag
+from services.errors import Conflict, Forbidden, RuleViolation
+from services.events.service import Context, handles, lookup
+from services.lots.models import Lot, LotEvent, LotLink, Offer, OfferPrice
+from services.lots.queries import active_holds, lot_holds, open_offer, share_json
+from services.projection import Applied, Projector, projects
+
+CENTRE = ("processing_centre",)
+LABORATORY = ("laboratory",)
+HOLDERS = ("processing_centre", "buyer")  # who can hold gold lots
+BUYERS = ("buyer",)
+MINERS = ("miner", "partnership")
+RECIPIENTS = ("buyer", "processing_centre")  # who may be offered a lot
+_AMOUNT = re.compile(r"^\d{1,30}(\.\d{1,8})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+# --- shared checks (read only) ------------------------------------------------------------
+
+
+def _day(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise RuleViolation("bad-date", f"{field}: {value!r} is not a date", field=field) from exc
+
+
+def _lot(ctx: Context, lot_id: str, field: str) -> Lot:
+    lot: Lot = lookup(ctx.session, Lot, lot_id, "lot", field)
+    return lot
+
+
+def _new_lot(ctx: Context, lot_id: str, field: str, seen: set[str] | None = None) -> None:
+    if ctx.session.get(Lot, lot_id) is not None:
+        raise Conflict("lot-exists", f"lot {lot_id} already exists", field=field)
+    if seen is not None:
+        if lot_id in seen:
+            raise Conflict("duplicate-output", f"lot {lot_id} is listed twice", field=field)
+        seen.add(lot_id)
+
+
+def _custodian(ctx: Context, lot: Lot, field: str) -> None:
+    if lot.custodian_id != ctx.principal.actor_id:
+        raise Forbidden(
+            "not-custodian",
+            f"{ctx.principal.actor_id} is not the custodian of {lot.id} "
+            f"(custodian: {lot.custodian_id})",
+            field=field,
+        )
+
+
+def _active(lot: Lot, field: str) -> None:
+    if lot.status != "active":
+        closed = f" by {lot.closed_by}" if lot.closed_by else ""
+        raise RuleViolation("lot-not-active", f"lot {lot.id} is {lot.status}{closed}", field=field)
+
+
+def _kind(lot: Lot, kind: str, field: str) -> None:
+    if lot.kind != kind:
+        raise RuleViolation(
+            "not-an-ore-lot" if kind == "ore" else "not-a-gold-lot",
+            f"lot {lot.id} is an {lot.kind} lot; this needs a {kind} lot",
+            field=field,
+        )
+
+
+def _refuse_holds(cases: Iterable[Case], what: str, field: str) -> None:
+    ids = [case.id for case in cases]
+    if ids:
+        raise RuleViolation(
+            "held",
+            f"{what} is held by case {', '.join(ids)} until the hold is resolved",
+            field=field,
+        )
+
+
+def _not_held(ctx: Context, lot: Lot, field: str) -> None:
+    _refuse_holds(lot_holds(ctx.session, lot), f"lot {lot.id}", field)
+
+
+def _no_open_offer(ctx: Context, lot: Lot, field: str) -> None:
+    offer = open_offer(ctx.session, lot.id)
+    if offer is not None:
+        raise RuleViolation(
+            "offer-open",
+            f"lot {lot.id} has an open offer {offer.id} to {offer.to_id}; "
+            "cancel or settle it first",
+            field=field,
+        )
+
+
+def _tradable(ctx: Context, lot_id: str, field: str) -> Lot:
+    """A gold lot the principal holds, active, with no open offer and no hold."""
+    lot = _lot(ctx, lot_id, field)
+    _custodian(ctx, lot, field)
+    _active(lot, field)
+    _kind(lot, "gold", field)
+    _no_open_offer(ctx, lot, field)
+    _not_held(ctx, lot, field)
+    return lot
+
+
+# --- shared projection steps --------------------------------------------------------------
+
+
+def _history(s: Session, e: Applied, lot_ids: Iterable[str]) -> None:
+    for lot_id in lot_ids:
+        s.add(LotEvent(lot_id=lot_id, index=e.index, type=e.type))
+
+
+def _lot_row(s: Session, lot_id: str) -> Lot:
+    lot = s.get(Lot, lot_id)
+    assert lot is not None, f"projection out of step: no lot {lot_id}"
+    return lot
+
+
+def _offer_row(s: Session, offer_id: str) -> Offer:
+    offer = s.get(Offer, offer_id)
+    assert offer is not None, f"projection out of step: no offer {offer_id}"
+    return offer
+
+
+# --- ore delivery -------------------------------------------------------------------------
+
+
+@handles("ore.delivered", OreDelivered, CENTRE)
+def _deliver_ore(ctx: Context, body: OreDelivered) -> None:
+    _new_lot(ctx, body.lot, "body.lot")
+    miner: Actor = lookup(ctx.session, Actor, body.miner, "actor", "body.miner")
+    if miner.role not in MINERS:
+        raise RuleViolation(
+            "not-a-miner",
+            f"ore is delivered by a miner or partnership, not a {miner.role}",
+            field="body.miner",
+        )
+    if miner.status != "active":
+        raise RuleViolation(
+            "miner-not-active",
+            f"{miner.id} is {miner.status} ({miner.status_reason}); its ore is not received",
+            field="body.miner",
+        )
+    site: Site = lookup(ctx.session, Site, body.site, "site", "body.site")
+    if site.owner_id != miner.id:
+        raise RuleViolation(
+            "site-not-owned",
+            f"site {site.id} belongs to {site.owner_id}, not {miner.id}",
+            field="body.site",
+        )
+    if site.status != "active":
+        raise RuleViolation(
+            "site-not-active",
+            f"site {site.id} is {site.status} ({site.status_reason})",
+            field="body.site",
+        )
+    mined = _day(body.mined_on, "body.mined_on")
+    if mined > _day(body.occurred_at, "body.occurred_at"):
+        raise RuleViolation(
+            "mined-after-delivery",
+            f"mined_on {body.mined_on} is after the delivery ({body.occurred_at})",
+            field="body.mined_on",
+        )
+
+
+@projects("ore.delivered")
+def _project_delivery(s: Session, e: Applied) -> None:
+    b = e.body
+    s.add(
+        Lot(
+            id=b["lot"],
+            kind="ore",
+            form="ore",
+            unit="g",
+            mass=b["mass_g"],
+            remaining=b["mass_g"],
+            fineness_ppt=None,
+            custodian_id=e.actor,
+            owner_id=b["miner"],
+            status="active",
+            closed_by=None,
+            site_id=b["site"],
+            miner_id=b["miner"],
+            mercury_free=None,
+            created_index=e.index,
+            created_at=b["occurred_at"],
+        )
+    )
+    _history(s, e, [b["lot"]])
+
+
+# --- processing ---------------------------------------------------------------------------
+
+
+def yield_g_per_t(gold_mg: int, ore_g: int) -> Fraction:
+    """Grams of gold per tonne of ore, exact: (mg / 1000) / (g / 1e6)."""
+    return Fraction(gold_mg * 1000, ore_g)
+
+
+def _bound(value: float) -> Fraction:
+    return Fraction(repr(value))  # 0.1 means 1/10, not the binary float nearest to it
+
+
+@handles("processing.recorded", ProcessingRecorded, CENTRE)
+def _record_processing(ctx: Context, body: ProcessingRecorded) -> None:
+    seen_inputs: set[str] = set()
+    for i, item in enumerate(body.inputs):
+        field = f"body.inputs.{i}.lot"
+        if item.lot in seen_inputs:
+            raise RuleViolation(
+                "duplicate-input", f"input lot {item.lot} is listed twice", field=field
+            )
+        seen_inputs.add(item.lot)
+        lot = _lot(ctx, item.lot, field)
+        _custodian(ctx, lot, field)
+        _active(lot, field)
+        _kind(lot, "ore", field)
+        if item.mass_g > lot.remaining:
+            raise RuleViolation(
+                "mass-exceeds-remaining",
+                f"input {lot.id}: {item.mass_g} g asked, {lot.remaining} g left",
+                field=f"body.inputs.{i}.mass_g",
+            )
+        _not_held(ctx, lot, field)
+    seen_outputs: set[str] = set()
+    for i, out in enumerate(body.outputs):
+        _new_lot(ctx, out.lot, f"body.outputs.{i}.lot", seen_outputs)
+    started = _day(body.started_on, "body.started_on")
+    if _day(body.finished_on, "body.finished_on") < started:
+        raise RuleViolation(
+            "dates-out-of-order",
+            f"finished_on {body.finished_on} is before started_on {body.started_on}",
+            field="body.finished_on",
+        )
+    if body.method == "amalgamation" and body.mercury_free:
+        raise RuleViolation(
+            "mercury-free-amalgamation",
+            "amalgamation uses mercury: mercury_free must be false",
+            field="body.mercury_free",
+        )
+    ore_g = sum(item.mass_g for item in body.inputs)
+    gold_mg = sum(out.mass_mg for out in body.outputs)
+    if gold_mg > ore_g * 1000:
+        raise RuleViolation(
+            "gold-exceeds-ore",
+            f"{gold_mg} mg of gold cannot come out of {ore_g} g of ore",
+            field="body.outputs",
+        )
+    if body.tailings_g is not None and gold_mg + body.tailings_g * 1000 > ore_g * 1000:
+        raise RuleViolation(
+            "outputs-exceed-ore",
+            f"{gold_mg} mg of gold and {body.tailings_g} g of tailings weigh more than "
+            f"the {ore_g} g of ore put in",
+            field="body.tailings_g",
+        )
+    _flag_yield(ctx, body, gold_mg, ore_g)
+
+
+def _flag_yield(ctx: Context, body: ProcessingRecorded, gold_mg: int, ore_g: int) -> None:
+    """Raise a red flag (a derived `case.opened`, by the system) on the run's first output
+    when its yield is outside the configured bounds."""
+    low, high = _bound(ctx.settings.yield_min_g_per_t), _bound(ctx.settings.yield_max_g_per_t)
+    got = yield_g_per_t(gold_mg, ore_g)
+    if low <= got <= high:
+        return
+    derive_red_flag(
+        ctx,
+        target_kind="lot",
+        target_id=body.outputs[0].lot,
+        category="yield_out_of_bounds",
+        description=(
+            f"processing run {body.run} by {ctx.principal.actor_id}: yield "
+            f"{share_json(got)['decimal']} g/t ({gold_mg} mg of gold from {ore_g} g of ore) "
+            f"is outside the plausible bounds {ctx.settings.yield_min_g_per_t}"
+            f"-{ctx.settings.yield_max_g_per_t} g/t"
+        ),
+        occurred_at=body.occurred_at,
+    )
+
+
+@projects("processing.recorded")
+def _project_processing(s: Session, e: Applied) -> None:
+    b = e.body
+    inputs: list[dict[str, Any]] = b["inputs"]
+    outputs: list[dict[str, Any]] = b["outputs"]
+    for item in inputs:
+        lot = _lot_row(s, item["lot"])
+        lot.remaining -= item["mass_g"]
+        if lot.remaining == 0:
+            lot.status = "closed"
+            lot.closed_by = "consumed"
+    for out in outputs:
+        s.add(
+            Lot(
+                id=out["lot"],
+                kind="gold",
+                form=out["form"],
+                unit="mg",
+                mass=out["mass_mg"],
+                remaining=out["mass_mg"],
+                fineness_ppt=None,
+                custodian_id=e.actor,
+                owner_id=e.actor,
+                status="active",
+                closed_by=None,
+                site_id=None,
+                miner_id=None,
+                mercury_free=b["mercury_free"],
+                created_index=e.index,
+                created_at=b["occurred_at"],
+            )
+        )
+        for item in inputs:  # exact: the input's grams consumed by the whole run
+            s.add(
+                LotLink(
+                    child_id=out["lot"],
+                    parent_id=item["lot"],
+                    mass=item["mass_g"],
+                    event_index=e.index,
+                )
+            )
+    _history(s, e, [item["lot"] for item in inputs] + [out["lot"] for out in outputs])
+
+
+# --- assay --------------------------------------------------------------------------------
+
+
+@handles("assay.recorded", AssayRecorded, LABORATORY)
+def _record_assay(ctx: Context, body: AssayRecorded) -> None:
+    lot = _lot(ctx, body.lot, "body.lot")
+    _active(lot, "body.lot")
+    _kind(lot, "gold", "body.lot")
+
+
+@projects("assay.recorded")
+def _project_assay(s: Session, e: Applied) -> None:
+    _lot_row(s, e.body["lot"]).fineness_ppt = e.body["fineness_ppt"]
+    _history(s, e, [e.body["lot"]])
+
+
+# --- split and merge ----------------------------------------------------------------------
+
+
+@handles("lot.split", LotSplit, HOLDERS)
+def _split(ctx: Context, body: LotSplit) -> None:
+    lot = _tradable(ctx, body.lot, "body.lot")
+    seen: set[str] = set()
+    for i, part in enumerate(body.into):
+        _new_lot(ctx, part.lot, f"body.into.{i}.lot", seen)
+    total = sum(part.mass_mg for part in body.into)
+    if total != lot.remaining:
+        raise RuleViolation(
+            "mass-not-conserved",
+            f"the parts weigh {total} mg; lot {lot.id} has {lot.remaining} mg",
+            field="body.into",
+        )
+
+
+@projects("lot.split")
+def _project_split(s: Session, e: Applied) -> None:
+    b = e.body
+    parent = _lot_row(s, b["lot"])
+    for part in b["into"]:
+        s.add(
+            Lot(
+                id=part["lot"],
+                kind="gold",
+                form=parent.form,
+                unit=parent.unit,
+                mass=part["mass_mg"],
+                remaining=part["mass_mg"],
+                fineness_ppt=parent.fineness_ppt,
+                custodian_id=parent.custodian_id,
+                owner_id=parent.owner_id,
+                status="active",
+                closed_by=None,
+                site_id=None,
+                miner_id=None,
+                mercury_free=parent.mercury_free,
+                created_index=e.index,
+                created_at=b["occurred_at"],
+            )
+        )
+        s.add(
+            LotLink(
+                child_id=part["lot"],
+                parent_id=parent.id,
+                mass=part["mass_mg"],
+                event_index=e.index,
+            )
+        )
+    parent.remaining = 0
+    parent.status = "closed"
+    parent.closed_by = "split"
+    _history(s, e, [parent.id] + [part["lot"] for part in b["into"]])
+
+
+@handles("lots.merged", LotsMerged, HOLDERS)
+def _merge(ctx: Context, body: LotsMerged) -> None:
+    seen: set[str] = set()
+    forms: set[str] = set()
+    for i, lot_id in enumerate(body.lots):
+        field = f"body.lots.{i}"
+        if lot_id in seen:
+            raise RuleViolation("duplicate-lot", f"lot {lot_id} is listed twice", field=field)
+        seen.add(lot_id)
+        forms.add(_tradable(ctx, lot_id, field).form)
+    if len(forms) > 1:
+        raise RuleViolation(
+            "forms-differ",
+            f"only lots of one form merge; got {', '.join(sorted(forms))}",
+            field="body.lots",
+        )
+    _new_lot(ctx, body.into, "body.into")
+
+
+def merged_fineness(parts: Sequence[tuple[int, int | None]]) -> int | None:
+    """Mass-weighted mean fineness of (mass, fineness) parts, rounded down; None if any
+    part has no assay."""
+    if any(f is None for _, f in parts):
+        return None
+    total = sum(m for m, _ in parts)
+    return sum(m * f for m, f in parts if f is not None) // total
+
+
+def _merged_mercury_free(values: Sequence[bool | None]) -> bool | None:
+    if any(v is False for v in values):
+        return False
+    if all(v is True for v in values):
+        return True
+    return None
+
+
+@projects("lots.merged")
+def _project_merge(s: Session, e: Applied) -> None:
+    b = e.body
+    parents = [_lot_row(s, lot_id) for lot_id in b["lots"]]
+    first = parents[0]
+    s.add(
+        Lot(
+            id=b["into"],
+            kind="gold",
+            form=first.form,
+            unit=first.unit,
+            mass=sum(p.remaining for p in parents),
+            remaining=sum(p.remaining for p in parents),
+            fineness_ppt=merged_fineness([(p.remaining, p.fineness_ppt) for p in parents]),
+            custodian_id=first.custodian_id,
+            owner_id=first.owner_id,
+            status="active",
+            closed_by=None,
+            site_id=None,
+            miner_id=None,
+            mercury_free=_merged_mercury_free([p.mercury_free for p in parents]),
+            created_index=e.index,
+            created_at=b["occurred_at"],
+        )
+    )
+    for p in parents:
+        s.add(LotLink(child_id=b["into"], parent_id=p.id, mass=p.remaining, event_index=e.index))
+        p.remaining = 0
+        p.status = "closed"
+        p.closed_by = "merged"
+    _history(s, e, [*b["lots"], b["into"]])
+
+
+# --- transfers ----------------------------------------------------------------------------
+
+
+def _store_price(ctx: Context, body: TransferOffered, private: dict[str, Any] | None) -> None:
+    """Keep the price off the log, bound to it by `price_commitment`.
+
+    private = {"price": {"amount": "<decimal>", "currency": "MNT", "note": "..."?},
+               "salt": "<64 hex>"}; the commitment is over `price`.
+    """
+    if body.price_commitment is None:
+        if private is not None:
+            raise RuleViolation(
+                "unexpected-private-data",
+                "private data needs a price_commitment in the body",
+                field="private",
+            )
+        return
+    if not isinstance(private, dict) or set(private) != {"price", "salt"}:
+        raise RuleViolation(
+            "price-missing",
+            "a price_commitment needs private.price (an object) and private.salt (hex)",
+            field="private",
+        )
+    price, salt_hex = private["price"], private["salt"]
+    if (
+        not isinstance(price, dict)
+        or not set(price) <= {"amount", "currency", "note"}
+        or not isinstance(price.get("amount"), str)
+        or not _AMOUNT.fullmatch(price["amount"])
+        or not isinstance(price.get("currency"), str)
+        or not _CURRENCY.fullmatch(price["currency"])
+        or not isinstance(price.get("note", ""), str)
+        or len(price.get("note", "")) > 2000
+    ):
+        raise RuleViolation(
+            "bad-price",
+            'private.price: expected {"amount": "<decimal>", "currency": "<ISO 4217>", '
+            '"note"?: "<text>"}',
+            field="private.price",
+        )
+    try:
+        salt = bytes.fromhex(salt_hex) if isinstance(salt_hex, str) else b""
+        opened = matches(body.price_commitment, salt, price)
+    except (ValueError, LedgerError):
+        opened = False
+    if not opened:
+        raise RuleViolation(
+            "commitment-mismatch",
+            "private.price and private.salt do not open price_commitment",
+            field="private",
+        )
+    ctx.session.add(
+        OfferPrice(
+            offer_id=body.offer,
+            amount=price["amount"],
+            currency=price["currency"],
+            salt=salt_hex,
+            note=price.get("note"),
+        )
+    )
+
+
+@handles("transfer.offered", TransferOffered, HOLDERS, store_private=_store_price)
+def _offer(ctx: Context, body: TransferOffered) -> None:
+    if ctx.session.get(Offer, body.offer) is not None:
+        raise Conflict("offer-exists", f"offer {body.offer} already exists", field="body.offer")
+    _tradable(ctx, body.lot, "body.lot")
+    if body.to == ctx.principal.actor_id:
+        raise RuleViolation(
+            "offer-to-self", "a lot is not offered to its custodian", field="body.to"
+        )
+    buyer: Actor = lookup(ctx.session, Actor, body.to, "actor", "body.to")
+    if buyer.role not in RECIPIENTS:
+        raise RuleViolation(
+            "not-a-buyer",
+            f"a lot is offered to a buyer or a processing centre, not a {buyer.role}",
+            field="body.to",
+        )
+    if buyer.status != "active":
+        raise RuleViolation(
+            "counterparty-not-active",
+            f"{buyer.id} is {buyer.status} ({buyer.status_reason}) and cannot trade",
+            field="body.to",
+        )
+    _refuse_holds(active_holds(ctx.session, "actor", buyer.id), buyer.id, "body.to")
+
+
+@projects("transfer.offered")
+def _project_offer(s: Session, e: Applied) -> None:
+    b = e.body
+    s.add(
+        Offer(
+            id=b["offer"],
+            lot_id=b["lot"],
+            from_id=e.actor,
+            to_id=b["to"],
+            status="open",
+            price_commitment=b.get("price_commitment"),
+            offered_index=e.index,
+            closed_index=None,
+        )
+    )
+    _history(s, e, [b["lot"]])
+
+
+def _open_offer(ctx: Context, offer_id: str) -> Offer:
+    offer: Offer = lookup(ctx.session, Offer, offer_id, "offer", "body.offer")
+    if offer.status != "open":
+        raise RuleViolation(
+            "offer-not-open", f"offer {offer.id} is {offer.status}", field="body.offer"
+        )
+    return offer
+
+
+def _recipient(ctx: Context, offer: Offer) -> None:
+    if offer.to_id != ctx.principal.actor_id:
+        raise Forbidden(
+            "not-offer-recipient",
+            f"offer {offer.id} was made to {offer.to_id}, not {ctx.principal.actor_id}",
+            field="body.offer",
+        )
+
+
+@handles("transfer.accepted", TransferAccepted, RECIPIENTS)
+def _accept(ctx: Context, body: TransferAccepted) -> None:
+    offer = _open_offer(ctx, body.offer)
+    _recipient(ctx, offer)
+    lot = _lot(ctx, offer.lot_id, "body.offer")
+    if lot.status != "active" or lot.custodian_id != offer.from_id:
+        raise RuleViolation(
+            "offer-stale",
+            f"lot {lot.id} is {lot.status} with {lot.custodian_id}; the offer no longer holds",
+            field="body.offer",
+        )
+    seller: Actor | None = ctx.session.get(Actor, offer.from_id)
+    if seller is None or seller.status != "active":
+        status = "unknown" if seller is None else seller.status
+        raise RuleViolation(
+            "counterparty-not-active",
+            f"the offerer {offer.from_id} is {status} and cannot trade",
+            field="body.offer",
+        )
+    _not_held(ctx, lot, "body.offer")
+    _refuse_holds(
+        active_holds(ctx.session, "actor", ctx.principal.actor_id),
+        ctx.principal.actor_id,
+        "body.offer",
+    )
+
+
+@projects("transfer.accepted")
+def _project_accept(s: Session, e: Applied) -> None:
+    offer = _offer_row(s, e.body["offer"])
+    offer.status = "accepted"
+    offer.closed_index = e.index
+    lot = _lot_row(s, offer.lot_id)
+    lot.custodian_id = offer.to_id
+    lot.owner_id = offer.to_id
+    _history(s, e, [offer.lot_id])
+
+
+@handles("transfer.rejected", TransferRejected, RECIPIENTS)
+def _reject(ctx: Context, body: TransferRejected) -> None:
+    _recipient(ctx, _open_offer(ctx, body.offer))
+
+
+@handles("transfer.cancelled", TransferCancelled, HOLDERS)
+def _cancel(ctx: Context, body: TransferCancelled) -> None:
+    offer = _open_offer(ctx, body.offer)
+    if offer.from_id != ctx.principal.actor_id:
+        raise Forbidden(
+            "not-offerer",
+            f"offer {offer.id} was made by {offer.from_id}; only it may cancel",
+            field="body.offer",
+        )
+
+
+def _project_close_offer(status: str) -> Projector:
+    def project(s: Session, e: Applied) -> None:
+        offer = _offer_row(s, e.body["offer"])
+        offer.status = status
+        offer.closed_index = e.index
+        _history(s, e, [offer.lot_id])
+
+    return project
+
+
+projects("transfer.rejected")(_project_close_offer("rejected"))
+projects("transfer.cancelled")(_project_close_offer("cancelled"))
+
+
+# --- export and refining (terminal) -------------------------------------------------------
+
+
+@handles("lot.exported", LotExported, BUYERS)
+def _export(ctx: Context, body: LotExported) -> None:
+    _tradable(ctx, body.lot, "body.lot")
+
+
+@handles("lot.refined", LotRefined, BUYERS)
+def _refine(ctx: Context, body: LotRefined) -> None:
+    _tradable(ctx, body.lot, "body.lot")
+
+
+def _project_terminal(status: str) -> Projector:
+    def project(s: Session, e: Applied) -> None:
+        _lot_row(s, e.body["lot"]).status = status  # remaining stays: it left as it was
+        _history(s, e, [e.body["lot"]])
+
+    return project
+
+
+projects("lot.exported")(_project_terminal("exported"))
+projects("lot.refined")(_project_terminal("refined"))
