@@ -60,7 +60,15 @@ from ledger.errors import InvalidSignature, KeyProblem, MalformedInput, OutOfRan
 from ledger.merkle import verify_inclusion
 from ledger.note import key_id as note_key_id
 from ledger.storage import StoredEntry
-from schemas.api import BatchOut, EventIn, ItemProblem, RecordedOut, SignatureIn, TokenOut
+from schemas.api import (
+    PROBLEM_BASE,
+    BatchOut,
+    EventIn,
+    ItemProblem,
+    RecordedOut,
+    SignatureIn,
+    TokenOut,
+)
 from schemas.events import (
     EVENT_BODIES,
     BuyerKind,
@@ -98,7 +106,6 @@ __all__ = [
 ]
 
 USER_AGENT = "altan-ledger-sdk/0.1"
-PROBLEM_BASE = "https://altan-ledger.org/problems/"
 """Prefix of every problem `type` the service defines (mirrors `services.problems`)."""
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -811,20 +818,6 @@ class EventMethods(Generic[R]):
 # --- the client ------------------------------------------------------------------------------
 
 
-class _SharedLog(RemoteLog):
-    """`RemoteLog` over the SDK's connection, retries and errors (an `AuditSource`)."""
-
-    def __init__(self, sdk: AltanClient, page: int = 1000) -> None:
-        self._sdk = sdk
-        self._page = page
-
-    def close(self) -> None:
-        """Nothing to do: the connection belongs to the `AltanClient`."""
-
-    def _get(self, path: str, **params: int) -> httpx.Response:
-        return self._sdk._send("GET", path, params=params, retry=True)
-
-
 class AltanClient(EventMethods[RecordedOut]):
     """The Altan Ledger API, typed.
 
@@ -864,7 +857,11 @@ class AltanClient(EventMethods[RecordedOut]):
         self._http = http or httpx.Client(transport=transport, timeout=httpx.Timeout(timeout))
         self._retries = retries
         self._backoff = backoff
-        self._log = _SharedLog(self)
+        # The log reads go through this client's connection, retries and errors.
+        self._log = RemoteLog(
+            self.base_url,
+            fetch=lambda path, params: self._send("GET", path, params=params, retry=True),
+        )
 
     def close(self) -> None:
         """Close the connection pool (unless it was given as `http`)."""

@@ -6,6 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# RFC 9457 `type` URIs are this base + the rule's slug; stable, shared by server and SDK.
+PROBLEM_BASE = "https://altan-ledger.org/problems/"
+
 
 class SignatureIn(BaseModel):
     """An actor's Ed25519 signature over `altan/event/v1\\n` + RFC 8785 {type, actor, body}."""

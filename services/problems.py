@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import errors
+from schemas.api import PROBLEM_BASE
 from services.errors import DomainError
 
-PROBLEM_BASE = "https://altan-ledger.org/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 log = logging.getLogger(__name__)

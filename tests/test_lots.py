@@ -370,6 +370,14 @@ def test_processing_refusals(world: World) -> None:
         w.refused(by, "processing.recorded", error, rule, field, **body)
 
     refused(Forbidden, "role-not-allowed", "type", by=BANK)
+    w.refused(
+        CENTRE,
+        "processing.recorded",
+        Conflict,
+        "run-exists",
+        "body.run",
+        **run_body("RUN-DORE-0", [("ORE-1", 1_000)], [("DORE-8", 10)]),
+    )
     refused(NotFound, "unknown-lot", "body.inputs.1.lot", [("ORE-1", 1), ("ORE-NONE", 1)])
     refused(Forbidden, "not-custodian", "body.inputs.0.lot", [("ORE-X", 1_000)])
     refused(Forbidden, "not-custodian", "body.inputs.0.lot", by=CENTRE2)

@@ -6,7 +6,15 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Request, Response
 
-from schemas.api import BatchIn, BatchItemOut, BatchOut, EventIn, ItemProblem, RecordedOut
+from schemas.api import (
+    PROBLEM_BASE,
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    EventIn,
+    ItemProblem,
+    RecordedOut,
+)
 from schemas.log import Problem
 from services.auth import PrincipalDep
 from services.errors import DomainError, RuleViolation
@@ -17,7 +25,6 @@ from services.events.service import (
     Submission,
     decode_signature,
 )
-from services.problems import PROBLEM_BASE
 
 router = APIRouter(tags=["events"])
 
@@ -132,7 +139,7 @@ def _problem(exc: DomainError) -> BatchItemOut:
         status=exc.status,
         problem=ItemProblem(
             type=PROBLEM_BASE + exc.rule,
-            title=exc.rule.replace("-", " "),
+            title=exc.rule.replace("-", " ").capitalize(),
             status=exc.status,
             detail=exc.detail,
             field=exc.field,

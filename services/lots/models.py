@@ -32,7 +32,13 @@ class Lot(Projection, Base):
 
 
 class LotLink(Projection, Base):
-    """Provenance: `mass` of `parent` (in the parent's unit) went into `child`."""
+    """Provenance, exact as the event states it.
+
+    Processing run: one link per (output, input) with `mass` = the input's grams consumed
+    by the whole run (the same on every output). Split: `mass` = the part's mg. Merge:
+    `mass` = the merged lot's mg from that parent. A parent's share of a child is
+    link.mass / the sum of the child's links (see `services.lots.queries`).
+    """
 
     __tablename__ = "lot_links"
 
@@ -50,6 +56,16 @@ class LotEvent(Projection, Base):
     lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type: Mapped[str] = mapped_column(String(64))
+
+
+class ProcessingRun(Projection, Base):
+    """A processing run, so that a run id names one run only."""
+
+    __tablename__ = "processing_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    centre_id: Mapped[str] = mapped_column(String(80), index=True)
+    index: Mapped[int] = mapped_column(BigInteger)
 
 
 class Offer(Projection, Base):

@@ -54,7 +54,7 @@ from services.cases.models import Case
 from services.cases.service import derive_red_flag
 from services.errors import Conflict, Forbidden, RuleViolation
 from services.events.service import Context, handles, lookup
-from services.lots.models import Lot, LotEvent, LotLink, Offer, OfferPrice
+from services.lots.models import Lot, LotEvent, LotLink, Offer, OfferPrice, ProcessingRun
 from services.lots.queries import active_holds, lot_holds, open_offer, share_json
 from services.projection import Applied, Projector, projects
 
@@ -254,6 +254,10 @@ def _bound(value: float) -> Fraction:
 
 @handles("processing.recorded", ProcessingRecorded, CENTRE)
 def _record_processing(ctx: Context, body: ProcessingRecorded) -> None:
+    if ctx.session.get(ProcessingRun, body.run) is not None:
+        raise Conflict(
+            "run-exists", f"processing run {body.run} is already recorded", field="body.run"
+        )
     seen_inputs: set[str] = set()
     for i, item in enumerate(body.inputs):
         field = f"body.inputs.{i}.lot"
@@ -332,6 +336,7 @@ def _flag_yield(ctx: Context, body: ProcessingRecorded, gold_mg: int, ore_g: int
 @projects("processing.recorded")
 def _project_processing(s: Session, e: Applied) -> None:
     b = e.body
+    s.add(ProcessingRun(id=b["run"], centre_id=e.actor, index=e.index))
     inputs: list[dict[str, Any]] = b["inputs"]
     outputs: list[dict[str, Any]] = b["outputs"]
     for item in inputs:
