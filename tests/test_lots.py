@@ -1183,6 +1183,39 @@ def test_two_runs_racing_for_one_ore_lot(world: World) -> None:
     assert len([lot for lot in w.rows(Lot) if lot.id.startswith("D-")]) == 1
 
 
+def test_accepting_twice_and_cancelling_at_once_lets_exactly_one_win(world: World) -> None:
+    """The buyer's two devices accept while the centre cancels: one outcome, one custodian."""
+    w = world
+    w.gold("D-1", 1_000)
+    w.offer("OFFER-1", "D-1", BANK)
+    barrier = threading.Barrier(3)
+    outcomes: dict[str, str] = {}
+
+    def act(name: str, who: Principal, type_: str) -> None:
+        barrier.wait()
+        try:
+            w.svc.submit(who, Submission(type_, {"occurred_at": AT, "offer": "OFFER-1"}))
+            outcomes[name] = "ok"
+        except DomainError as exc:
+            outcomes[name] = exc.rule
+
+    threads = [
+        threading.Thread(target=act, args=("accept-1", BANK, "transfer.accepted")),
+        threading.Thread(target=act, args=("accept-2", BANK, "transfer.accepted")),
+        threading.Thread(target=act, args=("cancel", CENTRE, "transfer.cancelled")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes.values()) == ["offer-not-open", "offer-not-open", "ok"], outcomes
+    lot = w.lot("D-1")
+    if outcomes["cancel"] == "ok":
+        assert lot.custodian_id == CENTRE.actor_id
+    else:
+        assert lot.custodian_id == lot.owner_id == BANK.actor_id
+
+
 # --- property: random sequences keep mass balance and rebuild equality --------------------
 
 

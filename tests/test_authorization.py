@@ -1,0 +1,219 @@
+"""Who may do what, enforced by the server: the role x action matrix, and the reads that
+depend on a relationship (a party to a lot or offer) rather than a role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from domain_helpers import Api, running_api
+
+from ledger.commitment import commit, new_salt
+
+ROLES = {
+    "administrator": "admin:root",
+    "regulator": "regulator:tov",
+    "auditor": "auditor:federation",
+    "processing_centre": "centre:bornuur",
+    "buyer": "buyer:mongolbank",
+    "laboratory": "lab:darkhan",
+    "miner": "miner:bat",
+    "partnership": "partnership:tuul",
+}
+GOV = {"administrator", "regulator"}
+OFFICERS = {"administrator", "regulator", "auditor"}
+EVERYONE = set(ROLES)
+
+# The specification: which roles may record each event type at all (relationships, such
+# as "only the custodian", are checked after this and tested in test_lots/test_cases).
+MAY_RECORD = {
+    "actor.registered": GOV,
+    "actor.status_changed": GOV,
+    "actor.key_added": EVERYONE,
+    "actor.key_revoked": EVERYONE,
+    "site.registered": GOV,
+    "site.status_changed": GOV,
+    "ore.delivered": {"processing_centre"},
+    "processing.recorded": {"processing_centre"},
+    "assay.recorded": {"laboratory"},
+    "lot.split": {"processing_centre", "buyer"},
+    "lots.merged": {"processing_centre", "buyer"},
+    "transfer.offered": {"processing_centre", "buyer"},
+    "transfer.accepted": {"processing_centre", "buyer"},
+    "transfer.rejected": {"processing_centre", "buyer"},
+    "transfer.cancelled": {"processing_centre", "buyer"},
+    "lot.exported": {"buyer"},
+    "lot.refined": {"buyer"},
+    "case.opened": OFFICERS,
+    "case.responded": EVERYONE,
+    "case.resolved": OFFICERS,
+    "case.escalated": OFFICERS,
+    "correction.recorded": EVERYONE,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with running_api(Path(tmp_path_factory.mktemp("authz"))) as api:
+        for role, actor in ROLES.items():
+            if role != "administrator":
+                api.register(actor, role)
+        api.ok(
+            "regulator:tov",
+            "site.registered",
+            {
+                "site": "SITE-1",
+                "owner": "partnership:tuul",
+                "region": {"aimag": "Töv", "soum": "Bornuur"},
+                "lat": "48.5",
+                "lon": "106.2",
+            },
+        )
+        api.ok(
+            "centre:bornuur",
+            "ore.delivered",
+            {
+                "lot": "ORE-1",
+                "miner": "partnership:tuul",
+                "site": "SITE-1",
+                "mass_g": 2_000_000,
+                "mined_on": "2026-09-01",
+            },
+        )
+        api.ok(
+            "centre:bornuur",
+            "processing.recorded",
+            {
+                "run": "RUN-1",
+                "inputs": [{"lot": "ORE-1", "mass_g": 2_000_000}],
+                "outputs": [{"lot": "AU-1", "form": "dore", "mass_mg": 30_000}],
+                "method": "gravity",
+                "mercury_free": True,
+                "started_on": "2026-09-02",
+                "finished_on": "2026-09-02",
+            },
+        )
+        price = {"amount": "215000.00", "currency": "MNT"}
+        salt = new_salt()
+        api.ok(
+            "centre:bornuur",
+            "transfer.offered",
+            {
+                "offer": "OFFER-1",
+                "lot": "AU-1",
+                "to": "buyer:mongolbank",
+                "price_commitment": commit(salt, price),
+            },
+            private={"price": price, "salt": salt.hex()},
+        )
+        api.register("buyer:stranger", "buyer")
+        yield api
+
+
+@pytest.mark.parametrize("event_type", sorted(MAY_RECORD))
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_role_matrix(world: Api, role: str, event_type: str) -> None:
+    before = world.size()
+    # An empty body: the role check comes first, so a permitted role fails later (on the
+    # body) and a forbidden one is stopped at once, whatever the body says.
+    resp = world.post(ROLES[role], event_type, {})
+    problem = resp.json()
+    if role in MAY_RECORD[event_type]:
+        assert not problem["type"].endswith("/role-not-allowed"), problem
+    else:
+        assert resp.status_code == 403, problem
+        assert problem["type"].endswith("/role-not-allowed")
+        assert problem["field"] == "type"
+    assert world.size() == before
+
+
+def test_every_event_type_is_in_the_matrix() -> None:
+    from schemas.events import EVENT_BODIES
+
+    assert set(MAY_RECORD) == set(EVENT_BODIES)
+
+
+@pytest.mark.parametrize(
+    ("actor", "status"),
+    [
+        ("admin:root", 200),
+        ("regulator:tov", 200),
+        ("auditor:federation", 200),
+        ("centre:bornuur", 200),  # custodian
+        ("buyer:mongolbank", 200),  # offered to
+        ("partnership:tuul", 403),  # the ore was theirs; this gold lot is the centre's
+        ("buyer:stranger", 403),
+        ("lab:darkhan", 403),
+    ],
+)
+def test_who_may_read_a_lot(world: Api, actor: str, status: int) -> None:
+    assert world.client.get("/lots/AU-1", headers=world.headers(actor)).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("actor", "sees_price"),
+    [
+        ("centre:bornuur", True),
+        ("buyer:mongolbank", True),
+        ("auditor:federation", True),
+        ("regulator:tov", True),
+        ("admin:root", False),  # the administrator runs the system, not the market
+    ],
+)
+def test_prices_are_for_the_parties_auditors_and_regulators(
+    world: Api, actor: str, sees_price: bool
+) -> None:
+    resp = world.client.get("/offers/OFFER-1", headers=world.headers(actor))
+    assert resp.status_code == 200
+    assert ("price" in resp.json()) is sees_price
+    assert (
+        world.client.get("/offers/OFFER-1", headers=world.headers("buyer:stranger")).status_code
+        == 403
+    )
+
+
+def test_miners_read_their_own_ore_lots(world: Api) -> None:
+    assert (
+        world.client.get("/lots/ORE-1", headers=world.headers("partnership:tuul")).status_code
+        == 200
+    )
+    assert (
+        world.client.get(
+            "/actors/partnership:tuul/downstream", headers=world.headers("partnership:tuul")
+        ).status_code
+        == 200
+    )
+    assert (
+        world.client.get(
+            "/actors/partnership:tuul/downstream", headers=world.headers("buyer:stranger")
+        ).status_code
+        == 403
+    )
+
+
+def test_only_officers_and_self_read_personal_data(world: Api) -> None:
+    for actor, status in [
+        ("admin:root", 404),
+        ("regulator:tov", 404),
+        ("miner:bat", 404),
+        ("buyer:stranger", 403),
+        ("auditor:federation", 403),
+    ]:
+        resp = world.client.get("/actors/miner:bat/personal", headers=world.headers(actor))
+        assert resp.status_code == status, (actor, resp.text)
+
+
+def test_tokens_are_issued_by_those_who_may(world: Api) -> None:
+    ok = world.client.post(
+        "/actors/miner:bat/tokens", json={"label": "x"}, headers=world.headers("regulator:tov")
+    )
+    assert ok.status_code == 201
+    for actor, target in [
+        ("regulator:tov", "auditor:federation"),
+        ("buyer:stranger", "miner:bat"),
+        ("centre:bornuur", "admin:root"),
+    ]:
+        resp = world.client.post(
+            f"/actors/{target}/tokens", json={"label": "x"}, headers=world.headers(actor)
+        )
+        assert resp.status_code == 403, (actor, target)
