@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.actors.models import Actor, ApiToken
 from services.errors import Forbidden, NotFound, Unauthenticated
-from services.events.service import Principal
+from services.events.service import BearerToken, Principal
 
 TOKEN_PREFIX = "altan_"  # noqa: S105 - a prefix, not a secret
 READ_ALL = frozenset({"administrator", "regulator", "auditor"})
@@ -60,18 +60,24 @@ def principal_for(session: Session, token: str) -> Principal:
     return Principal(actor_id=actor.id, role=actor.role, token_id=row.id)
 
 
-def authenticate(request: Request) -> Principal:
-    """FastAPI dependency: the principal of the request's bearer token."""
+def bearer_token(request: Request) -> BearerToken:
+    """The request's bearer token, unchecked (for the event pipeline to resolve)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
             "missing-token", "send Authorization: Bearer <token>", field="Authorization"
         )
+    return BearerToken(token.strip())
+
+
+def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the principal of the request's bearer token."""
+    token = bearer_token(request)
     from ledger import storage
 
     with storage.read_transaction(request.app.state.log.engine) as conn:
-        return principal_for(Session(bind=conn), token.strip())
+        return principal_for(Session(bind=conn), token.token)
 
 
 def require_reader_of(principal: Principal, owners: set[str]) -> None:
