@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Request, Response
@@ -68,7 +69,7 @@ def _out(rec: Recorded) -> RecordedOut:
     responses=_PROBLEMS,
     summary="Record one event",
 )
-def record_event(
+async def record_event(
     item: EventIn,
     request: Request,
     response: Response,
@@ -83,8 +84,10 @@ def record_event(
     returns the first receipt (200) and appends nothing.
     """
     committer: EventCommitter = request.app.state.committer
-    # The token is checked inside the batch's transaction, not in a transaction of its own.
-    rec = committer.submit(bearer_token(request), _submission(item, idempotency_key))
+    # The token is checked inside the batch's transaction, not in a transaction of its own;
+    # the request waits for its batch without holding a worker thread.
+    future = committer.submit_nowait(bearer_token(request), _submission(item, idempotency_key))
+    rec = await asyncio.wrap_future(future)
     if rec.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

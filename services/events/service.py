@@ -26,6 +26,7 @@ import builtins
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -268,7 +269,8 @@ class EventService:
                     raise _AtomicFailure(pos, exc) from exc
                 results.append(ItemResult(error=exc))
                 continue
-            planned.append((pos, len(events), item_events, sub, principal, sub.request_hash()))
+            req_hash = sub.request_hash() if sub.idempotency_key is not None else ""
+            planned.append((pos, len(events), item_events, sub, principal, req_hash))
             events.extend(item_events)
             results.append(ItemResult())  # filled in below
         if events:
@@ -417,7 +419,11 @@ class EventCommitter:
 
     def submit(self, principal: Who, submission: Submission) -> Recorded:
         """Record one submission (waiting for its batch) or raise its DomainError."""
-        return self._batcher.submit((principal, submission)).result()
+        return self.submit_nowait(principal, submission).result()
+
+    def submit_nowait(self, principal: Who, submission: Submission) -> Future[Recorded]:
+        """Queue one submission; the future resolves to its receipt or its DomainError."""
+        return self._batcher.submit((principal, submission))
 
     def close(self) -> None:
         self._batcher.close()
