@@ -217,3 +217,13 @@ def test_tokens_are_issued_by_those_who_may(world: Api) -> None:
             f"/actors/{target}/tokens", json={"label": "x"}, headers=world.headers(actor)
         )
         assert resp.status_code == 403, (actor, target)
+
+
+def test_a_sites_history_lists_its_entries(world: Api) -> None:
+    resp = world.client.get("/sites/SITE-1/history", headers=world.headers("auditor:federation"))
+    assert resp.status_code == 200
+    events = resp.json()["events"]
+    assert [e["type"] for e in events] == ["site.registered", "ore.delivered"]
+    assert events == sorted(events, key=lambda e: e["index"])
+    missing = world.client.get("/sites/NOPE/history", headers=world.headers("admin:root"))
+    assert missing.status_code == 404

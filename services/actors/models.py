@@ -60,6 +60,17 @@ class Site(Projection, Base):
     registered_index: Mapped[int] = mapped_column(BigInteger)
 
 
+class SiteEvent(Projection, Base):
+    """A site's history: every ledger entry that concerns it (registration, status,
+    deliveries of its ore, cases about it), by index."""
+
+    __tablename__ = "site_events"
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+
+
 class PersonalRecord(Base):
     """Off the log: a person's data, bound to the log by a salted commitment.
 

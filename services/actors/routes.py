@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ledger import storage
 from schemas.api import ErasureIn, TokenIn, TokenOut
-from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site
+from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site, SiteEvent
 from services.auth import READ_ALL, PrincipalDep, issue_token, revoke_token
 from services.errors import Forbidden, NotFound, RuleViolation
 from services.events.service import EventService
@@ -150,6 +150,18 @@ def erase_personal(
         row.erased_reason = body.reason
         s.flush()
         return {"actor": actor_id, "erased_at": row.erased_at}
+
+
+@router.get("/sites/{site_id}/history", summary="Every ledger entry about a site, by index")
+def get_site_history(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    """Registration, status changes, deliveries of its ore and cases about it; each index
+    can be proven with `/log/proof/inclusion`."""
+    with storage.read_transaction(_events(request).engine) as conn:
+        s = Session(bind=conn)
+        if s.get(Site, site_id) is None:
+            raise NotFound("unknown-site", f"no site {site_id!r}", field="site_id")
+        rows = s.query(SiteEvent).filter(SiteEvent.site_id == site_id).order_by(SiteEvent.index)
+        return {"site": site_id, "events": [{"index": r.index, "type": r.type} for r in rows]}
 
 
 @router.get("/sites/{site_id}", summary="A mine site")

@@ -20,7 +20,7 @@ from schemas.events import (
     SiteRegistered,
     SiteStatusChanged,
 )
-from services.actors.models import Actor, ActorKey, PersonalRecord, Site
+from services.actors.models import Actor, ActorKey, PersonalRecord, Site, SiteEvent
 from services.errors import Conflict, Forbidden, RuleViolation
 from services.events.service import Context, handles, lookup
 from services.projection import Applied, projects
@@ -274,6 +274,7 @@ def _project_site(s: Session, e: Applied) -> None:
             registered_index=e.index,
         )
     )
+    s.add(SiteEvent(site_id=b["site"], index=e.index, type=e.type))
 
 
 @handles("site.status_changed", SiteStatusChanged, GOVERNMENT)
@@ -293,3 +294,4 @@ def _project_site_status(s: Session, e: Applied) -> None:
     assert site is not None
     site.status = e.body["status"]
     site.status_reason = e.body["reason"]
+    s.add(SiteEvent(site_id=site.id, index=e.index, type=e.type))

@@ -40,7 +40,7 @@ from schemas.events import (
     CaseResponded,
     CorrectionRecorded,
 )
-from services.actors.models import Actor, Site
+from services.actors.models import Actor, Site, SiteEvent
 from services.actors.service import ALL_ROLES
 from services.cases.models import Case, Correction
 from services.errors import Conflict, Forbidden, NotFound, RuleViolation
@@ -113,9 +113,11 @@ def derive_red_flag(
 
 
 def _note_on_lot(s: Session, case: Case, e: Applied) -> None:
-    """A case about a lot belongs to that lot's history."""
+    """A case about a lot or a site belongs to its history."""
     if case.target_kind == "lot":
         s.add(LotEvent(lot_id=case.target_id, index=e.index, type=e.type))
+    elif case.target_kind == "site":
+        s.add(SiteEvent(site_id=case.target_id, index=e.index, type=e.type))
 
 
 @projects("case.opened")

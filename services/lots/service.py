@@ -49,7 +49,7 @@ from schemas.events import (
     TransferOffered,
     TransferRejected,
 )
-from services.actors.models import Actor, Site
+from services.actors.models import Actor, Site, SiteEvent
 from services.cases.models import Case
 from services.cases.service import derive_red_flag
 from services.errors import Conflict, Forbidden, RuleViolation
@@ -238,6 +238,7 @@ def _project_delivery(s: Session, e: Applied) -> None:
         )
     )
     _history(s, e, [b["lot"]])
+    s.add(SiteEvent(site_id=b["site"], index=e.index, type=e.type))
 
 
 # --- processing ---------------------------------------------------------------------------
