@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime
@@ -42,9 +43,11 @@ class Batcher(Generic[T, R]):
         commit_batch: Callable[[list[T]], Sequence[R | BaseException]],
         max_batch: int = 1000,
         name: str = "altan-group-commit",
+        linger: float = 0.0,
     ) -> None:
         self._commit_batch = commit_batch
         self._max_batch = max_batch
+        self._linger = linger
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -71,9 +74,13 @@ class Batcher(Generic[T, R]):
 
     def _run(self) -> None:
         stopping = False
+        last = 0
         while not stopping:
             batch: list[tuple[T, Future[R]]] = []
             item = self._queue.get()
+            # After a busy batch, wait a moment for the callers it just answered to come
+            # back, so the next batch is as large; when idle, an item goes at once.
+            deadline = time.monotonic() + (self._linger if last > 1 else 0.0)
             while True:
                 if item is _STOP:
                     stopping = True
@@ -82,9 +89,11 @@ class Batcher(Generic[T, R]):
                 if len(batch) >= self._max_batch:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    wait = deadline - time.monotonic()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
+            last = len(batch)
             live = [(it, fut) for it, fut in batch if fut.set_running_or_notify_cancel()]
             if live:
                 self._commit(live)

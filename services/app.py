@@ -38,7 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         app.state.log = runtime.log
         app.state.events = runtime.events
-        app.state.committer = EventCommitter(runtime.events, cfg.group_commit_max)
+        app.state.committer = EventCommitter(
+            runtime.events, cfg.group_commit_max, cfg.group_commit_linger_ms / 1000
+        )
         app.state.settings = cfg
         try:
             yield

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     entries_page_max: int = Field(default=1000, ge=1, le=10_000)
     group_commit_max: int = Field(default=1000, ge=1, le=10_000)
+    group_commit_linger_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=100,
+        description="After a busy batch, wait this long for more requests before the next",
+    )
     require_signatures: bool = Field(
         default=False, description="Record only events signed by the actor's registered key"
     )

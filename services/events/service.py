@@ -401,10 +401,10 @@ class EventCommitter:
     writer records whatever has queued in one transaction (items independent, as in a
     non-atomic batch), so a busy server pays one commit and one checkpoint per batch."""
 
-    def __init__(self, events: EventService, max_batch: int) -> None:
+    def __init__(self, events: EventService, max_batch: int, linger: float = 0.005) -> None:
         self.events = events
         self._batcher: Batcher[tuple[Who, Submission], Recorded] = Batcher(
-            self._commit, max_batch, name="altan-events"
+            self._commit, max_batch, name="altan-events", linger=linger
         )
 
     @staticmethod
