@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert
@@ -52,7 +53,12 @@ def insert_row(session: Session, model: type[Base], **values: Any) -> None:
     """Insert one projection row at once with a Core statement, skipping the ORM's unit of
     work (which cost ~0.2 ms a row on the hot path, bench/http_append.py). For rows no
     pending ORM object depends on: histories, new lots."""
-    session.connection().execute(insert(model), values)
+    session.connection().execute(_insert_of(model), values)
+
+
+@lru_cache(maxsize=64)
+def _insert_of(model: type[Base]) -> Any:
+    return insert(model)
 
 
 def apply(session: Session, entry: Applied) -> None:

@@ -32,7 +32,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.commitment import matches
@@ -84,9 +84,12 @@ def _lot(ctx: Context, lot_id: str, field: str) -> Lot:
     return lot
 
 
+_LOT_EXISTS = select(Lot.id).where(Lot.id == bindparam("id"))
+
+
 def _new_lot(ctx: Context, lot_id: str, field: str, seen: set[str] | None = None) -> None:
     # A Core query: an ORM get that misses costs several times more, on every new lot.
-    taken = ctx.session.connection().execute(select(Lot.id).where(Lot.id == lot_id)).first()
+    taken = ctx.session.connection().execute(_LOT_EXISTS, {"id": lot_id}).first()
     if taken is not None:
         raise Conflict("lot-exists", f"lot {lot_id} already exists", field=field)
     if seen is not None:
