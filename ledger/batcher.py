@@ -78,8 +78,9 @@ class Batcher(Generic[T, R]):
         while not stopping:
             batch: list[tuple[T, Future[R]]] = []
             item = self._queue.get()
-            # After a busy batch, wait a moment for the callers it just answered to come
-            # back, so the next batch is as large; when idle, an item goes at once.
+            # After a busy batch, wait a moment (at most `linger`) for the callers it just
+            # answered to come back, until the batch is as large as the last one; when
+            # idle, an item goes at once.
             deadline = time.monotonic() + (self._linger if last > 1 else 0.0)
             while True:
                 if item is _STOP:
@@ -88,6 +89,8 @@ class Batcher(Generic[T, R]):
                 batch.append(item)  # type: ignore[arg-type]
                 if len(batch) >= self._max_batch:
                     break
+                if len(batch) >= last:
+                    deadline = 0.0  # as many as last time: no reason to wait longer
                 try:
                     wait = deadline - time.monotonic()
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
