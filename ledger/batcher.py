@@ -74,14 +74,14 @@ class Batcher(Generic[T, R]):
 
     def _run(self) -> None:
         stopping = False
-        last = 0
+        target = 0
         while not stopping:
             batch: list[tuple[T, Future[R]]] = []
             item = self._queue.get()
-            # After a busy batch, wait a moment (at most `linger`) for the callers it just
-            # answered to come back, until the batch is as large as the last one; when
+            # After busy batches, wait a moment (at most `linger`) for the callers just
+            # answered to come back, until the batch is as large as recent ones; when
             # idle, an item goes at once.
-            deadline = time.monotonic() + (self._linger if last > 1 else 0.0)
+            deadline = time.monotonic() + (self._linger if target > 1 else 0.0)
             while True:
                 if item is _STOP:
                     stopping = True
@@ -89,14 +89,16 @@ class Batcher(Generic[T, R]):
                 batch.append(item)  # type: ignore[arg-type]
                 if len(batch) >= self._max_batch:
                     break
-                if len(batch) >= last:
-                    deadline = 0.0  # as many as last time: no reason to wait longer
+                if len(batch) >= target:
+                    deadline = 0.0  # as many as lately: no reason to wait longer
                 try:
                     wait = deadline - time.monotonic()
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
-            last = len(batch)
+            # Aim at the largest recent batch, decaying: two half-size batches that
+            # alternate would otherwise each wait only for the other's size.
+            target = max(len(batch), target * 9 // 10)
             live = [(it, fut) for it, fut in batch if fut.set_running_or_notify_cancel()]
             if live:
                 self._commit(live)
