@@ -220,7 +220,13 @@ def main() -> None:
     print_machine(None)
 
     tmp = Path(tempfile.mkdtemp(prefix="altan-http-"))
-    env = {**os.environ, "ALTAN_DATA_DIR": str(tmp / "data"), "PYTHONPATH": str(ROOT)}
+    # No access log on either server: the bare one has none, so neither pays for one.
+    env = {
+        **os.environ,
+        "ALTAN_DATA_DIR": str(tmp / "data"),
+        "PYTHONPATH": str(ROOT),
+        "ALTAN_ACCESS_LOG": "false",
+    }
     init = subprocess.run(
         [str(BIN / "altan"), "init"], env=env, capture_output=True, text=True, check=True
     )

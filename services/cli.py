@@ -36,6 +36,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        access_log=settings.access_log,
         proxy_headers=False,
     )
 

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         le=100,
         description="After a busy batch, wait this long for more requests before the next",
     )
+    access_log: bool = Field(default=True, description="uvicorn's line per request")
     require_signatures: bool = Field(
         default=False, description="Record only events signed by the actor's registered key"
     )
