@@ -226,3 +226,25 @@ def test_a_source_that_is_not_a_log_url_exits_2(data_dir: Path, source: str) -> 
     assert code == 2, out + err
     assert out == ""
     assert "cannot use" in err
+
+
+def test_rebuild_replays_the_log_into_the_same_state(demo_log: str) -> None:
+    url = demo_log.removeprefix("sqlite:///")
+    query = "SELECT id, remaining, custodian_id, status FROM lots ORDER BY id"
+    with sqlite3.connect(url) as db:
+        before = db.execute(query).fetchall()
+    assert before  # the demo made lots
+    code, out, _ = altan("rebuild")
+    assert code == 0
+    assert f"rebuilt the state from {log_size(demo_log)} log entries" in out
+    with sqlite3.connect(url) as db:
+        assert db.execute(query).fetchall() == before
+
+
+def test_token_issues_for_a_known_actor_only(demo_log: str) -> None:
+    code, out, _ = altan("token", "buyer:bank-of-mongolia", "--label", "teller 3")
+    assert code == 0
+    assert out.strip().startswith("altan_")
+    code, _, err = altan("token", "buyer:nobody")
+    assert code == 2
+    assert "buyer:nobody" in err
