@@ -12,6 +12,7 @@ Every message says what was expected and what was found. The tree::
     │   ├── RootMismatch          a proof or a recomputed tree gives another root
     │   ├── ConsistencyError      two tree heads that cannot both be true (a fork or a rewrite)
     │   ├── OriginMismatch        a checkpoint that verifies but names another log
+    │   ├── CertificateInvalid    a certificate token that fails a check (ledger.certificate)
     │   └── ChainBroken           an entry whose index or previous hash does not follow
     ├── OutOfRange                an index or tree size beyond what the log holds
     ├── BatcherClosed             the group committer stopped; the event was not appended

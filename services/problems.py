@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import errors
+from ledger.certificate import CertificateInvalid
 from schemas.api import PROBLEM_BASE
 from services.errors import DomainError
 
@@ -46,6 +47,7 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.RootMismatch: ProblemType(422, "root-mismatch", "Root mismatch"),
     errors.ConsistencyError: ProblemType(422, "inconsistent", "Inconsistent tree heads"),
     errors.OriginMismatch: ProblemType(422, "origin-mismatch", "Checkpoint of another log"),
+    CertificateInvalid: ProblemType(422, "certificate-invalid", "Certificate not genuine"),
     errors.ChainBroken: ProblemType(422, "chain-broken", "Hash chain broken"),
     errors.OutOfRange: ProblemType(400, "out-of-range", "Index or tree size out of range"),
     errors.StorageError: ProblemType(503, "storage-unavailable", "Storage unavailable"),

@@ -28,6 +28,7 @@ import ledger
 from conftest import ORIGIN, Database
 from independent_verifier import merkle_tree_hash
 from ledger import errors
+from ledger.certificate import CertificateFailure, CertificateInvalid
 from ledger.checkpoint import open_checkpoint
 from ledger.encoding import canonical_json
 from ledger.entry import RECEIPT_CONTEXT, ZERO_HASH, Entry, Event
@@ -607,6 +608,8 @@ def _instance(cls: type[errors.LedgerError]) -> errors.LedgerError:
         return cls(bytes(32), bytes([1]) * 32)
     if issubclass(cls, errors.OriginMismatch):
         return cls("a.example/log", "b.example/log")
+    if issubclass(cls, CertificateInvalid):
+        return cls(CertificateFailure.BAD_SIGNATURE, "something specific went wrong")
     return cls("something specific went wrong", field="start")
 
 
