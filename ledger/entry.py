@@ -27,7 +27,7 @@ from typing import Any
 
 from ledger.encoding import b64decode, b64encode, canonical_json
 from ledger.errors import MalformedInput
-from ledger.hashing import HASH_SIZE, hash_leaf
+from ledger.hashing import HASH_SIZE
 
 ENTRY_VERSION = 1
 ZERO_HASH = bytes(HASH_SIZE)
@@ -208,17 +208,3 @@ class Receipt:
     leaf_hash: bytes
     key_id: str
     signature: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form: base64 hashes and signature, hex key id."""
-        return {
-            "index": self.index,
-            "leaf_hash": b64encode(self.leaf_hash),
-            "key_id": self.key_id,
-            "signature": b64encode(self.signature),
-        }
-
-
-def leaf_hash_of(entry_bytes: bytes) -> bytes:
-    """RFC 9162 leaf hash of entry bytes."""
-    return hash_leaf(entry_bytes)
