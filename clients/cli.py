@@ -166,6 +166,47 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
     sys.stdout.write(f"FAIL {f.kind} at {where}: {f.message}\n")
 
 
+@app.command("verify")
+def verify_command(
+    source: Annotated[
+        str, typer.Argument(help="A photo of the QR (PNG/JPEG), the QR's URL, or the token")
+    ],
+    key: Annotated[
+        list[str],
+        typer.Option("--key", help="The log's verifier key to trust (altan keys export); repeat"),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+) -> None:
+    """Verify a certificate offline against pinned log keys.
+
+    Exit status 0: genuine; 1: not genuine (the reason is named); 2: no certificate could
+    be read (no QR in the photo, not a token).
+    """
+    from clients.verify import NoQrCode, describe, verify_offline
+    from ledger.certificate import CertificateInvalid
+
+    try:
+        cert = verify_offline(source, key)
+    except CertificateInvalid as exc:
+        _verdict(as_json, False, str(exc.reason), str(exc))
+        raise typer.Exit(1) from exc
+    except (NoQrCode, LedgerError) as exc:
+        _verdict(as_json, False, "unreadable", str(exc))
+        raise typer.Exit(2) from exc
+    _verdict(as_json, True, "genuine", describe(cert))
+
+
+def _verdict(as_json: bool, ok: bool, reason: str, message: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"genuine": ok, "reason": reason, "message": message}) + "\n")
+    elif ok:
+        sys.stdout.write(f"GENUINE {message}\n")
+    elif reason == "unreadable":
+        sys.stdout.write(f"UNREADABLE: {message}\n")
+    else:
+        sys.stdout.write(f"NOT GENUINE ({reason}): {message}\n")
+
+
 def _attach_server_commands() -> None:
     try:
         server = importlib.import_module("services.cli")
