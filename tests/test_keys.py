@@ -351,7 +351,6 @@ def test_log_key_validates_itself(tmp_path: Path) -> None:
     }
     bad_changes: list[dict[str, object]] = [
         {"key_id": "00000000"},
-        {"key_id": key.key_id.upper()},
         {"public_key": key.public_key[:31]},
         {"status": "revoked"},
         {"not_before": datetime(2025, 1, 1)},
@@ -359,6 +358,10 @@ def test_log_key_validates_itself(tmp_path: Path) -> None:
         {"status": "active", "not_after": T1},
         {"status": "retired", "not_after": T0 - timedelta(days=1)},
     ]
+    # Regression: the upper-case form only differs when the id has a letter (a-f); an
+    # all-digit id (about 2% of keys) made this case pass and the test flaky.
+    if key.key_id.upper() != key.key_id:
+        bad_changes.append({"key_id": key.key_id.upper()})
     for change in bad_changes:
         with pytest.raises(MalformedInput):
             LogKey(**{**fields, **change})  # type: ignore[arg-type]
