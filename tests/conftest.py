@@ -14,11 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 
 from ledger.keys import KeyStore
 from ledger.log import Log
 from ledger.storage import create_schema, make_engine
+
+# No per-example deadline: on a loaded 2-core CI machine a slow example is not a failure.
+hypothesis_settings.register_profile("altan", deadline=None)
+hypothesis_settings.load_profile("altan")
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ORIGIN = "test.altan.example/log"
