@@ -312,7 +312,7 @@ def _dispute(s: Season) -> Iterator[tuple[Principal, Submission]]:
     )
 
 
-def season(n: int, seed: int) -> Iterator[tuple[Principal, Submission]]:
+def season(seed: int) -> Iterator[tuple[Principal, Submission]]:
     """An endless, deterministic stream of sensible requests."""
     s = Season(random.Random(seed))  # noqa: S311 - demo data, not secrets
     yield from _setup(s)
@@ -342,7 +342,7 @@ def fill_demo(events: EventService, n: int, *, seed: int) -> tuple[int, int]:
     requests the rules turned down (a held supplier's delivery, say): the demo shows the
     rules at work rather than dodging them."""
     recorded = refused = 0
-    stream = season(n, seed)
+    stream = season(seed)
     while recorded < n:
         batch = [next(stream) for _ in range(min(BATCH, n - recorded))]
         for result in events.submit_many(batch, atomic=False):

@@ -18,6 +18,7 @@ from ledger.entry import event_signing_message
 from services.actors.bootstrap import bootstrap_administrator
 from services.actors.service import actor_key_id
 from services.app import create_app
+from services.events.service import Principal
 from services.settings import Settings
 
 with warnings.catch_warnings():
@@ -25,6 +26,18 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 WHEN = "2026-09-14T10:12:00+08:00"
+
+# The cast of the domain tests: one principal per part the rules tell apart.
+ADMIN = Principal("admin:root", "administrator")
+AUDITOR = Principal("auditor:mrpam", "auditor")
+REGULATOR = Principal("regulator:tov", "regulator")
+PARTNERSHIP = Principal("partnership:tuul", "partnership")
+MINER = Principal("miner:bat", "miner")
+CENTRE = Principal("centre:bornuur", "processing_centre")
+CENTRE2 = Principal("centre:mandal", "processing_centre")
+BANK = Principal("buyer:mongolbank", "buyer")
+TRADER = Principal("buyer:altan-trade", "buyer")
+LAB = Principal("lab:darkhan", "laboratory")
 
 
 class Api:

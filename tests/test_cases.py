@@ -12,6 +12,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from domain_helpers import (
+    ADMIN,
+    AUDITOR,
+    BANK,
+    CENTRE,
+    MINER,
+    PARTNERSHIP,
+    REGULATOR,
+    WHEN,
+)
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -37,14 +47,8 @@ from services.lots.models import Lot, LotEvent
 from services.projection import Applied, apply
 from services.settings import Settings
 
-AT = "2026-09-14T10:12:00+08:00"
-ADMIN = Principal("admin:root", "administrator")
-AUDITOR = Principal("auditor:mrpam", "auditor")
-REGULATOR = Principal("regulator:tov", "regulator")
-PARTNERSHIP = Principal("partnership:tuul", "partnership")
-MINER = Principal("miner:bat", "miner")
-CENTRE = Principal("centre:bornuur", "processing_centre")
-BUYER = Principal("buyer:mongolbank", "buyer")
+AT = WHEN
+BUYER = BANK
 SITE = "SITE-TUUL-1"
 
 

@@ -16,6 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from domain_helpers import (
+    ADMIN,
+    AUDITOR,
+    BANK,
+    CENTRE,
+    CENTRE2,
+    LAB,
+    MINER,
+    PARTNERSHIP,
+    REGULATOR,
+    TRADER,
+    WHEN,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -50,17 +63,7 @@ from services.settings import Settings
 
 SQLITE = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
-AT = "2026-09-14T10:12:00+08:00"
-ADMIN = Principal("admin:root", "administrator")
-AUDITOR = Principal("auditor:mrpam", "auditor")
-REGULATOR = Principal("regulator:tov", "regulator")
-PARTNERSHIP = Principal("partnership:tuul", "partnership")
-MINER = Principal("miner:bat", "miner")
-CENTRE = Principal("centre:bornuur", "processing_centre")
-CENTRE2 = Principal("centre:mandal", "processing_centre")
-BANK = Principal("buyer:mongolbank", "buyer")
-TRADER = Principal("buyer:altan-trade", "buyer")
-LAB = Principal("lab:darkhan", "laboratory")
+AT = WHEN
 SITE_P = "SITE-TUUL-1"  # owned by the partnership
 SITE_M = "SITE-BAT-1"  # owned by the miner
 REGION = {"aimag": "Töv", "soum": "Zaamar"}
