@@ -72,8 +72,14 @@ def describe(cert: Certificate) -> str:
     fine = f", {cert.fineness_ppt}‰ fine" if cert.fineness_ppt is not None else ""
     hg = {True: ", mercury-free", False: ", mercury used", None: ""}[cert.origin.mercury_free]
     when = datetime.fromtimestamp(cert.issued_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    origin = cert.origin
+    miners, sites = _count(origin.miners, "miner"), _count(origin.sites, "site")
     return (
-        f"{kind} {cert.lot_id}: {cert.mass} {cert.unit}{fine}; origin {cert.origin.region} "
-        f"({cert.origin.miners} miners, {cert.origin.sites} sites{hg}); custodian "
-        f"{cert.custodian}; ledger entry {cert.ledger_index}; issued {when}"
+        f"{kind} {cert.lot_id}: {cert.mass_text}{fine}; origin {origin.region_name('en')} "
+        f"({miners}, {sites}{hg}); custodian {cert.custodian}; "
+        f"ledger entry {cert.ledger_index}; issued {when}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

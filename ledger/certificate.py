@@ -10,16 +10,30 @@ A token is a COSE_Sign1 (RFC 9052, CBOR tag 18) signed with Ed25519 by a log key
     signature    64-byte Ed25519 signature of
                  CBOR(["Signature1", protected, h'', payload])   (RFC 9052 §4.4)
 
-The payload map (absent optional fields mean None; an explicit null is refused)::
+The payload (version 2) is a map with integer keys; the small groups in it are arrays, whose
+optional last elements are left out when absent (an explicit null is refused)::
 
-    1 kind (1 gold lot, 2 ore receipt)   6 origin {1 region, 2 miners, 3 sites, ?4 mercury_free}
-    2 lot id                             7 custodian
-    3 mass (int)                         8 issued_at (unix seconds)
-    4 unit ("g" or "mg")                 9 ledger index of the entry it reflects
-    ?5 fineness (parts per thousand)     10 first 16 bytes of that entry's leaf hash
+    1 kind                  1 gold lot, 2 ore receipt
+    2 lot id                text
+    3 mass                  [mass (int), unit (1 g, 2 mg), ?fineness (parts per thousand)]
+    6 origin                [aimag, miners, sites, ?mercury_free]
+                            aimag: ISO 3166-2:MN numeric code (55 Övörkhangai; 0 not stated)
+    7 custodian             text
+    8 issued_at             unix seconds
+    9 ledger entry          [index of the entry it reflects, first 16 bytes of its leaf hash]
+
+Keys 4, 5 and 10 (unit, fineness and leaf hash in version 1) are not used. Gold lots are
+weighed in milligrams, ore in grams. Bounds: texts 1..64 UTF-8 bytes, printable, NFC, no
+outer spaces; mass 1..10^12; fineness 0..1000; miners and sites 0..10^6; aimag 0 or a code
+in ``ledger.regions``; issued_at up to 9999-12-31; index 0..2^63-1.
 
 Every value has exactly one encoding: tokens and payloads that are not in canonical CBOR
 are refused, so a token cannot be re-encoded into a second valid form.
+
+Size: the token is the payload plus 81 bytes (tag, headers with the 4-byte kid, the 64-byte
+signature). A gold-lot certificate with a 14-character lot id and custodian has an 84-byte
+payload and a 165-byte token, the most QR version 12 at level Q holds after the 19-byte
+``https://altan.mn/c/`` (tests/test_certificate.py pins the numbers).
 
 In a QR code the token is written as ``<public url>/c/<base32>`` (RFC 4648 base32, upper
 case, no padding), which a QR encoder can store as a byte segment (the URL) plus a compact
@@ -33,7 +47,8 @@ Verification (``verify_certificate``) is a numbered checklist; each failure rais
        unprotected header is empty and the signature is 64 bytes              MALFORMED
     3. the kid names one of the trusted keys                                  UNKNOWN_KEY
     4. the Ed25519 signature verifies over the Sig_structure                  BAD_SIGNATURE
-    5. the payload is a valid certificate (strict, canonical)                 MALFORMED
+    5. the payload is a valid certificate (strict, canonical, within the
+       bounds above, a known aimag)                                          MALFORMED
     6. the key was the signing key at the certificate's issued_at             KEY_NOT_VALID_AT_ISSUE
 
 The signature is checked before the payload is parsed, so a changed payload byte is always
@@ -51,19 +66,22 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import cbor2
 
 from ledger.errors import InvalidSignature, MalformedInput, VerificationError
 from ledger.keys import ED25519_SIGNATURE_SIZE, LogKey, LogSigner
+from ledger.regions import aimag_by_code
 
 __all__ = [
     "Certificate",
     "CertificateFailure",
     "CertificateInvalid",
     "CertificateKind",
+    "MassUnit",
     "Origin",
+    "format_mass",
     "parse_qr_text",
     "qr_text",
     "sign_certificate",
@@ -82,27 +100,20 @@ LEAF_HASH_PREFIX_SIZE = 16
 MAX_TOKEN_BYTES = 512
 MAX_PAYLOAD_BYTES = 384
 MAX_QR_TEXT_CHARS = 2048
-MAX_TEXT_BYTES = 64  # lot id, custodian, region: UTF-8 bytes each
+MAX_TEXT_BYTES = 80  # lot id, custodian (an actor id is at most 80): UTF-8 bytes each
 MAX_MASS = 10**12  # 1000 t in mg
 MAX_FINENESS_PPT = 1000
 MAX_COUNT = 1_000_000  # miners, sites
+MAX_AIMAG = 99  # ISO 3166-2:MN numeric codes are 1..99; 0 = not stated
 MAX_ISSUED_AT = 253_402_300_799  # 9999-12-31T23:59:59Z
 MAX_LEDGER_INDEX = 2**63 - 1
 _CBOR_MAX_DEPTH = 4
 
 QR_PATH = "/c/"
-Unit = Literal["g", "mg"]
-UNITS: tuple[str, ...] = ("g", "mg")
 
-# payload keys
-_KIND, _LOT, _MASS, _UNIT, _FINENESS, _ORIGIN = 1, 2, 3, 4, 5, 6
-_CUSTODIAN, _ISSUED_AT, _INDEX, _LEAF = 7, 8, 9, 10
-_REQUIRED = frozenset({_KIND, _LOT, _MASS, _UNIT, _ORIGIN, _CUSTODIAN, _ISSUED_AT, _INDEX, _LEAF})
-_ALLOWED = _REQUIRED | {_FINENESS}
-# origin keys
-_REGION, _MINERS, _SITES, _MERCURY_FREE = 1, 2, 3, 4
-_ORIGIN_REQUIRED = frozenset({_REGION, _MINERS, _SITES})
-_ORIGIN_ALLOWED = _ORIGIN_REQUIRED | {_MERCURY_FREE}
+# payload keys (4, 5 and 10 were version 1's unit, fineness and leaf hash: not reused)
+_KIND, _LOT, _MASS, _ORIGIN, _CUSTODIAN, _ISSUED_AT, _ENTRY = 1, 2, 3, 6, 7, 8, 9
+_KEYS = frozenset({_KIND, _LOT, _MASS, _ORIGIN, _CUSTODIAN, _ISSUED_AT, _ENTRY})
 
 _BASE32_RE = re.compile(r"[A-Z2-7]+")
 
@@ -110,6 +121,33 @@ _BASE32_RE = re.compile(r"[A-Z2-7]+")
 class CertificateKind(enum.IntEnum):
     GOLD_LOT = 1
     ORE_RECEIPT = 2
+
+
+class MassUnit(enum.IntEnum):
+    """The unit of a certificate's mass: grams for ore receipts, milligrams for gold lots."""
+
+    G = 1
+    MG = 2
+
+    @property
+    def symbol(self) -> str:
+        """The SI symbol: "g" or "mg"."""
+        return self.name.lower()
+
+
+def format_mass(mass: int, unit: MassUnit) -> str:
+    """A mass for people, exact (never rounded), with thousands separators.
+
+    Gold (milligrams) is shown in grams: 1_234_567 mg → "1,234.567 g". Ore (grams) is shown
+    in kilograms from 1 kg up: 2_500_000 g → "2,500 kg", 1_234_567 g → "1,234.567 kg",
+    750 g → "750 g". Trailing zeros of the fraction are left out.
+    """
+    if unit is MassUnit.MG or (unit is MassUnit.G and mass >= 1000):
+        whole, thousandths = divmod(mass, 1000)
+        symbol = "g" if unit is MassUnit.MG else "kg"
+        fraction = f".{thousandths:03d}".rstrip("0") if thousandths else ""
+        return f"{whole:,}{fraction} {symbol}"
+    return f"{mass:,} {unit.symbol}"
 
 
 class CertificateFailure(enum.StrEnum):
@@ -161,35 +199,60 @@ def _check_bool(value: object, what: str) -> bool:
     return value
 
 
+def _check_array(value: object, what: str, low: int, high: int) -> list[Any]:
+    if type(value) is not list:
+        raise MalformedInput(f"{what}: expected a CBOR array, found {type(value).__name__}")
+    if not low <= len(value) <= high:
+        raise MalformedInput(f"{what}: expected {low}..{high} elements, found {len(value)}")
+    return value
+
+
+_NOT_STATED = {"en": "not stated", "mn": "тодорхойгүй"}
+
+
 @dataclass(frozen=True)
 class Origin:
-    """Where the gold came from, in summary: ``region`` is "aimag/soum"."""
+    """Where the gold came from, in summary: the aimag by its ISO 3166-2:MN numeric code
+    (``ledger.regions``; 0 = not stated), how many miners and sites, and whether it was
+    mined without mercury (None = not stated)."""
 
-    region: str
+    aimag: int
     miners: int
     sites: int
     mercury_free: bool | None = None
 
     def __post_init__(self) -> None:
-        _check_text(self.region, "origin region")
+        _check_int(self.aimag, "origin aimag", 0, MAX_AIMAG)
+        if self.aimag and aimag_by_code(self.aimag) is None:
+            raise MalformedInput(
+                f"origin aimag: expected an ISO 3166-2:MN code or 0, found {self.aimag}"
+            )
         _check_int(self.miners, "origin miners", 0, MAX_COUNT)
         _check_int(self.sites, "origin sites", 0, MAX_COUNT)
         if self.mercury_free is not None:
             _check_bool(self.mercury_free, "origin mercury_free")
 
-    def _to_map(self) -> dict[int, Any]:
-        out: dict[int, Any] = {_REGION: self.region, _MINERS: self.miners, _SITES: self.sites}
+    def region_name(self, lang: str = "en") -> str:
+        """The aimag's name in English (``"en"``, "Övörkhangai") or Mongolian Cyrillic
+        (``"mn"``, "Өвөрхангай"); "not stated" ("тодорхойгүй") for code 0."""
+        if lang not in _NOT_STATED:
+            raise ValueError(f"region name language: expected 'en' or 'mn', found {lang!r}")
+        aimag = aimag_by_code(self.aimag)
+        if aimag is None:
+            return _NOT_STATED[lang]
+        return aimag.en if lang == "en" else aimag.mn
+
+    def _to_array(self) -> list[Any]:
+        out: list[Any] = [self.aimag, self.miners, self.sites]
         if self.mercury_free is not None:
-            out[_MERCURY_FREE] = self.mercury_free
+            out.append(self.mercury_free)
         return out
 
     @classmethod
-    def _from_map(cls, value: object) -> Origin:
-        m = _check_map(value, "origin", _ORIGIN_REQUIRED, _ORIGIN_ALLOWED)
-        mercury_free = m.get(_MERCURY_FREE)
-        if _MERCURY_FREE in m:
-            mercury_free = _check_bool(mercury_free, "origin mercury_free")
-        return cls(region=m[_REGION], miners=m[_MINERS], sites=m[_SITES], mercury_free=mercury_free)
+    def _from_array(cls, value: object) -> Origin:
+        a = _check_array(value, "origin", 3, 4)
+        mercury_free = _check_bool(a[3], "origin mercury_free") if len(a) == 4 else None
+        return cls(aimag=a[0], miners=a[1], sites=a[2], mercury_free=mercury_free)
 
 
 @dataclass(frozen=True)
@@ -199,7 +262,7 @@ class Certificate:
     kind: CertificateKind
     lot_id: str
     mass: int
-    unit: Unit
+    unit: MassUnit
     fineness_ppt: int | None
     origin: Origin
     custodian: str
@@ -214,8 +277,8 @@ class Certificate:
             )
         _check_text(self.lot_id, "certificate lot id")
         _check_int(self.mass, "certificate mass", 1, MAX_MASS)
-        if self.unit not in UNITS or type(self.unit) is not str:
-            raise MalformedInput(f"certificate unit: expected one of {UNITS}, found {self.unit!r}")
+        if type(self.unit) is not MassUnit:
+            raise MalformedInput(f"certificate unit: expected a MassUnit, found {self.unit!r}")
         if self.fineness_ppt is not None:
             _check_int(self.fineness_ppt, "certificate fineness_ppt", 0, MAX_FINENESS_PPT)
         if not isinstance(self.origin, Origin):
@@ -236,21 +299,25 @@ class Certificate:
     def issued_at_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.issued_at, UTC)
 
+    @property
+    def mass_text(self) -> str:
+        """The mass for people: "1,234.567 g" (a gold lot), "2,500 kg" (ore); see format_mass."""
+        return format_mass(self.mass, self.unit)
+
     def to_cbor(self) -> bytes:
         """The canonical (RFC 8949 §4.2.1 core deterministic) CBOR payload."""
+        mass: list[Any] = [self.mass, int(self.unit)]
+        if self.fineness_ppt is not None:
+            mass.append(self.fineness_ppt)
         m: dict[int, Any] = {
             _KIND: int(self.kind),
             _LOT: self.lot_id,
-            _MASS: self.mass,
-            _UNIT: self.unit,
-            _ORIGIN: self.origin._to_map(),
+            _MASS: mass,
+            _ORIGIN: self.origin._to_array(),
             _CUSTODIAN: self.custodian,
             _ISSUED_AT: self.issued_at,
-            _INDEX: self.ledger_index,
-            _LEAF: self.leaf_hash_prefix,
+            _ENTRY: [self.ledger_index, self.leaf_hash_prefix],
         }
-        if self.fineness_ppt is not None:
-            m[_FINENESS] = self.fineness_ppt
         return cbor2.dumps(m, canonical=True)
 
     @classmethod
@@ -265,22 +332,25 @@ class Certificate:
                 f"certificate payload: expected at most {MAX_PAYLOAD_BYTES} bytes, "
                 f"found {len(data)}"
             )
-        m = _check_map(_cbor_loads(data, "certificate payload"), "certificate", _REQUIRED, _ALLOWED)
+        m = _check_map(_cbor_loads(data, "certificate payload"), "certificate", _KEYS)
         kind = _check_int(m[_KIND], "certificate kind", 1, max(CertificateKind))
-        fineness = m.get(_FINENESS)
-        if _FINENESS in m:
-            fineness = _check_int(fineness, "certificate fineness_ppt", 0, MAX_FINENESS_PPT)
+        mass = _check_array(m[_MASS], "certificate mass", 2, 3)
+        unit = _check_int(mass[1], "certificate unit", 1, max(MassUnit))
+        fineness = None
+        if len(mass) == 3:
+            fineness = _check_int(mass[2], "certificate fineness_ppt", 0, MAX_FINENESS_PPT)
+        entry = _check_array(m[_ENTRY], "certificate ledger entry", 2, 2)
         cert = cls(
             kind=CertificateKind(kind),
             lot_id=m[_LOT],
-            mass=m[_MASS],
-            unit=m[_UNIT],
+            mass=mass[0],
+            unit=MassUnit(unit),
             fineness_ppt=fineness,
-            origin=Origin._from_map(m[_ORIGIN]),
+            origin=Origin._from_array(m[_ORIGIN]),
             custodian=m[_CUSTODIAN],
             issued_at=m[_ISSUED_AT],
-            ledger_index=m[_INDEX],
-            leaf_hash_prefix=m[_LEAF],
+            ledger_index=entry[0],
+            leaf_hash_prefix=entry[1],
         )
         if cert.to_cbor() != data:
             raise MalformedInput("certificate payload: expected canonical CBOR, found another form")
@@ -298,20 +368,16 @@ def _cbor_loads(data: bytes, what: str) -> object:
         ) from exc
 
 
-def _check_map(
-    value: object, what: str, required: frozenset[int], allowed: frozenset[int]
-) -> dict[int, Any]:
+def _check_map(value: object, what: str, keys: frozenset[int]) -> dict[int, Any]:
     if type(value) is not dict:
         raise MalformedInput(f"{what}: expected a CBOR map, found {type(value).__name__}")
-    keys = set(value)
-    if any(type(k) is not int for k in keys):
-        raise MalformedInput(f"{what}: expected integer keys, found {sorted(map(repr, keys))}")
-    if missing := required - keys:
+    found = set(value)
+    if any(type(k) is not int for k in found):
+        raise MalformedInput(f"{what}: expected integer keys, found {sorted(map(repr, found))}")
+    if missing := keys - found:
         raise MalformedInput(f"{what}: expected keys {sorted(missing)}, found none")
-    if unknown := keys - allowed:
-        raise MalformedInput(
-            f"{what}: expected only keys {sorted(allowed)}, found {sorted(unknown)}"
-        )
+    if unknown := found - keys:
+        raise MalformedInput(f"{what}: expected only keys {sorted(keys)}, found {sorted(unknown)}")
     return value
 
 

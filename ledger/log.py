@@ -21,7 +21,15 @@ from sqlalchemy import Connection, Engine
 
 from ledger import storage
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.entry import ZERO_HASH, Entry, Event, Receipt, format_time, receipt_message
+from ledger.entry import (
+    ZERO_HASH,
+    Entry,
+    Event,
+    Receipt,
+    format_time,
+    parse_time,
+    receipt_message,
+)
 from ledger.errors import MalformedInput, OutOfRange, StorageError
 from ledger.hashing import hash_leaf
 from ledger.keys import LogKey, LogSigner
@@ -53,6 +61,18 @@ def stored_key(key: LogKey) -> storage.StoredKey:
     )
 
 
+def log_key(stored: storage.StoredKey) -> LogKey:
+    """A key row back as a LogKey, with its validity period (inverse of stored_key)."""
+    return LogKey(
+        name=stored.name,
+        key_id=stored.key_id,
+        public_key=stored.public_key,
+        status="retired" if stored.status == "retired" else "active",
+        not_before=parse_time(stored.not_before),
+        not_after=None if stored.not_after is None else parse_time(stored.not_after),
+    )
+
+
 class Log:
     """A transparency log stored in a SQL database and signed by the log key.
 
@@ -74,6 +94,10 @@ class Log:
             if storage.latest_checkpoint(conn) is None:
                 frontier, _ = self._frontier(conn, size)
                 self._publish(conn, frontier, self._signer(), now)
+
+    def signer(self) -> LogSigner:
+        """The key that signs now (certificate tokens are signed by the log key too)."""
+        return self._signer()
 
     def append(self, events: Sequence[Event], now: datetime) -> AppendResult:
         """Append events in one transaction with one checkpoint; all or nothing."""

@@ -288,6 +288,37 @@ class CorrectionRecorded(Body):
     replaced_by: Annotated[list[int], Field(max_length=20)] = []
 
 
+# --- certificates -------------------------------------------------------------------------
+
+CertificateId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{32}$", description="hex of SHA-256(token)[:16]")
+]
+
+
+class CertificateRequested(Body):
+    """A custodian or regulator asks for a gold lot's certificate; the system answers with
+    `certificate.issued`, whose token reflects this very entry."""
+
+    lot: ObjectId
+
+
+class CertificateIssued(Body):
+    """Recorded by the system only: the token (base32, as in the QR) and the entry it
+    reflects (the request, the delivery, the transfer or the assay)."""
+
+    certificate: CertificateId
+    lot: ObjectId
+    kind: Literal["gold_lot", "ore_receipt"]
+    entry: Annotated[int, Field(ge=0)]
+    token: Annotated[str, Field(pattern=r"^[A-Z2-7]{16,1024}$")]
+    supersedes: CertificateId | None = None
+
+
+class CertificateRevoked(Body):
+    certificate: CertificateId
+    reason: Text
+
+
 EVENT_BODIES: dict[str, type[Body]] = {
     "actor.registered": ActorRegistered,
     "actor.status_changed": ActorStatusChanged,
@@ -311,4 +342,7 @@ EVENT_BODIES: dict[str, type[Body]] = {
     "case.resolved": CaseResolved,
     "case.escalated": CaseEscalated,
     "correction.recorded": CorrectionRecorded,
+    "certificate.requested": CertificateRequested,
+    "certificate.issued": CertificateIssued,
+    "certificate.revoked": CertificateRevoked,
 }

@@ -11,6 +11,7 @@ from schemas.log import Health
 from services import problems
 from services.actors.routes import router as actors_router
 from services.cases.routes import router as cases_router
+from services.certificates.routes import router as certificates_router
 from services.deps import LogDep
 from services.events.routes import router as events_router
 from services.events.service import EventCommitter
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actors_router)
     app.include_router(lots_router)
     app.include_router(cases_router)
+    app.include_router(certificates_router)
 
     @app.get(
         "/healthz",

@@ -6,6 +6,8 @@ import services.actors.models
 import services.actors.service
 import services.cases.models
 import services.cases.service
+import services.certificates.models
+import services.certificates.service
 import services.events.models
 import services.lots.models
 import services.lots.service  # noqa: F401

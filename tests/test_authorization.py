@@ -49,6 +49,9 @@ MAY_RECORD = {
     "case.resolved": OFFICERS,
     "case.escalated": OFFICERS,
     "correction.recorded": EVERYONE,
+    "certificate.requested": {"processing_centre", "buyer", "regulator"},
+    "certificate.issued": set(),  # the system's own answer; nobody may submit it
+    "certificate.revoked": {"regulator"},
 }
 
 

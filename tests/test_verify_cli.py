@@ -13,11 +13,20 @@ from test_certificate import ACTIVE, STRANGER, make_qr, realistic, render
 from typer.testing import CliRunner
 
 from clients import cli
-from ledger.certificate import qr_text, sign_certificate, token_text
+from clients.verify import describe
+from ledger.certificate import (
+    CertificateKind,
+    MassUnit,
+    Origin,
+    qr_text,
+    sign_certificate,
+    token_text,
+)
 
 TOKEN = sign_certificate(realistic(), ACTIVE)
 VKEY = ACTIVE.key.verifier_key
 URL = qr_text("https://ledger.altan.mn", TOKEN)
+SHORT_URL = qr_text("https://altan.mn", TOKEN)
 
 
 def verify(*args: str) -> tuple[int, str]:
@@ -25,12 +34,30 @@ def verify(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-@pytest.mark.parametrize("source", [URL, token_text(TOKEN), token_text(TOKEN).lower()])
+@pytest.mark.parametrize("source", [URL, SHORT_URL, token_text(TOKEN), token_text(TOKEN).lower()])
 def test_genuine_from_the_url_or_the_token(source: str) -> None:
     code, out = verify(source, "--key", VKEY)
     assert code == 0, out
-    assert out.startswith("GENUINE gold lot AU-2026-000123: 1250 g, 995‰ fine")
-    assert "Övörkhangai/Uyanga" in out and "mercury-free" in out
+    assert out == (
+        "GENUINE gold lot AU-2026-000123: 1,234.567 g, 995‰ fine; origin Övörkhangai "
+        "(37 miners, 4 sites, mercury-free); custodian centre:bornuur; ledger entry 123456; "
+        "issued 2026-05-20 09:30 UTC\n"
+    )
+
+
+def test_describe_an_ore_receipt_with_nothing_optional() -> None:
+    ore = realistic(
+        kind=CertificateKind.ORE_RECEIPT,
+        mass=2_500_000,
+        unit=MassUnit.G,
+        fineness_ppt=None,
+        origin=Origin(aimag=0, miners=3, sites=1),
+    )
+    line = describe(ore)
+    assert line.startswith("ore receipt AU-2026-000123: 2,500 kg; origin not stated ")
+    assert "(3 miners, 1 site)" in line and "\n" not in line
+    used = describe(realistic(origin=Origin(47, 12, 2, mercury_free=False)))
+    assert "origin Töv (12 miners, 2 sites, mercury used)" in used
 
 
 def test_genuine_from_a_photo_of_the_qr(tmp_path: Path) -> None:

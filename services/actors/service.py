@@ -11,6 +11,7 @@ from ledger.commitment import matches
 from ledger.encoding import canonical_json
 from ledger.errors import LedgerError
 from ledger.note import key_id as note_key_id
+from ledger.regions import aimag_code
 from schemas.events import (
     ActorKeyAdded,
     ActorKeyRevoked,
@@ -101,6 +102,8 @@ def _register_actor(ctx: Context, body: ActorRegistered) -> None:
             f"only an administrator registers a {body.role}",
             field="body.role",
         )
+    if body.region is not None:
+        _known_aimag(body.region.aimag)
     if (body.role == "buyer") != (body.buyer_kind is not None):
         raise RuleViolation(
             "buyer-kind",
@@ -239,6 +242,17 @@ def _project_key_revoked(s: Session, e: Applied) -> None:
 # --- sites --------------------------------------------------------------------------------
 
 
+def _known_aimag(name: str) -> None:
+    # Certificates state the region as an ISO 3166-2:MN code, so it must be one we know.
+    if aimag_code(name) is None:
+        raise RuleViolation(
+            "unknown-aimag",
+            f"region.aimag: {name!r} is not one of Mongolia's 21 aimags or Ulaanbaatar "
+            "(English or Mongolian name)",
+            field="body.region.aimag",
+        )
+
+
 @handles("site.registered", SiteRegistered, GOVERNMENT)
 def _register_site(ctx: Context, body: SiteRegistered) -> None:
     if ctx.session.get(Site, body.site) is not None:
@@ -250,6 +264,7 @@ def _register_site(ctx: Context, body: SiteRegistered) -> None:
             f"a site belongs to a miner or partnership, not a {owner.role}",
             field="body.owner",
         )
+    _known_aimag(body.region.aimag)
     lat, lon = float(body.lat), float(body.lon)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise RuleViolation("bad-coordinates", "lat/lon out of range", field="body.lat")

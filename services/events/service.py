@@ -42,6 +42,7 @@ from ledger.batcher import Batcher
 from ledger.encoding import b64encode, canonical_json
 from ledger.entry import Event, event_signing_message, format_time
 from ledger.errors import LedgerError
+from ledger.keys import LogSigner
 from ledger.log import Log
 from schemas.events import Body
 from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
@@ -110,6 +111,7 @@ class Context:
     time: str
     next_index: int
     derived: list[Event] = field(default_factory=list)
+    pending: list[tuple[int, Finish]] = field(default_factory=list)  # (offset in item, step)
 
     def derive(self, type_: str, body: dict[str, Any]) -> None:
         """Add an event the system records as a consequence (e.g. an automatic red flag)."""
@@ -117,6 +119,34 @@ class Context:
 
 
 Decide = Callable[[Context, Any], None]
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An entry of this batch as a follower sees it once it is in the log."""
+
+    index: int
+    leaf_hash: bytes
+
+
+# A follower answers an entry with more entries that need the entry's leaf hash (a
+# certificate token names the entry it reflects). It runs in two steps: `prepare` right
+# after the entry is projected, so it reads the state exactly as of that entry; the step it
+# returns runs once the entry is appended, inside the same transaction.
+Finish = Callable[[Appended, LogSigner, datetime], list[Event]]
+Prepare = Callable[[Session, Applied], Finish | None]
+FOLLOWERS: dict[str, list[Prepare]] = {}
+
+
+def follows(*types: str) -> Callable[[Prepare], Prepare]:
+    """Register a follower of the given event types."""
+
+    def register(fn: Prepare) -> Prepare:
+        for type_ in types:
+            FOLLOWERS.setdefault(type_, []).append(fn)
+        return fn
+
+    return register
 StorePrivate = Callable[[Context, Any, dict[str, Any] | None], None]
 
 
@@ -242,7 +272,7 @@ class EventService:
         time = format_time(now)
         session = Session(bind=conn, autoflush=False, expire_on_commit=False)
         results: list[ItemResult] = []
-        planned: list[tuple[int, int, list[Event], Submission, Principal, str]] = []
+        planned: list[_Planned] = []
         events: list[Event] = []
         in_flight: set[tuple[str, str]] = set()
         principals: dict[str, Principal] = {}
@@ -270,17 +300,24 @@ class EventService:
                 results.append(ItemResult(error=exc))
                 continue
             req_hash = sub.request_hash() if sub.idempotency_key is not None else ""
-            planned.append((pos, len(events), item_events, sub, principal, req_hash))
+            planned.append(_Planned(pos, len(events), item_events, sub, principal, req_hash, ctx))
             events.extend(item_events)
             results.append(ItemResult())  # filled in below
         if events:
             appended = self.log.append_in(conn, events, now)
-            for pos, offset, item_events, sub, principal, req_hash in planned:
-                receipt = appended.receipts[offset]
-                assert receipt.index == size + offset
+            follow = self._follow(session, planned, appended.receipts, size + len(events), now)
+            if follow:
+                self.log.append_in(conn, [ev for _, ev, _ in follow], now)
+            for item in planned:
+                receipt = appended.receipts[item.offset]
+                assert receipt.index == size + item.offset
                 derived = tuple(
-                    {"type": ev.type, "index": appended.receipts[offset + k].index}
-                    for k, ev in enumerate(item_events[1:], start=1)
+                    {"type": ev.type, "index": appended.receipts[item.offset + k].index}
+                    for k, ev in enumerate(item.events[1:], start=1)
+                ) + tuple(
+                    {"type": ev.type, "index": index}
+                    for pos, ev, index in follow
+                    if pos == item.pos
                 )
                 rec = Recorded(
                     index=receipt.index,
@@ -289,13 +326,13 @@ class EventService:
                     signature=b64encode(receipt.signature),
                     derived=derived,
                 )
-                results[pos] = ItemResult(recorded=rec)
-                if sub.idempotency_key is not None:
+                results[item.pos] = ItemResult(recorded=rec)
+                if item.sub.idempotency_key is not None:
                     session.add(
                         IdempotencyRecord(
-                            actor_id=principal.actor_id,
-                            key=sub.idempotency_key,
-                            request_hash=req_hash,
+                            actor_id=item.principal.actor_id,
+                            key=item.sub.idempotency_key,
+                            request_hash=item.req_hash,
                             status=201,
                             response=json.dumps(rec.to_json()),
                             created_at=time,
@@ -303,6 +340,29 @@ class EventService:
                     )
         session.flush()
         return results
+
+    def _follow(
+        self,
+        session: Session,
+        planned: Sequence[_Planned],
+        receipts: Sequence[Any],
+        next_index: int,
+        now: datetime,
+    ) -> list[tuple[int, Event, int]]:
+        """Run the followers' second steps now that the batch's entries have leaf hashes;
+        project what they answer. Returns (item position, event, index) in log order."""
+        out: list[tuple[int, Event, int]] = []
+        signer: LogSigner | None = None
+        for item in planned:
+            for offset, finish in item.ctx.pending:
+                receipt = receipts[item.offset + offset]
+                signer = signer or self.log.signer()
+                for ev in finish(Appended(receipt.index, receipt.leaf_hash), signer, now):
+                    index = next_index + len(out)
+                    apply(session, Applied(index, item.ctx.time, ev.type, ev.actor, dict(ev.body)))
+                    out.append((item.pos, ev, index))
+        session.flush()
+        return out
 
     def _replay(self, session: Session, principal: Principal, sub: Submission) -> Recorded | None:
         if sub.idempotency_key is None:
@@ -353,10 +413,13 @@ class EventService:
             )
         out = [event, *ctx.derived]
         for offset, ev in enumerate(out):
-            apply(
-                ctx.session,
-                Applied(ctx.next_index + offset, ctx.time, ev.type, ev.actor, dict(ev.body)),
-            )
+            applied = Applied(ctx.next_index + offset, ctx.time, ev.type, ev.actor, dict(ev.body))
+            apply(ctx.session, applied)
+            for prepare in FOLLOWERS.get(ev.type, ()):
+                ctx.session.flush()
+                step = prepare(ctx.session, applied)
+                if step is not None:
+                    ctx.pending.append((offset, step))
         ctx.session.flush()
         return out
 
@@ -448,6 +511,19 @@ class EventCommitter:
 def _recorded(result: ItemResult) -> Recorded:
     assert result.recorded is not None
     return result.recorded
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An accepted item of a batch, waiting for its place in the log."""
+
+    pos: int
+    offset: int
+    events: list[Event]
+    sub: Submission
+    principal: Principal
+    req_hash: str
+    ctx: Context
 
 
 class _AtomicFailure(Exception):

@@ -20,7 +20,7 @@ router = APIRouter(tags=["lots"])
 PRICE_READERS = frozenset({"auditor", "regulator"})
 
 
-def _lot_parties(s: Session, lot: Lot) -> set[str]:
+def lot_parties(s: Session, lot: Lot) -> set[str]:
     parties = {lot.custodian_id, lot.owner_id}
     if lot.miner_id:
         parties.add(lot.miner_id)
@@ -30,11 +30,11 @@ def _lot_parties(s: Session, lot: Lot) -> set[str]:
     return parties
 
 
-def _readable_lot(s: Session, principal: Principal, lot_id: str) -> Lot:
+def readable_lot(s: Session, principal: Principal, lot_id: str) -> Lot:
     lot = s.get(Lot, lot_id)
     if lot is None:
         raise NotFound("unknown-lot", f"no lot {lot_id!r}", field="lot_id")
-    require_reader_of(principal, _lot_parties(s, lot))
+    require_reader_of(principal, lot_parties(s, lot))
     return lot
 
 
@@ -43,7 +43,7 @@ def get_lot(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str,
     """Readable by its parties (custodian, owner, miner, offer parties), auditors,
     regulators and administrators."""
     with read_session(request) as s:
-        _readable_lot(s, principal, lot_id)
+        readable_lot(s, principal, lot_id)
         return queries.lot_view(s, lot_id)
 
 
@@ -51,7 +51,7 @@ def get_lot(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str,
 def get_history(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     """Each index can be proven with `/log/proof/inclusion`."""
     with read_session(request) as s:
-        _readable_lot(s, principal, lot_id)
+        readable_lot(s, principal, lot_id)
         return {"lot": lot_id, "events": queries.lot_history(s, lot_id)}
 
 
@@ -61,14 +61,14 @@ def get_history(lot_id: str, principal: PrincipalDep, request: Request) -> dict[
 )
 def get_provenance(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     with read_session(request) as s:
-        _readable_lot(s, principal, lot_id)
+        readable_lot(s, principal, lot_id)
         return queries.upstream(s, lot_id)
 
 
 @router.get("/lots/{lot_id}/downstream", summary="Every lot that came from this one")
 def get_lot_downstream(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     with read_session(request) as s:
-        _readable_lot(s, principal, lot_id)
+        readable_lot(s, principal, lot_id)
         return {"lot": lot_id, "downstream": queries.downstream(s, lot_id=lot_id)}
 
 

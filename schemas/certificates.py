@@ -1,0 +1,144 @@
+"""The online verdict on a certificate: what `GET /c/{token}` returns as JSON, and what its
+HTML page and `altan verify --online` show.
+
+The verdict is one of three words, with the reason that decided it:
+
+    genuine      the token verifies, its issuance is in the log and the lot is as it says
+    not_genuine  malformed | unknown_key | bad_signature | key_not_valid_at_issue |
+                 not_in_log | revoked
+    not_current  superseded | consumed | transferred | held (genuine, but the lot has moved on)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Verdict = Literal["genuine", "not_genuine", "not_current"]
+Reason = Literal[
+    "malformed",
+    "unknown_key",
+    "bad_signature",
+    "key_not_valid_at_issue",
+    "not_in_log",
+    "revoked",
+    "superseded",
+    "consumed",
+    "transferred",
+    "held",
+]
+NOT_GENUINE: frozenset[str] = frozenset(
+    {"malformed", "unknown_key", "bad_signature", "key_not_valid_at_issue", "not_in_log", "revoked"}
+)
+NOT_CURRENT: frozenset[str] = frozenset({"superseded", "consumed", "transferred", "held"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Check(_Model):
+    """One step of the numbered checklist; `ok` None means not reached."""
+
+    step: int
+    name: str  # stable slug, e.g. "signature", "in_log"
+    ok: bool | None
+    detail: str = ""
+
+
+class OriginOut(_Model):
+    aimag: int  # ISO 3166-2:MN numeric code, 0 = not stated
+    region_en: str
+    region_mn: str
+    miners: int
+    sites: int
+    mercury_free: bool | None
+
+
+class CertificateOut(_Model):
+    """The signed facts of the token (what an offline verifier sees too)."""
+
+    id: str  # hex of the first 16 bytes of SHA-256(token)
+    kind: Literal["gold_lot", "ore_receipt"]
+    lot: str
+    mass: int
+    unit: Literal["g", "mg"]
+    mass_text: str  # for people: "1,234.567 g"
+    fineness_ppt: int | None
+    origin: OriginOut
+    custodian: str
+    issued_at: str  # RFC 3339, UTC
+    ledger_index: int
+    leaf_hash_prefix: str  # hex
+    key_id: str  # hex, the C2SP key id of the signing log key
+
+
+class Revocation(_Model):
+    reason: str
+    by: str
+    index: int
+    time: str
+
+
+class Successor(_Model):
+    """A newer certificate that replaces this one (same lot, or a lot made from it)."""
+
+    id: str
+    lot: str
+    url: str
+
+
+class HistoryItem(_Model):
+    index: int
+    type: str
+    time: str
+
+
+class SiteShare(_Model):
+    site: str
+    aimag: str
+    soum: str
+    share: str  # exact fraction "n/d"
+
+
+class LotNow(_Model):
+    """The lot as the ledger has it now."""
+
+    id: str
+    status: str  # active | closed | exported | refined
+    closed_by: str | None
+    custodian: str
+    mass: int  # remaining, in `unit`
+    unit: Literal["g", "mg"]
+    fineness_ppt: int | None
+    holds: list[str]  # ids of the cases holding it
+    history: list[HistoryItem]
+    sites: list[SiteShare]
+
+
+class InclusionProof(_Model):
+    """RFC 9162 inclusion of the reflected entry in the tree of `checkpoint`."""
+
+    index: int
+    tree_size: int
+    entry: str  # base64 of the entry's bytes (leaf hash = SHA-256(0x00 || entry))
+    leaf_hash: str  # hex
+    path: list[str]  # hex, leaf to root
+    root_hash: str  # hex, as in the checkpoint
+
+
+class VerdictOut(_Model):
+    """`GET /c/{token}` as JSON."""
+
+    verdict: Verdict
+    reason: Reason | None
+    detail: str
+    checks: list[Check]
+    certificate: CertificateOut | None  # None when malformed
+    revocation: Revocation | None = None
+    successors: list[Successor] = []
+    lot: LotNow | None = None
+    proof: InclusionProof | None = None
+    checkpoint: str | None = None  # the signed note (C2SP tlog-checkpoint)
+    verifier_keys: list[str] = []  # C2SP vkeys of the log, to check the checkpoint

@@ -1,0 +1,223 @@
+"""The HTML page a phone camera opens for a certificate (``GET /c/{token}``).
+
+The page is rendered on the server and reads fully without JavaScript: the verdict as a word
+and an icon (never by colour alone), the reason in words, the certificate's facts, the
+origin, the lot now, its latest entries, a revocation, links to newer certificates and the
+numbered checklist. Mongolian is the default language, English the other (``?lang=``).
+
+One small inline script (``static/verify.js``) re-checks the inclusion proof in the browser
+with WebCrypto and, where the browser has Ed25519, the checkpoint's signature; its data is
+embedded as JSON (``<script type="application/json" id="proof-data">``). Nothing is loaded
+from another host: style and script are inline, so a strict Content-Security-Policy
+(:data:`PAGE_CSP`, with the hashes of both) can be sent with the page.
+
+Templates are Jinja2 with autoescape on; the Environment is built once (:func:`environment`).
+The printable page with the QR code is in :mod:`services.certificates.images`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from schemas.certificates import VerdictOut
+from services.certificates import i18n
+from services.certificates.i18n import DEFAULT_LANG, LANGS, Lang
+
+__all__ = [
+    "PAGE_CSP",
+    "environment",
+    "format_time",
+    "render",
+    "share_text",
+    "verify_page",
+]
+
+_HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR: Final = _HERE / "templates"
+STATIC_DIR: Final = _HERE / "static"
+
+HISTORY_SHOWN: Final = 10
+"""The verify page shows at most this many of the lot's latest entries."""
+
+ULAANBAATAR: Final = timezone(timedelta(hours=8), "UTC+8")
+"""Times are shown in Ulaanbaatar time, labelled with the offset (the western aimags keep
+UTC+7, so the label matters)."""
+
+ICONS: Final[dict[str, str]] = {
+    "genuine": "\u2713",  # ✓
+    "not_genuine": "\u2717",  # ✗
+    "not_current": "\u26a0\ufe0e",  # ⚠ as text, not emoji (so it takes the text colour)
+}
+STATE_ICONS: Final[dict[str, str]] = {"ok": "\u2713", "failed": "\u2717", "skipped": "\u2013"}
+
+
+def _static(name: str) -> str:
+    text = (STATIC_DIR / name).read_text(encoding="utf-8")
+    lowered = text.lower()
+    # Inlined verbatim inside <script>/<style>: must not be able to close its element.
+    if "</script" in lowered or "</style" in lowered or "<!--" in lowered:
+        raise RuntimeError(f"static/{name} may not contain '</script', '</style' or '<!--'")
+    return text
+
+
+VERIFY_JS: Final = _static("verify.js")
+VERIFY_CSS: Final = _static("verify.css")
+PRINT_CSS: Final = _static("print.css")
+
+
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+PRINT_PAGE_RULES: Final[dict[str, str]] = {
+    "A5": "@page { size: A5 portrait; margin: 10mm; }",
+    "A6": "@page { size: A6 portrait; margin: 7mm; }",
+}
+"""The ``@page`` rule of the printable page, per paper size (A5 148 x 210 mm, A6 105 x 148)."""
+
+PAGE_CSP: Final = "; ".join(
+    [
+        "default-src 'none'",
+        f"script-src {_csp_hash(VERIFY_JS)}",
+        "style-src "
+        + " ".join(_csp_hash(s) for s in (VERIFY_CSS, PRINT_CSS, *PRINT_PAGE_RULES.values())),
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+"""A Content-Security-Policy for the verify and print pages: nothing but their own inline
+script and styles (by hash). The service may send it as a header with both pages."""
+
+
+@functools.cache
+def environment() -> Environment:
+    """The Jinja2 environment of the certificate pages (autoescape on, strict undefined)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["time"] = format_time
+    env.filters["share"] = share_text
+    env.filters["safe_url"] = safe_url
+    env.filters["number"] = format_number
+    env.globals["ICONS"] = ICONS
+    env.globals["STATE_ICONS"] = STATE_ICONS
+    return env
+
+
+def render(template: str, lang: Lang, /, **context: Any) -> str:
+    """Render ``template`` in ``lang``. The template gets ``lang``, ``t(key, **values)`` (plain
+    text, escaped on output) and ``tm(key, **values)`` (for values that are Markup)."""
+    if lang not in LANGS:
+        lang = DEFAULT_LANG
+
+    def t(key: str, **values: object) -> str:
+        return i18n.text(lang, key, **values)
+
+    def tm(key: str, **values: object) -> Markup:
+        """The text of ``key``, escaped, with ``values`` filled in (escaped unless Markup)."""
+        return Markup(escape(i18n.text(lang, key))).format(**values)
+
+    return environment().get_template(template).render(lang=lang, t=t, tm=tm, **context)
+
+
+# -- filters ------------------------------------------------------------------------------
+
+
+def format_time(value: str) -> str:
+    """An RFC 3339 time for people: ``2026-09-01 16:00 (UTC+8)``; unparsable text as is."""
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    if when.tzinfo is None:
+        return value
+    return when.astimezone(ULAANBAATAR).strftime("%Y-%m-%d %H:%M (UTC+8)")
+
+
+def share_text(share: str) -> str:
+    """An exact share ``n/d`` with its rounded percentage: ``1/3 (33.3%)``."""
+    try:
+        fraction = Fraction(share)
+    except (ValueError, ZeroDivisionError):
+        return share
+    percent = f"{float(fraction * 100):.1f}".removesuffix(".0")
+    return f"{share} ({percent}%)"
+
+
+def safe_url(url: str) -> str | None:
+    """``url`` if it is an http(s) or same-site path link, else None (no ``javascript:``)."""
+    if url.startswith("/") and not url.startswith("//"):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme in ("https", "http") and parts.netloc:
+        return url
+    return None
+
+
+def format_number(value: int) -> str:
+    """An integer with comma thousands separators: ``1,234,567``."""
+    return f"{value:,}"
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of ``url``, or the URL itself when it has none."""
+    return urlsplit(url).netloc or url
+
+
+# -- the verify page ----------------------------------------------------------------------
+
+
+def _proof_data(view: VerdictOut) -> dict[str, Any] | None:
+    if view.proof is None:
+        return None
+    cert = view.certificate
+    return {
+        "proof": view.proof.model_dump(mode="json"),
+        "leaf_hash_prefix": cert.leaf_hash_prefix if cert is not None else None,
+        "ledger_index": cert.ledger_index if cert is not None else None,
+        "checkpoint": view.checkpoint,
+        "verifier_keys": list(view.verifier_keys),
+    }
+
+
+def _key_ids(vkeys: list[str]) -> list[str]:
+    """``name+keyid`` of each verifier key (the part people compare with a published one)."""
+    return ["+".join(v.split("+", 2)[:2]) for v in vkeys]
+
+
+def verify_page(view: VerdictOut, lang: Lang, token_url: str) -> str:
+    """The HTML page for ``view`` in ``lang`` ("mn" or "en"); ``token_url`` is this page's
+    address (the certificate's QR text), whose host the page tells people to check."""
+    history = list(reversed(view.lot.history))[:HISTORY_SHOWN] if view.lot is not None else []
+    return render(
+        "verify.html",
+        lang,
+        view=view,
+        cert=view.certificate,
+        host=host_of(token_url),
+        bold_host=Markup("<strong>{}</strong>").format(host_of(token_url)),
+        token_url=token_url,
+        history=history,
+        proof_data=_proof_data(view),
+        key_ids=_key_ids(view.verifier_keys),
+        script=VERIFY_JS,
+        css=VERIFY_CSS,
+    )

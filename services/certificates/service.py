@@ -1,0 +1,325 @@
+"""Rules, projectors and followers of certificates and receipts.
+
+A certificate is issued by the system in answer to an entry, and reflects that entry: its
+token carries the entry's index and the first 16 bytes of its leaf hash, so the token
+itself promises that the entry is in the log. The answer is a `certificate.issued` entry
+(actor `system:altan`) holding the token, recorded in the same transaction right after the
+batch it answers (see `services.events.service.follows`):
+
+- `ore.delivered`          a receipt for the miner, reflecting the delivery;
+- `certificate.requested`  a gold lot's certificate, asked for by its custodian or a
+                           regulator, reflecting the request;
+- `transfer.accepted`, `assay.recorded`
+                           a new certificate for a gold lot that had a current one; the
+                           new one supersedes it;
+- `lot.split`, `lots.merged`
+                           certificates for the new lots when a lot they were made of had
+                           a current one (the old one stays, its lot consumed).
+
+A regulator revokes a certificate with a reason (`certificate.revoked`).
+
+Rule slugs, besides NotFound `unknown-lot|certificate`:
+
+    Forbidden      not-custodian
+    Conflict       already-revoked
+    RuleViolation  not-a-gold-lot, lot-not-active, held, not-certifiable
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ledger.certificate import (
+    Certificate,
+    CertificateKind,
+    MassUnit,
+    Origin,
+    sign_certificate,
+    token_text,
+)
+from ledger.entry import Event
+from ledger.errors import MalformedInput
+from ledger.keys import LogSigner
+from ledger.regions import aimag_code
+from schemas.events import CertificateIssued, CertificateRequested, CertificateRevoked
+from services.actors.models import Site
+from services.certificates.models import CertificateRecord
+from services.errors import Conflict, Forbidden, RuleViolation
+from services.events.service import (
+    SYSTEM_ACTOR,
+    Appended,
+    Context,
+    Finish,
+    follows,
+    handles,
+    lookup,
+)
+from services.lots import queries
+from services.lots.models import Lot, LotLink
+from services.projection import Applied, insert_row, projects
+
+REQUESTERS = ("processing_centre", "buyer", "regulator")
+KIND_NAMES = {CertificateKind.GOLD_LOT: "gold_lot", CertificateKind.ORE_RECEIPT: "ore_receipt"}
+
+
+def certificate_id(token: bytes) -> str:
+    """A certificate's id: hex of the first 16 bytes of SHA-256 over its token."""
+    return hashlib.sha256(token).digest()[:16].hex()
+
+
+# --- the facts a token states, read from the projection -----------------------------------
+
+
+def _region(session: Session, site_ids: list[str]) -> int:
+    """The aimag code of the first site (the one with the largest share), 0 if unknown."""
+    if not site_ids:
+        return 0
+    site = session.get(Site, site_ids[0])
+    return (aimag_code(site.aimag) or 0) if site is not None else 0
+
+
+def lot_facts(session: Session, lot: Lot) -> dict[str, Any]:
+    """What a certificate of `lot` states, as of now (all but time and entry)."""
+    if lot.kind == "ore":
+        sites = [lot.site_id] if lot.site_id else []
+        origin = Origin(aimag=_region(session, sites), miners=1, sites=len(sites))
+        return {
+            "kind": CertificateKind.ORE_RECEIPT,
+            "mass": lot.mass,
+            "unit": MassUnit.G,
+            "fineness_ppt": None,
+            "origin": origin,
+        }
+    up = queries.upstream(session, lot.id)["origins"]
+    site_ids = [s["site"] for s in up["sites"]]
+    origin = Origin(
+        aimag=_region(session, site_ids),
+        miners=len(up["miners"]),
+        sites=len(site_ids),
+        mercury_free=lot.mercury_free,
+    )
+    return {
+        "kind": CertificateKind.GOLD_LOT,
+        "mass": lot.remaining,
+        "unit": MassUnit.MG,
+        "fineness_ppt": lot.fineness_ppt,
+        "origin": origin,
+    }
+
+
+def _issue_step(lot_id: str, facts: dict[str, Any], custodian: str, time: str) -> Finish:
+    """The second step: sign once the reflected entry has its leaf hash."""
+
+    def finish(entry: Appended, signer: LogSigner, now: datetime) -> list[Event]:
+        # Seconds, never before the key's first second (a key made this second is valid).
+        issued_at = max(int(now.timestamp()), math.ceil(signer.key.not_before.timestamp()))
+        cert = Certificate(
+            lot_id=lot_id,
+            custodian=custodian,
+            issued_at=issued_at,
+            ledger_index=entry.index,
+            leaf_hash_prefix=entry.leaf_hash[:16],
+            **facts,
+        )
+        token = sign_certificate(cert, signer)
+        body = {
+            "occurred_at": time,
+            "certificate": certificate_id(token),
+            "lot": lot_id,
+            "kind": KIND_NAMES[cert.kind],
+            "entry": entry.index,
+            "token": token_text(token),
+        }
+        return [Event(type="certificate.issued", actor=SYSTEM_ACTOR, body=body)]
+
+    return finish
+
+
+def _prepare_issue(session: Session, lot: Lot, time: str) -> Finish | None:
+    """Read the facts now (as of the entry being projected); None when they cannot be
+    stated in a token (an automatic issue is then skipped; a request is refused earlier)."""
+    try:
+        facts = lot_facts(session, lot)
+        # Check the facts with placeholders now, so the second step cannot fail.
+        Certificate(
+            lot_id=lot.id,
+            custodian=lot.custodian_id,
+            issued_at=0,
+            ledger_index=0,
+            leaf_hash_prefix=bytes(16),
+            **facts,
+        )
+    except (MalformedInput, RuleViolation):
+        return None
+    return _issue_step(lot.id, facts, lot.custodian_id, time)
+
+
+def current_certificate(session: Session, lot_id: str) -> CertificateRecord | None:
+    """The lot's certificate that is neither superseded nor revoked, if any."""
+    return session.scalars(
+        select(CertificateRecord)
+        .where(
+            CertificateRecord.lot_id == lot_id,
+            CertificateRecord.superseded_by.is_(None),
+            CertificateRecord.revoked_index.is_(None),
+        )
+        .order_by(CertificateRecord.issued_index.desc())
+        .limit(1)
+    ).first()
+
+
+def _lot_row(session: Session, lot_id: str) -> Lot:
+    lot = session.get(Lot, lot_id)
+    assert lot is not None, f"projection out of step: no lot {lot_id}"
+    return lot
+
+
+# --- followers ----------------------------------------------------------------------------
+
+
+@follows("ore.delivered")
+def _receipt(session: Session, e: Applied) -> Finish | None:
+    return _prepare_issue(session, _lot_row(session, e.body["lot"]), e.time)
+
+
+@follows("certificate.requested")
+def _requested(session: Session, e: Applied) -> Finish | None:
+    return _prepare_issue(session, _lot_row(session, e.body["lot"]), e.time)
+
+
+@follows("transfer.accepted", "assay.recorded")
+def _reissue(session: Session, e: Applied) -> Finish | None:
+    lot_id = e.body.get("lot")
+    if lot_id is None:  # a transfer names its offer
+        from services.lots.models import Offer
+
+        offer = session.get(Offer, e.body["offer"])
+        lot_id = offer.lot_id if offer is not None else None
+    if lot_id is None or current_certificate(session, lot_id) is None:
+        return None
+    return _prepare_issue(session, _lot_row(session, lot_id), e.time)
+
+
+@follows("lot.split", "lots.merged")
+def _successors(session: Session, e: Applied) -> Finish | None:
+    children = session.scalars(select(LotLink).where(LotLink.event_index == e.index)).all()
+    parents = {link.parent_id for link in children}
+    if not any(current_certificate(session, p) is not None for p in parents):
+        return None
+    steps = [
+        step
+        for child in sorted({link.child_id for link in children})
+        if (step := _prepare_issue(session, _lot_row(session, child), e.time)) is not None
+    ]
+
+    def finish(entry: Appended, signer: LogSigner, now: datetime) -> list[Event]:
+        return [ev for step in steps for ev in step(entry, signer, now)]
+
+    return finish if steps else None
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+@handles("certificate.requested", CertificateRequested, REQUESTERS)
+def _request(ctx: Context, body: CertificateRequested) -> None:
+    lot: Lot = lookup(ctx.session, Lot, body.lot, "lot", "body.lot")
+    if ctx.principal.role != "regulator" and lot.custodian_id != ctx.principal.actor_id:
+        raise Forbidden(
+            "not-custodian",
+            f"{ctx.principal.actor_id} is not the custodian of {lot.id} "
+            f"(custodian: {lot.custodian_id})",
+            field="body.lot",
+        )
+    if lot.kind != "gold":
+        raise RuleViolation(
+            "not-a-gold-lot",
+            f"lot {lot.id} is an ore lot; its receipt was issued at delivery",
+            field="body.lot",
+        )
+    if lot.status != "active":
+        raise RuleViolation("lot-not-active", f"lot {lot.id} is {lot.status}", field="body.lot")
+    holds = [case.id for case in queries.lot_holds(ctx.session, lot)]
+    if holds:
+        raise RuleViolation(
+            "held", f"lot {lot.id} is held by case {', '.join(holds)}", field="body.lot"
+        )
+    if _prepare_issue(ctx.session, lot, ctx.time) is None:
+        raise RuleViolation(
+            "not-certifiable",
+            f"lot {lot.id}'s facts do not fit a certificate (identifiers over 80 bytes?)",
+            field="body.lot",
+        )
+
+
+@projects("certificate.requested")
+def _project_request(s: Session, e: Applied) -> None:
+    pass  # the answer, certificate.issued, is what changes state
+
+
+@handles("certificate.issued", CertificateIssued, ())
+def _issued_by_system_only(ctx: Context, body: CertificateIssued) -> None:
+    raise AssertionError("unreachable: no role may submit certificate.issued")
+
+
+@projects("certificate.issued")
+def _project_issued(s: Session, e: Applied) -> None:
+    b = e.body
+    # A newer certificate of a lot supersedes every earlier one still standing.
+    s.execute(
+        update(CertificateRecord)
+        .where(
+            CertificateRecord.lot_id == b["lot"],
+            CertificateRecord.superseded_by.is_(None),
+        )
+        .values(superseded_by=b["certificate"])
+    )
+    insert_row(
+        s,
+        CertificateRecord,
+        id=b["certificate"],
+        lot_id=b["lot"],
+        kind=b["kind"],
+        token=b["token"],
+        entry_index=b["entry"],
+        issued_index=e.index,
+        issued_time=e.time,
+        superseded_by=None,
+        revoked_index=None,
+        revoked_by=None,
+        revoked_time=None,
+        revoked_reason=None,
+    )
+
+
+@handles("certificate.revoked", CertificateRevoked, ("regulator",))
+def _revoke(ctx: Context, body: CertificateRevoked) -> None:
+    cert: CertificateRecord = lookup(
+        ctx.session, CertificateRecord, body.certificate, "certificate", "body.certificate"
+    )
+    if cert.revoked_index is not None:
+        raise Conflict(
+            "already-revoked",
+            f"certificate {cert.id} was revoked at entry {cert.revoked_index}",
+            field="body.certificate",
+        )
+
+
+@projects("certificate.revoked")
+def _project_revoked(s: Session, e: Applied) -> None:
+    s.execute(
+        update(CertificateRecord)
+        .where(CertificateRecord.id == e.body["certificate"])
+        .values(
+            revoked_index=e.index,
+            revoked_by=e.actor,
+            revoked_time=e.time,
+            revoked_reason=e.body["reason"],
+        )
+    )

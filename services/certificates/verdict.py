@@ -1,0 +1,320 @@
+"""The online check of a certificate: the offline checklist, then the ledger's word on it.
+
+Numbered steps, each with a named reason when it fails (schemas.certificates):
+
+    1. token      the QR text holds a well-formed token                    malformed
+    2. key        signed by one of this log's keys                         unknown_key
+    3. signature  the Ed25519 signature verifies                           bad_signature
+    4. key_time   the key was the log's signing key at the issue time      key_not_valid_at_issue
+    5. in_log     the entry it reflects is in the log with that leaf hash,
+                  and the log records this token's issuance                 not_in_log
+    6. revoked    no regulator has revoked it                               revoked
+    7. current    no newer certificate, the lot is not consumed, has not
+                  changed custodian and is not held                         superseded | consumed |
+                                                                            transferred | held
+
+Everything is read in one snapshot, and the inclusion proof of the reflected entry is
+against the latest checkpoint, which is returned with it so that the client can check both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import cbor2
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from ledger import storage
+from ledger.certificate import (
+    COSE_HEADER_KID,
+    QR_PATH,
+    Certificate,
+    CertificateFailure,
+    CertificateInvalid,
+    parse_qr_text,
+    token_text,
+    verify_certificate,
+)
+from ledger.encoding import b64encode
+from ledger.entry import Entry
+from ledger.errors import MalformedInput
+from ledger.log import log_key
+from ledger.merkle import inclusion_proof
+from ledger.regions import aimag_by_code
+from schemas.certificates import (
+    NOT_GENUINE,
+    CertificateOut,
+    Check,
+    HistoryItem,
+    InclusionProof,
+    LotNow,
+    OriginOut,
+    Reason,
+    Revocation,
+    SiteShare,
+    Successor,
+    VerdictOut,
+)
+from services.actors.models import Site
+from services.certificates.models import CertificateRecord
+from services.certificates.service import KIND_NAMES, certificate_id, current_certificate
+from services.lots import queries
+from services.lots.models import Lot, LotEvent, LotLink
+
+STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
+HISTORY_SHOWN = 12
+_FAILED_AT = {
+    CertificateFailure.MALFORMED: "token",
+    CertificateFailure.UNKNOWN_KEY: "key",
+    CertificateFailure.BAD_SIGNATURE: "signature",
+    CertificateFailure.KEY_NOT_VALID_AT_ISSUE: "key_time",
+}
+_DETAIL = {
+    "malformed": "This is not a certificate of this ledger: the code does not hold a token.",
+    "unknown_key": "Not signed by this ledger's key: do not accept it.",
+    "bad_signature": "The signature does not match the facts: it has been altered or forged.",
+    "key_not_valid_at_issue": "Signed with a key that was not in use on the issue date.",
+    "not_in_log": "The ledger has no record of this certificate: do not accept it.",
+    "revoked": "A regulator revoked this certificate.",
+    "superseded": "A newer certificate replaces this one.",
+    "consumed": "The lot no longer exists as such: it was processed, split, merged or sold on.",
+    "transferred": "The lot has a new custodian since this certificate was issued.",
+    "held": "The lot is held by an open case and may not be traded now.",
+}
+
+
+def _checks(failed: str | None, detail: str = "") -> list[Check]:
+    out = []
+    reached = True
+    for step, name in enumerate(STEPS, start=1):
+        if not reached:
+            out.append(Check(step=step, name=name, ok=None))
+        elif name == failed:
+            out.append(Check(step=step, name=name, ok=False, detail=detail))
+            reached = False
+        else:
+            out.append(Check(step=step, name=name, ok=True))
+    return out
+
+
+def _certificate_out(cert: Certificate, token: bytes, key_id: str) -> CertificateOut:
+    aimag = aimag_by_code(cert.origin.aimag)
+    return CertificateOut(
+        id=certificate_id(token),
+        kind=KIND_NAMES[cert.kind],
+        lot=cert.lot_id,
+        mass=cert.mass,
+        unit="g" if cert.unit.name == "G" else "mg",
+        mass_text=cert.mass_text,
+        fineness_ppt=cert.fineness_ppt,
+        origin=OriginOut(
+            aimag=cert.origin.aimag,
+            region_en=aimag.en if aimag else "not stated",
+            region_mn=aimag.mn if aimag else "тодорхойгүй",
+            miners=cert.origin.miners,
+            sites=cert.origin.sites,
+            mercury_free=cert.origin.mercury_free,
+        ),
+        custodian=cert.custodian,
+        issued_at=datetime.fromtimestamp(cert.issued_at, UTC).isoformat().replace("+00:00", "Z"),
+        ledger_index=cert.ledger_index,
+        leaf_hash_prefix=cert.leaf_hash_prefix.hex(),
+        key_id=key_id,
+    )
+
+
+def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
+    """The verdict on the token in `text` (a QR text, its URL or the bare base32)."""
+    session = Session(bind=conn, autoflush=False)
+    keys = [log_key(k) for k in storage.read_keys(conn)]
+    vkeys = [k.verifier_key for k in keys]
+    checkpoint = storage.latest_checkpoint(conn)
+    note = checkpoint.note if checkpoint is not None else None
+    try:
+        token = parse_qr_text(text)
+        cert = verify_certificate(token, keys)
+    except MalformedInput as exc:
+        return _refused("malformed", str(exc), "token", None, note, vkeys)
+    except CertificateInvalid as exc:
+        reason: Reason = exc.reason.value
+        return _refused(reason, str(exc), _FAILED_AT[exc.reason], None, note, vkeys)
+    kid = _signing_kid(token)
+    out = _certificate_out(cert, token, kid)
+
+    # 5. in the log
+    size = checkpoint.size if checkpoint is not None else 0
+    record = session.get(CertificateRecord, out.id)
+    entry = (
+        storage.read_entries(conn, cert.ledger_index, cert.ledger_index + 1)
+        if cert.ledger_index < size
+        else []
+    )
+    if not entry or entry[0].leaf_hash[:16] != cert.leaf_hash_prefix:
+        return _refused(
+            "not_in_log",
+            f"entry {cert.ledger_index} of the log does not have the leaf hash this "
+            "certificate names",
+            "in_log",
+            out,
+            note,
+            vkeys,
+        )
+    if record is None or record.token != token_text(token):
+        return _refused(
+            "not_in_log",
+            "the log records no issuance of this token",
+            "in_log",
+            out,
+            note,
+            vkeys,
+        )
+    assert checkpoint is not None
+    proof = _proof(conn, entry[0], size, checkpoint.root_hash)
+    lot = session.get(Lot, cert.lot_id)
+    lot_now = _lot_now(session, conn, lot) if lot is not None else None
+
+    # 6. revoked
+    if record.revoked_index is not None:
+        revocation = Revocation(
+            reason=record.revoked_reason or "",
+            by=record.revoked_by or "",
+            index=record.revoked_index,
+            time=record.revoked_time or "",
+        )
+        return VerdictOut(
+            verdict="not_genuine",
+            reason="revoked",
+            detail=f"{_DETAIL['revoked']} {revocation.reason}",
+            checks=_checks("revoked", revocation.reason),
+            certificate=out,
+            revocation=revocation,
+            lot=lot_now,
+            proof=proof,
+            checkpoint=note,
+            verifier_keys=vkeys,
+        )
+
+    # 7. current
+    why, successors = _currency(session, record, cert, lot, public_url)
+    return VerdictOut(
+        verdict="genuine" if why is None else "not_current",
+        reason=why,
+        detail="Genuine: issued by this ledger and current."
+        if why is None
+        else f"Genuine, but no longer current. {_DETAIL[why]}",
+        checks=_checks(None if why is None else "current", "" if why is None else _DETAIL[why]),
+        certificate=out,
+        successors=successors,
+        lot=lot_now,
+        proof=proof,
+        checkpoint=note,
+        verifier_keys=vkeys,
+    )
+
+
+def _signing_kid(token: bytes) -> str:
+    """The kid of a token that verified (so its structure is known good)."""
+    outer = cbor2.loads(token)
+    return bytes(cbor2.loads(outer.value[0])[COSE_HEADER_KID]).hex()
+
+
+def _refused(
+    reason: Reason,
+    detail: str,
+    step: str,
+    out: CertificateOut | None,
+    note: str | None,
+    vkeys: list[str],
+) -> VerdictOut:
+    assert reason in NOT_GENUINE
+    return VerdictOut(
+        verdict="not_genuine",
+        reason=reason,
+        detail=_DETAIL[reason],
+        checks=_checks(step, detail),
+        certificate=out,
+        checkpoint=note,
+        verifier_keys=vkeys,
+    )
+
+
+def _proof(conn: Connection, entry: storage.StoredEntry, size: int, root: bytes) -> InclusionProof:
+    path = inclusion_proof(storage.NodeTable(conn), entry.index, size)
+    return InclusionProof(
+        index=entry.index,
+        tree_size=size,
+        entry=b64encode(entry.entry),
+        leaf_hash=entry.leaf_hash.hex(),
+        path=[p.hex() for p in path],
+        root_hash=root.hex(),
+    )
+
+
+def _currency(
+    session: Session,
+    record: CertificateRecord,
+    cert: Certificate,
+    lot: Lot | None,
+    public_url: str,
+) -> tuple[Reason | None, list[Successor]]:
+    def link(r: CertificateRecord) -> Successor:
+        return Successor(id=r.id, lot=r.lot_id, url=f"{public_url.rstrip('/')}{QR_PATH}{r.token}")
+
+    newer: CertificateRecord | None = None
+    if record.superseded_by is not None:
+        newer = session.get(CertificateRecord, record.superseded_by)
+        while newer is not None and newer.superseded_by is not None:  # the latest one
+            newer = session.get(CertificateRecord, newer.superseded_by)
+    if lot is None or lot.status != "active":
+        children = session.scalars(
+            select(LotLink.child_id).where(LotLink.parent_id == cert.lot_id)
+        ).all()
+        found = [current_certificate(session, c) for c in sorted(set(children))]
+        return "consumed", [link(r) for r in found if r is not None]
+    successors = [link(newer)] if newer is not None else []
+    if lot.custodian_id != cert.custodian:
+        return "transferred", successors
+    if record.superseded_by is not None:
+        return "superseded", successors
+    if queries.lot_holds(session, lot):
+        return "held", []
+    return None, []
+
+
+def _lot_now(session: Session, conn: Connection, lot: Lot) -> LotNow:
+    events = session.scalars(
+        select(LotEvent)
+        .where(LotEvent.lot_id == lot.id)
+        .order_by(LotEvent.index.desc())
+        .limit(HISTORY_SHOWN)
+    ).all()
+    history = []
+    for ev in reversed(events):
+        rows = storage.read_entries(conn, ev.index, ev.index + 1)
+        time = Entry.from_bytes(rows[0].entry).time if rows else ""
+        history.append(HistoryItem(index=ev.index, type=ev.type, time=time))
+    sites = []
+    for s in queries.upstream(session, lot.id)["origins"]["sites"][:HISTORY_SHOWN]:
+        site = session.get(Site, s["site"])
+        sites.append(
+            SiteShare(
+                site=s["site"],
+                aimag=site.aimag if site is not None else "",
+                soum=site.soum if site is not None else "",
+                share=str(Fraction(s["share"]["fraction"])),
+            )
+        )
+    return LotNow(
+        id=lot.id,
+        status=lot.status,
+        closed_by=lot.closed_by,
+        custodian=lot.custodian_id,
+        mass=lot.remaining,
+        unit="g" if lot.unit == "g" else "mg",
+        fineness_ppt=lot.fineness_ppt,
+        holds=[case.id for case in queries.lot_holds(session, lot)],
+        history=history,
+        sites=sites,
+    )
