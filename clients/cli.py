@@ -12,7 +12,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,6 +27,11 @@ from ledger.audit import (
     keys_from_strings,
 )
 from ledger.errors import LedgerError, MalformedInput
+
+if TYPE_CHECKING:
+    import httpx
+
+    from clients.verify import OnlineVerdict
 
 app = typer.Typer(
     name="altan",
@@ -175,36 +180,144 @@ def verify_command(
         list[str],
         typer.Option("--key", help="The log's verifier key to trust (altan keys export); repeat"),
     ],
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Then ask the ledger whether it is still current (revoked, transferred...); "
+            "its answer is checked against the pinned keys",
+        ),
+    ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="The ledger to ask (https://ledger.altan.mn); implies --online. "
+            "Default: the server in the QR's URL (a bare token needs it)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
 ) -> None:
-    """Verify a certificate offline against pinned log keys.
+    """Verify a certificate against pinned log keys: offline, or online too.
 
-    Exit status 0: genuine; 1: not genuine (the reason is named); 2: no certificate could
-    be read (no QR in the photo, not a token).
+    Exit status:
+    0 genuine (online: and current);
+    1 not genuine, the reason named (online also: revoked, not_in_log, proof_invalid);
+    2 nothing to verify (no QR in the photo, no token) or, online, no answer to rely on;
+    3 online: genuine but no longer current (superseded, consumed, transferred, held).
     """
-    from clients.verify import NoQrCode, describe, verify_offline
+    from clients.verify import (
+        CannotCheckOnline,
+        NoQrCode,
+        describe,
+        verify_offline,
+        verify_online,
+    )
     from ledger.certificate import CertificateInvalid
 
+    result: OnlineVerdict | None = None
     try:
-        cert = verify_offline(source, key)
+        if online or server is not None:
+            with _http_client() as http:
+                result = verify_online(source, key, server, http)
+        else:
+            cert = verify_offline(source, key)
     except CertificateInvalid as exc:
         _verdict(as_json, False, str(exc.reason), str(exc))
         raise typer.Exit(1) from exc
     except (NoQrCode, LedgerError) as exc:
         _verdict(as_json, False, "unreadable", str(exc))
         raise typer.Exit(2) from exc
-    _verdict(as_json, True, "genuine", describe(cert))
+    except CannotCheckOnline as exc:
+        _verdict(as_json, False, exc.reason, str(exc), cannot_check=True)
+        raise typer.Exit(2) from exc
+    if result is None:
+        _verdict(as_json, True, "genuine", describe(cert))
+        return
+    _online_verdict(as_json, result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
-def _verdict(as_json: bool, ok: bool, reason: str, message: str) -> None:
+def _http_client() -> httpx.Client:
+    """The HTTP client of `verify --online` (a seam: tests send through the app instead)."""
+    from clients.verify import new_http_client
+
+    return new_http_client()
+
+
+def _verdict(
+    as_json: bool, ok: bool, reason: str, message: str, *, cannot_check: bool = False
+) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"genuine": ok, "reason": reason, "message": message}) + "\n")
     elif ok:
-        sys.stdout.write(f"GENUINE {message}\n")
+        _say("GENUINE", message, "green")
+    elif cannot_check:
+        _say(f"CANNOT CHECK ONLINE ({reason})", message, "yellow")
     elif reason == "unreadable":
-        sys.stdout.write(f"UNREADABLE: {message}\n")
+        _say("UNREADABLE", message, "yellow")
     else:
-        sys.stdout.write(f"NOT GENUINE ({reason}): {message}\n")
+        _say(f"NOT GENUINE ({reason})", message, "red")
+
+
+def _say(head: str, message: str, colour: str) -> None:
+    """`HEAD: message` on one line for scripts; a panel when a person reads a terminal."""
+    if not _tty():
+        sep = " " if head == "GENUINE" else ": "
+        sys.stdout.write(f"{head}{sep}{message}\n")
+        return
+    _panel(head, [message], colour)
+
+
+def _tty() -> bool:
+    """A person reads stdout (a terminal): panels; else one stable line for scripts."""
+    return sys.stdout.isatty()
+
+
+def _panel(head: str, lines: list[str], colour: str) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text("\n".join(lines))  # plain text: no markup from a server is interpreted
+    Console().print(Panel(body, title=Text(head, style=f"bold {colour}"), border_style=colour))
+
+
+def _online_verdict(as_json: bool, v: OnlineVerdict) -> None:
+    from clients.verify import describe
+
+    if as_json:
+        sys.stdout.write(json.dumps(v.to_json(), ensure_ascii=False) + "\n")
+        return
+    head, colour = {
+        "genuine": ("GENUINE", "green"),
+        "not_current": (f"NOT CURRENT ({v.reason})", "yellow"),
+        "not_genuine": (f"NOT GENUINE ({v.reason})", "red"),
+    }[v.verdict]
+    if not _tty():
+        sep = " " if v.verdict == "genuine" else ": "
+        sys.stdout.write(f"{head}{sep}{v.message()}\n")
+        return
+    lines = [describe(v.certificate), ""]
+    if not v.current:
+        lines.append(f"Why: {v.detail}")
+    if v.revocation is not None:
+        r = v.revocation
+        lines.append(f"Revoked by {r.by} at entry {r.index} ({r.time}): {r.reason}")
+    if v.lot_status is not None:
+        lines.append(f"The lot now: {v.lot_status}, with {v.lot_custodian}")
+    for s in v.successors:
+        mark = "" if s.genuine else " (does not verify against the pinned keys)"
+        lines.append(f"Newer certificate for {s.lot}{mark}: see below")
+    where = f"Checked online at {v.server}"
+    if v.server_from_qr:
+        where += " (the server named in the QR; pin one with --server)"
+    lines.append(where)
+    if v.checkpoint is not None:
+        cp = v.checkpoint
+        lines.append(f"Signed checkpoint {cp.origin}, tree size {cp.size}")
+    _panel(head, lines, colour)
+    for s in v.successors:  # outside the panel: a long URL copies whole
+        sys.stdout.write(f"{s.lot}: {s.url}\n")
 
 
 def _attach_server_commands() -> None:

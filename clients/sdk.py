@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +52,7 @@ from pydantic import BaseModel, ValidationError
 
 from clients.remote import RemoteLog
 from ledger.audit import TrustedKey
+from ledger.certificate import parse_qr_text, token_text
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.commitment import commit, new_salt
 from ledger.encoding import b64decode, b64encode
@@ -736,6 +737,30 @@ class EventMethods(Generic[R]):
         body = _body(occurred_at, lot=lot, refinery=refinery, destination=destination)
         return self._checked("lot.refined", body, idempotency_key)
 
+    # certificates
+
+    def request_certificate(
+        self, lot: str, *, occurred_at: When = None, idempotency_key: str | None = None
+    ) -> R:
+        """`certificate.requested`: the custodian (or a regulator) asks for a gold lot's
+        certificate; the log answers in the same receipt with a derived
+        `certificate.issued` (see `lot_certificates` for its token, QR and links)."""
+        body = _body(occurred_at, lot=lot)
+        return self._checked("certificate.requested", body, idempotency_key)
+
+    def revoke_certificate(
+        self,
+        certificate: str,
+        reason: str,
+        *,
+        occurred_at: When = None,
+        idempotency_key: str | None = None,
+    ) -> R:
+        """`certificate.revoked` (a regulator): the certificate's verdict becomes
+        "not genuine: revoked", with `reason`, for everyone who checks it online."""
+        body = _body(occurred_at, certificate=certificate, reason=reason)
+        return self._checked("certificate.revoked", body, idempotency_key)
+
     # cases
 
     def open_case(
@@ -893,14 +918,16 @@ class AltanClient(EventMethods[RecordedOut]):
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool,
+        auth: bool = True,
     ) -> httpx.Response:
         """One request with retries; 4xx/5xx answers raise `AltanError`.
 
         retry: the request may be sent again after an unknown outcome (reads, and writes
         with idempotency keys). Others are retried only when the connection was never made.
+        auth: send the bearer token (not for public pages, which must not need one).
         """
         hdrs = {"User-Agent": USER_AGENT, "Accept": "application/json, application/problem+json"}
-        if self._token is not None:
+        if self._token is not None and auth:
             hdrs["Authorization"] = f"Bearer {self._token}"
         hdrs.update(headers or {})
         attempt = 0
@@ -1099,6 +1126,72 @@ class AltanClient(EventMethods[RecordedOut]):
     def get_case(self, case_id: str) -> dict[str, Any]:
         """`GET /cases/{id}`: a hold, red flag or dispute and its lifecycle."""
         return self._get_json(f"/cases/{_seg(case_id)}")
+
+    # certificates
+
+    def lot_certificates(self, lot_id: str) -> list[dict[str, Any]]:
+        """`GET /lots/{id}/certificates`: the lot's certificates (or receipts), newest first;
+        each with its id, token, `qr_text` (the URL the QR holds), `superseded_by`,
+        `revoked` and `links` (png, svg, print, verify)."""
+        data = self._get_json(f"/lots/{_seg(lot_id)}/certificates")
+        certificates = data.get("certificates")
+        if not isinstance(certificates, list):
+            raise MalformedInput(f"GET /lots/{lot_id}/certificates: expected a list")
+        return certificates
+
+    def get_certificate(self, certificate_id: str) -> dict[str, Any]:
+        """`GET /certificates/{id}`: one issued certificate or receipt (as in
+        `lot_certificates`), readable by its lot's parties, auditors and regulators."""
+        return self._get_json(f"/certificates/{_seg(certificate_id)}")
+
+    def certificate_png(self, certificate_id: str) -> bytes:
+        """`GET /certificates/{id}/qr.png`: the certificate's QR code as a PNG image."""
+        return self._get_bytes(f"/certificates/{_seg(certificate_id)}/qr.png", "image/png")
+
+    def certificate_svg(self, certificate_id: str) -> str:
+        """`GET /certificates/{id}/qr.svg`: the certificate's QR code as SVG text."""
+        path = f"/certificates/{_seg(certificate_id)}/qr.svg"
+        return self._get_bytes(path, "image/svg+xml").decode("utf-8")
+
+    def certificate_print(
+        self,
+        certificate_id: str,
+        size: Literal["A5", "A6"] = "A6",
+        lang: Literal["mn", "en"] = "mn",
+    ) -> str:
+        """`GET /certificates/{id}/print`: a printable A5 or A6 HTML page (Mongolian or
+        English) with the QR, the lot's facts and how to verify it."""
+        path = f"/certificates/{_seg(certificate_id)}/print"
+        resp = self._send(
+            "GET",
+            path,
+            params={"size": size, "lang": lang},
+            headers={"Accept": "text/html, application/problem+json"},
+            retry=True,
+        )
+        return resp.text
+
+    def check_certificate(self, token_or_url: str) -> dict[str, Any]:
+        """`GET /api/c/{token}`: this server's verdict on a certificate, as JSON
+        (`schemas.certificates.VerdictOut`), asked without the bearer token as anyone may.
+
+        token_or_url: the QR's URL (its host is not used: the question goes to this
+        client's server) or the bare base32 token; MalformedInput when it holds no token.
+        The answer is the server's word: `clients.verify.verify_online` also checks its
+        proof against pinned keys.
+        """
+        token = token_text(parse_qr_text(token_or_url))
+        resp = self._send("GET", f"/api/c/{token}", retry=True, auth=False)
+        data = resp.json()
+        if not isinstance(data, dict):
+            raise MalformedInput(f"GET /api/c/: expected a JSON object, got {type(data).__name__}")
+        return data
+
+    def _get_bytes(self, path: str, media_type: str) -> bytes:
+        resp = self._send(
+            "GET", path, headers={"Accept": f"{media_type}, application/problem+json"}, retry=True
+        )
+        return resp.content
 
     def health(self) -> dict[str, Any]:
         """`GET /healthz`: `{"status": "ok", "tree_size": n}`."""

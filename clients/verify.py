@@ -1,29 +1,82 @@
-"""Offline verification of a certificate: from a QR photo, its URL or the bare token,
-against log keys pinned by the verifier (no connection needed)."""
+"""Verification of a certificate from a QR photo, its URL or the bare token, against log
+keys pinned by the verifier.
+
+Offline (`verify_offline`): the token's signature and facts, no connection needed.
+
+Online (`verify_online`): the offline check first (its failure is final), then the ledger's
+word on the certificate from `GET <server>/api/c/<token>`. The server is trusted for as
+little as possible:
+
+1. its checkpoint must be signed by one of the *pinned* keys (never its own key list);
+2. its inclusion proof must lead from the entry the token reflects (the token's ledger
+   index, a leaf hash starting with the token's prefix) to that checkpoint's root;
+3. only then is its status taken: revoked, not_in_log, or not current (superseded,
+   consumed, transferred, held) with the newer certificates.
+
+An answer that fails 1 or 2 is the verdict `not_genuine` / `proof_invalid`. What the proof
+does not cover, and the server alone vouches for, is the status itself (that no
+revocation or transfer is being hidden) and how fresh its checkpoint is: ask a server you
+chose (`server=`) rather than one named by the QR, which whoever printed the QR chose.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
-from ledger.certificate import Certificate, parse_qr_text, verify_certificate
-from ledger.errors import MalformedInput
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ledger.certificate import (
+    QR_PATH,
+    Certificate,
+    CertificateInvalid,
+    parse_qr_text,
+    token_text,
+    verify_certificate,
+)
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.encoding import b64decode
+from ledger.errors import LedgerError, MalformedInput
+from ledger.hashing import hash_leaf
 from ledger.keys import LogKey
+from ledger.merkle import verify_inclusion
 from ledger.note import NoteVerifier
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+TIMEOUT_SECONDS = 10.0
+"""How long the online check waits for the server (connect, read, write, pool)."""
+
+MAX_ANSWER_BYTES = 1 << 20
+"""The largest verdict accepted from a server (1 MiB, after decompression)."""
+
+USER_AGENT = "altan-verify/0.1"
+API_PATH = "/api/c/"
 
 
 class NoQrCode(Exception):
     """The image holds no readable QR code (a better photo will help; not a verdict)."""
 
 
-def read_token(source: str) -> bytes:
-    """The token in `source`: a PNG/JPEG photo of the QR, the QR's URL, or the token."""
+def read_qr_text(source: str) -> str:
+    """The text of `source`: decoded from a PNG/JPEG photo of the QR, else `source` itself."""
     path = Path(source)
     if _is_file(path):
-        return parse_qr_text(_decode_image(path))
-    return parse_qr_text(source)
+        return _decode_image(path)
+    return source
+
+
+def read_token(source: str) -> bytes:
+    """The token in `source`: a PNG/JPEG photo of the QR, the QR's URL, or the token."""
+    return parse_qr_text(read_qr_text(source))
 
 
 def _is_file(path: Path) -> bool:
@@ -83,3 +136,419 @@ def describe(cert: Certificate) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+# --- online --------------------------------------------------------------------------------
+
+OnlineWord = Literal["genuine", "not_genuine", "not_current"]
+NOT_CURRENT_REASONS = frozenset({"superseded", "consumed", "transferred", "held"})
+
+_SAYS = {
+    "malformed": "the ledger reads no certificate in this token",
+    "unknown_key": "the ledger does not know the key that signed it",
+    "bad_signature": "the ledger finds that the signature does not match the facts",
+    "key_not_valid_at_issue": "signed with a log key that was not in use on the issue date",
+    "not_in_log": "the ledger has no record of this certificate: do not accept it",
+    "revoked": "a regulator revoked this certificate",
+    "superseded": "a newer certificate replaces this one",
+    "consumed": "the lot no longer exists as such (processed, split, merged or sold on)",
+    "transferred": "the lot has a new custodian since this certificate was issued",
+    "held": "the lot is held by an open case and may not be traded now",
+}
+
+
+class CannotCheckOnline(Exception):
+    """No online verdict could be had (not a verdict on the certificate).
+
+    reason: `no_server` (none given and none in the QR), `unreachable` (no answer, a
+    timeout, a network error) or `bad_answer` (an HTTP error, not JSON, too large, not a
+    verdict).
+    """
+
+    def __init__(self, reason: Literal["no_server", "unreachable", "bad_answer"], message: str):
+        super().__init__(_clean(message, 1000))  # it may quote the server
+        self.reason = reason
+
+
+class ProofInvalid(Exception):
+    """The server's checkpoint or inclusion proof does not hold up against the pinned keys."""
+
+
+@dataclass(frozen=True)
+class Successor:
+    """A newer certificate the server names; `genuine`: its token verifies offline against
+    the pinned keys (the server could name anything)."""
+
+    id: str
+    lot: str
+    url: str
+    genuine: bool
+
+
+@dataclass(frozen=True)
+class Revocation:
+    reason: str
+    by: str
+    index: int
+    time: str
+
+
+@dataclass(frozen=True)
+class OnlineVerdict:
+    """The online verdict on a certificate whose token verified offline.
+
+    verdict/reason: genuine (reason None); not_genuine with a reason of the server's
+    (`not_in_log`, `revoked`, or another it found) or `proof_invalid` (its answer failed
+    the client's own checks); not_current with superseded | consumed | transferred | held.
+    checkpoint: the server's checkpoint, verified with a pinned key (None when it gave
+    none, or gave one that does not verify).
+    """
+
+    verdict: OnlineWord
+    reason: str | None
+    detail: str
+    certificate: Certificate
+    server: str
+    server_from_qr: bool
+    checkpoint: Checkpoint | None = None
+    successors: tuple[Successor, ...] = ()
+    revocation: Revocation | None = None
+    lot_status: str | None = None
+    lot_custodian: str | None = None
+
+    @property
+    def genuine(self) -> bool:
+        """Issued by the log and not revoked (it may still be no longer current)."""
+        return self.verdict != "not_genuine"
+
+    @property
+    def current(self) -> bool:
+        return self.verdict == "genuine"
+
+    @property
+    def exit_code(self) -> int:
+        """0 genuine and current, 1 not genuine, 3 genuine but no longer current."""
+        return {"genuine": 0, "not_genuine": 1, "not_current": 3}[self.verdict]
+
+    def message(self) -> str:
+        """One line: why, the successors, the facts of the certificate, where it was checked."""
+        parts = [] if self.current else [self.detail]
+        if self.revocation is not None:
+            r = self.revocation
+            parts.append(f"revoked by {r.by} at entry {r.index} ({r.time}): {r.reason}")
+        if self.successors:
+            parts.append("newer: " + " ".join(_successor_text(s) for s in self.successors))
+        parts.append(describe(self.certificate))
+        where = f"checked online at {self.server}"
+        if self.checkpoint is not None:
+            where += f" (tree size {self.checkpoint.size})"
+        parts.append(where)
+        return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        cp = self.checkpoint
+        return {
+            "genuine": self.genuine,
+            "current": self.current,
+            "verdict": self.verdict,
+            "reason": self.reason or "genuine",
+            "message": self.message(),
+            "detail": self.detail,
+            "server": self.server,
+            "server_from_qr": self.server_from_qr,
+            "checkpoint": None
+            if cp is None
+            else {"origin": cp.origin, "tree_size": cp.size, "root_hash": cp.root_hash.hex()},
+            "revocation": None
+            if self.revocation is None
+            else {
+                "reason": self.revocation.reason,
+                "by": self.revocation.by,
+                "index": self.revocation.index,
+                "time": self.revocation.time,
+            },
+            "successors": [
+                {"id": s.id, "lot": s.lot, "url": s.url, "genuine": s.genuine}
+                for s in self.successors
+            ],
+            "lot": None
+            if self.lot_status is None
+            else {"status": self.lot_status, "custodian": self.lot_custodian},
+            "certificate": {
+                "lot": self.certificate.lot_id,
+                "custodian": self.certificate.custodian,
+                "ledger_index": self.certificate.ledger_index,
+                "description": describe(self.certificate),
+            },
+        }
+
+
+def _successor_text(s: Successor) -> str:
+    return s.url if s.genuine else f"{s.url} (does not verify against the pinned keys)"
+
+
+def server_of(text: str) -> str | None:
+    """The server a QR URL points at: everything before its `/c/<token>` (the scheme and
+    host for a server at the root of its site); None for a bare token."""
+    body = "".join(text.split())
+    scheme, sep, rest = body.partition("://")
+    if not sep:
+        return None
+    cut = max(rest.rfind(QR_PATH), rest.rfind(QR_PATH.upper()))
+    if cut < 0:
+        return None
+    return _base_url(f"{scheme}://{rest[:cut]}")
+
+
+def _base_url(url: str) -> str | None:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.query or parts.fragment:
+        return None
+    return f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def new_http_client() -> httpx.Client:
+    """The HTTP client of the online check: a 10 s timeout, redirects followed."""
+    return httpx.Client(
+        timeout=httpx.Timeout(TIMEOUT_SECONDS),
+        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+def verify_online(
+    source: str,
+    vkeys: Sequence[str],
+    server: str | None = None,
+    client: httpx.Client | None = None,
+) -> OnlineVerdict:
+    """Verify offline against `vkeys`, then ask the server and check its answer.
+
+    server: the base URL to ask (`https://ledger.altan.mn`); by default the one in the QR
+    URL. client: the httpx client to send through (not closed here); by default a new one
+    (`new_http_client`).
+
+    Raises CertificateInvalid (not genuine offline: final), MalformedInput or NoQrCode (no
+    token could be read), CannotCheckOnline (no verdict from a server).
+    """
+    text = read_qr_text(source)
+    token = parse_qr_text(text)
+    keys = pinned_keys(list(vkeys))
+    cert = verify_certificate(token, keys)
+    verifiers = [NoteVerifier.from_vkey(v) for v in vkeys]
+    if server is not None:
+        base = _base_url(server)
+        if base is None:
+            raise CannotCheckOnline(
+                "no_server", f"--server: expected an http(s):// base URL, got {server[:100]!r}"
+            )
+        from_qr = False
+    else:
+        found = server_of(text)
+        if found is None:
+            raise CannotCheckOnline(
+                "no_server",
+                "genuine offline, but a bare token names no server to ask: give --server URL",
+            )
+        base, from_qr = found, True
+    url = f"{base}{API_PATH}{quote(token_text(token), safe='')}"
+    if client is None:
+        with new_http_client() as own:
+            data = _fetch(own, url, base)
+    else:
+        data = _fetch(client, url, base)
+    try:
+        answer = _Answer.model_validate(data)
+    except ValidationError as exc:
+        raise CannotCheckOnline(
+            "bad_answer", f"{base}: the answer is not a verdict ({exc.error_count()} problems)"
+        ) from exc
+    return _judge(answer, token, cert, keys, verifiers, base, from_qr)
+
+
+def _fetch(client: httpx.Client, url: str, base: str) -> object:
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    try:
+        with client.stream("GET", url, headers=headers) as resp:
+            if resp.status_code != 200:
+                raise CannotCheckOnline(
+                    "bad_answer", f"{base}{API_PATH}…: HTTP {resp.status_code} {resp.reason_phrase}"
+                )
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                raise CannotCheckOnline("bad_answer", f"{base}: answer larger than 1 MiB")
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise CannotCheckOnline("bad_answer", f"{base}: answer larger than 1 MiB")
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise CannotCheckOnline(
+            "unreachable", f"cannot reach {base}: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        return json.loads(bytes(body))
+    except ValueError as exc:
+        raise CannotCheckOnline("bad_answer", f"{base}: the answer is not JSON") from exc
+
+
+# What the client reads of `schemas.certificates.VerdictOut`; members it does not use are
+# ignored, so that a newer server's additions do not break an older verifier.
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Proof(_Lenient):
+    index: int
+    tree_size: int
+    entry: str
+    leaf_hash: str
+    path: list[str]
+    root_hash: str
+
+
+class _Successor(_Lenient):
+    id: str
+    lot: str
+    url: str
+
+
+class _Revocation(_Lenient):
+    reason: str
+    by: str
+    index: int
+    time: str
+
+
+class _Lot(_Lenient):
+    status: str
+    custodian: str
+
+
+class _Facts(_Lenient):
+    id: str
+
+
+class _Answer(_Lenient):
+    verdict: OnlineWord
+    reason: str | None
+    certificate: _Facts | None = None
+    revocation: _Revocation | None = None
+    successors: list[_Successor] = []
+    lot: _Lot | None = None
+    proof: _Proof | None = None
+    checkpoint: str | None = None
+
+
+def _judge(
+    answer: _Answer,
+    token: bytes,
+    cert: Certificate,
+    keys: list[LogKey],
+    verifiers: list[NoteVerifier],
+    server: str,
+    from_qr: bool,
+) -> OnlineVerdict:
+    def verdict(word: OnlineWord, reason: str | None, detail: str, **kw: Any) -> OnlineVerdict:
+        return OnlineVerdict(word, reason, detail, cert, server, from_qr, **kw)
+
+    checkpoint: Checkpoint | None = None
+    try:
+        if answer.checkpoint is not None:  # whatever it says, it must be this log speaking
+            checkpoint = _open(answer.checkpoint, verifiers)
+        if answer.certificate is not None and answer.certificate.id != _certificate_id(token):
+            raise ProofInvalid("the answer is about another certificate")
+        if answer.verdict != "not_genuine" or answer.reason == "revoked":
+            # a status of an issued certificate: the entry it reflects must be proven
+            if checkpoint is None or answer.proof is None:
+                raise ProofInvalid("the answer holds no checkpoint and inclusion proof")
+            _check_proof(answer.proof, checkpoint, cert)
+    except ProofInvalid as exc:
+        return verdict(
+            "not_genuine",
+            "proof_invalid",
+            f"the server's answer does not hold up against the pinned keys ({_clean(str(exc))}): "
+            "do not rely on it",
+            checkpoint=checkpoint,
+        )
+
+    reason = None if answer.verdict == "genuine" else answer.reason
+    if answer.verdict == "not_current" and reason not in NOT_CURRENT_REASONS:
+        raise CannotCheckOnline("bad_answer", f"not current for an unknown reason {reason!r}")
+    if answer.verdict == "not_genuine" and (reason is None or reason in NOT_CURRENT_REASONS):
+        raise CannotCheckOnline("bad_answer", f"not genuine for no known reason ({reason!r})")
+    lot = answer.lot
+    return verdict(
+        answer.verdict,
+        _clean(reason, 40) if reason is not None else None,
+        "genuine and current" if reason is None else _SAYS.get(reason, "the ledger refuses it"),
+        checkpoint=checkpoint,
+        successors=tuple(_successor(s, keys) for s in answer.successors[:20]),
+        revocation=None
+        if answer.revocation is None
+        else Revocation(
+            reason=_clean(answer.revocation.reason),
+            by=_clean(answer.revocation.by, 80),
+            index=answer.revocation.index,
+            time=_clean(answer.revocation.time, 40),
+        ),
+        lot_status=_clean(lot.status, 40) if lot is not None else None,
+        lot_custodian=_clean(lot.custodian, 80) if lot is not None else None,
+    )
+
+
+def _open(note: str, verifiers: list[NoteVerifier]) -> Checkpoint:
+    try:
+        checkpoint, _ = open_checkpoint(note, verifiers)
+    except LedgerError as exc:
+        raise ProofInvalid(f"checkpoint: {exc}") from exc
+    return checkpoint
+
+
+def _check_proof(proof: _Proof, checkpoint: Checkpoint, cert: Certificate) -> None:
+    if proof.index != cert.ledger_index:
+        raise ProofInvalid(
+            f"the proof is of entry {proof.index}, the certificate names {cert.ledger_index}"
+        )
+    if proof.tree_size != checkpoint.size or proof.root_hash != checkpoint.root_hash.hex():
+        raise ProofInvalid("the proof is not against the signed checkpoint")
+    try:
+        entry = b64decode(proof.entry, what="proof entry")
+        path = [bytes.fromhex(p) for p in proof.path]
+    except (LedgerError, ValueError) as exc:
+        raise ProofInvalid(f"malformed proof: {exc}") from exc
+    leaf = hash_leaf(entry)
+    if not leaf.startswith(cert.leaf_hash_prefix):
+        raise ProofInvalid("the entry's leaf hash is not the one the certificate names")
+    if proof.leaf_hash != leaf.hex():
+        raise ProofInvalid("the proof's leaf hash is not the hash of its entry")
+    try:
+        verify_inclusion(leaf, proof.index, checkpoint.size, path, checkpoint.root_hash)
+    except LedgerError as exc:
+        raise ProofInvalid(f"inclusion proof: {exc}") from exc
+
+
+def _certificate_id(token: bytes) -> str:
+    return hashlib.sha256(token).digest()[:16].hex()
+
+
+def _successor(s: _Successor, keys: list[LogKey]) -> Successor:
+    try:
+        verify_certificate(parse_qr_text(s.url), keys)
+        genuine = True
+    except (CertificateInvalid, MalformedInput):
+        genuine = False
+    return Successor(id=_clean(s.id, 64), lot=_clean(s.lot, 80), url=_clean(s.url), genuine=genuine)
+
+
+def _clean(text: str, limit: int = 500) -> str:
+    """Server text made safe to print: no control characters (no terminal escapes)."""
+    out = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text[:limit])
+    return out.strip()

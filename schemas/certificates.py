@@ -111,6 +111,7 @@ class LotNow(_Model):
     custodian: str
     mass: int  # remaining, in `unit`
     unit: Literal["g", "mg"]
+    mass_text: str  # for people, as CertificateOut.mass_text
     fineness_ppt: int | None
     holds: list[str]  # ids of the cases holding it
     history: list[HistoryItem]

@@ -256,7 +256,10 @@ def test_delivery_creates_an_ore_lot_in_the_centres_custody(world: World) -> Non
         SITE_P,
     )
     assert (lot.status, lot.created_index, lot.created_at) == ("active", index, AT)
-    assert w.query(lot_history, "ORE-1") == [{"index": index, "type": "ore.delivered"}]
+    assert w.query(lot_history, "ORE-1") == [
+        {"index": index, "type": "ore.delivered"},
+        {"index": index + 1, "type": "certificate.issued"},  # the miner's receipt
+    ]
     # a miner delivering from its own site works as well
     w.deliver("ORE-2", 5_000, miner=MINER, site=SITE_M)
     assert w.lot("ORE-2").owner_id == MINER.actor_id

@@ -54,6 +54,8 @@ MN: Final[dict[str, str]] = {
     "reason.held": "Багцыг нээлттэй хэргийн улмаас саатуулсан тул одоо худалдах боломжгүй.",
     # headings
     "h.facts": "Гэрчилгээний мэдээлэл",
+    "h.facts_claimed": "Кодонд бичигдсэн мэдээлэл (баталгаагүй)",
+    "facts.claimed": "Энэ мэдээллийг бүртгэл баталгаажуулаагүй. Үүнд бүү найд.",
     "h.origin": "Гарал үүсэл",
     "h.lot_now": "Багц одоо",
     "h.history": "Сүүлийн бичлэгүүд",
@@ -74,7 +76,7 @@ MN: Final[dict[str, str]] = {
     "label.mercury_free": "Мөнгөн усгүй",
     "label.custodian": "Хадгалагч",
     "label.issued_at": "Олгосон",
-    "label.ledger_index": "Бүртгэлийн бичлэгийн дугаар",
+    "label.ledger_index": "Бүртгэлийн дугаар",
     "label.certificate_id": "Гэрчилгээний ID",
     "label.key_id": "Түлхүүрийн ID",
     "label.status": "Төлөв",
@@ -188,7 +190,9 @@ EN: Final[dict[str, str]] = {
     "reason.bad_signature": (
         "The signature does not match the certificate's facts: they have been altered or forged."
     ),
-    "reason.key_not_valid_at_issue": "It was signed with a key that was not in use on the issue date.",
+    "reason.key_not_valid_at_issue": (
+        "It was signed with a key that was not in use on the issue date."
+    ),
     "reason.not_in_log": "The ledger has no record of this certificate. Do not accept it.",
     "reason.revoked": "A regulator has revoked this certificate.",
     "reason.superseded": "A newer certificate replaces this one.",
@@ -198,6 +202,8 @@ EN: Final[dict[str, str]] = {
     "reason.transferred": "The lot has a new custodian since this certificate was issued.",
     "reason.held": "The lot is held by an open case and may not be traded now.",
     "h.facts": "Certificate facts",
+    "h.facts_claimed": "What the code claims (not confirmed)",
+    "facts.claimed": "The ledger does not confirm these facts. Do not rely on them.",
     "h.origin": "Origin",
     "h.lot_now": "The lot now",
     "h.history": "Latest entries",

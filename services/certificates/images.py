@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import re
 from typing import Final, Literal
 from xml.sax.saxutils import escape as xml_escape
@@ -64,7 +65,7 @@ def _penalty_of_rows(rows: list[str]) -> int:
     bits = [int(row, 2) for row in rows]
     inner = (1 << (n - 1)) - 1  # a 2x2 block starts at columns 0 .. n-2
     blocks = 0
-    for top, bottom in zip(bits, bits[1:], strict=False):
+    for top, bottom in itertools.pairwise(bits):
         differ = (top ^ (top >> 1)) | (bottom ^ (bottom >> 1)) | (top ^ bottom)
         blocks += (~differ & inner).bit_count()
     dark = sum(row.count("1") for row in rows)
@@ -105,7 +106,9 @@ def _remask(qr: qrcode.QRCode) -> None:
     plain = [(r ^ m) & d for r, m, d in zip(rows0, _mask_rows(version, 0), data, strict=True)]
     best, lowest, best_rows = 0, -1, rows0
     for mask in _MASKS:
-        masked = [(p ^ m) & d for p, m, d in zip(plain, _mask_rows(version, mask), data, strict=True)]
+        masked = [
+            (p ^ m) & d for p, m, d in zip(plain, _mask_rows(version, mask), data, strict=True)
+        ]
         test_rows = [f | r for f, r in zip(dark, masked, strict=True)]
         penalty = _penalty_of_rows([format(r, f"0{n}b") for r in test_rows])
         if lowest < 0 or penalty < lowest:

@@ -92,7 +92,6 @@ PAGE_CSP: Final = "; ".join(
         f"script-src {_csp_hash(VERIFY_JS)}",
         "style-src "
         + " ".join(_csp_hash(s) for s in (VERIFY_CSS, PRINT_CSS, *PRINT_PAGE_RULES.values())),
-        "img-src data:",
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",
@@ -133,7 +132,7 @@ def render(template: str, lang: Lang, /, **context: Any) -> str:
 
     def tm(key: str, **values: object) -> Markup:
         """The text of ``key``, escaped, with ``values`` filled in (escaped unless Markup)."""
-        return Markup(escape(i18n.text(lang, key))).format(**values)
+        return escape(i18n.text(lang, key)).format(**values)
 
     return environment().get_template(template).render(lang=lang, t=t, tm=tm, **context)
 
@@ -212,6 +211,8 @@ def verify_page(view: VerdictOut, lang: Lang, token_url: str) -> str:
         lang,
         view=view,
         cert=view.certificate,
+        # facts the ledger does not stand behind: the signature failed or it is not logged
+        claimed=view.verdict == "not_genuine" and view.reason != "revoked",
         host=host_of(token_url),
         bold_host=Markup("<strong>{}</strong>").format(host_of(token_url)),
         token_url=token_url,

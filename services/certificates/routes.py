@@ -24,6 +24,12 @@ from services.reads import read_session
 router = APIRouter(tags=["certificates"])
 Lang = Literal["mn", "en"]
 MAX_TOKEN_CHARS = 1024
+# Only the page's own inline script and styles (by hash) run; nothing is loaded elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": pages.PAGE_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _check(request: Request, token: str, public_url: str) -> VerdictOut:
@@ -56,7 +62,7 @@ def verify_page(
     if _wants_json(request):
         return JSONResponse(view.model_dump(mode="json"))
     url = f"{settings.public_url.rstrip('/')}{QR_PATH}{token}"
-    return HTMLResponse(pages.verify_page(view, lang, url))
+    return HTMLResponse(pages.verify_page(view, lang, url), headers=PAGE_HEADERS)
 
 
 @router.get("/api/c/{token}", summary="The verdict on a certificate, as JSON")
@@ -165,4 +171,4 @@ def certificate_print(
     record = _record(request, principal, certificate_id)
     text = f"{settings.public_url.rstrip('/')}{QR_PATH}{record.token}"
     view = _check(request, record.token, settings.public_url)
-    return HTMLResponse(images.print_page(view, text, size, lang))
+    return HTMLResponse(images.print_page(view, text, size, lang), headers=PAGE_HEADERS)

@@ -61,7 +61,7 @@ from services.events.service import (
     lookup,
 )
 from services.lots import queries
-from services.lots.models import Lot, LotLink
+from services.lots.models import Lot, LotEvent, LotLink
 from services.projection import Applied, insert_row, projects
 
 REQUESTERS = ("processing_centre", "buyer", "regulator")
@@ -260,7 +260,7 @@ def _request(ctx: Context, body: CertificateRequested) -> None:
 
 @projects("certificate.requested")
 def _project_request(s: Session, e: Applied) -> None:
-    pass  # the answer, certificate.issued, is what changes state
+    insert_row(s, LotEvent, lot_id=e.body["lot"], index=e.index, type=e.type)
 
 
 @handles("certificate.issued", CertificateIssued, ())
@@ -280,6 +280,7 @@ def _project_issued(s: Session, e: Applied) -> None:
         )
         .values(superseded_by=b["certificate"])
     )
+    insert_row(s, LotEvent, lot_id=b["lot"], index=e.index, type=e.type)
     insert_row(
         s,
         CertificateRecord,
@@ -313,6 +314,9 @@ def _revoke(ctx: Context, body: CertificateRevoked) -> None:
 
 @projects("certificate.revoked")
 def _project_revoked(s: Session, e: Applied) -> None:
+    record = s.get(CertificateRecord, e.body["certificate"])
+    assert record is not None, "projection out of step: no such certificate"
+    insert_row(s, LotEvent, lot_id=record.lot_id, index=e.index, type=e.type)
     s.execute(
         update(CertificateRecord)
         .where(CertificateRecord.id == e.body["certificate"])

@@ -147,6 +147,8 @@ def follows(*types: str) -> Callable[[Prepare], Prepare]:
         return fn
 
     return register
+
+
 StorePrivate = Callable[[Context, Any, dict[str, Any] | None], None]
 
 

@@ -1,0 +1,445 @@
+"""The verify page in a real browser (Debian Chromium, phone viewport): what a person sees,
+and the page's own JavaScript re-check of the inclusion proof and checkpoint signature.
+
+Pages are rendered by services.certificates.pages.verify_page from the sample verdicts of
+test_certificate_pages and served from a local http.server (127.0.0.1, a thread) with the
+page's Content-Security-Policy, so a blocked inline script or style would show up here.
+Screenshots go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+import browser as browser_helpers
+import pytest
+import zxingcpp
+from browser import new_phone_page, screenshot
+from PIL import Image
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request
+from test_certificate_pages import (
+    ENTRIES,
+    OTHER_SIGNER,
+    flipped_path_view,
+    forged_view,
+    genuine_view,
+    malformed_view,
+    revoked_view,
+    superseded_view,
+)
+
+from ledger.certificate import qr_text
+from schemas.certificates import VerdictOut
+from services.certificates import i18n, images, pages
+
+# the fixtures of tests/browser.py, used by the tests below
+browser = browser_helpers.browser
+browser_page = browser_helpers.browser_page
+playwright_driver = browser_helpers.playwright_driver
+
+Lang = Literal["mn", "en"]
+LANGS: tuple[Lang, ...] = ("mn", "en")
+
+
+class PageServer:
+    """Serves ``/c/<name>?lang=..`` as rendered verify pages (views registered by name)."""
+
+    def __init__(self) -> None:
+        self.views: dict[str, Callable[[], VerdictOut]] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                name = parts.path.removeprefix("/c/")
+                lang = parse_qs(parts.query).get("lang", ["mn"])[0]
+                make = server.views.get(name)
+                if make is None or lang not in ("mn", "en"):
+                    self.send_error(404)
+                    return
+                body = pages.verify_page(make(), lang, server.url(name)).encode("utf-8")  # type: ignore[arg-type]
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Security-Policy", pages.PAGE_CSP)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, name: str, lang: str | None = None) -> str:
+        return f"{self.base}/c/{name}" + (f"?lang={lang}" if lang else "")
+
+    def add(self, name: str, make: Callable[[], VerdictOut]) -> str:
+        self.views[name] = make
+        return name
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PageServer]:
+    s = PageServer()
+    s.add("genuine", genuine_view)
+    s.add("forged", forged_view)
+    s.add("malformed", malformed_view)
+    s.add("superseded", superseded_view)
+    s.add("revoked", revoked_view)
+    s.add("flipped-path", flipped_path_view)
+    s.thread.start()
+    try:
+        yield s
+    finally:
+        s.httpd.shutdown()
+        s.httpd.server_close()
+        s.thread.join(timeout=5)
+
+
+def open_page(page: Page, url: str) -> tuple[list[str], list[str]]:
+    """Go to ``url``; return the console errors and the URLs of requests to other origins."""
+    errors: list[str] = []
+    foreign: list[str] = []
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    def on_request(request: Request) -> None:
+        if not request.url.startswith(origin + "/"):
+            foreign.append(request.url)
+
+    page.on("console", on_console)
+    page.on("request", on_request)
+    page.goto(url, wait_until="load")
+    return errors, foreign
+
+
+def browser_result(page: Page) -> dict[str, str | None]:
+    """Wait until the page's own check has finished; return its data attributes and text."""
+    page.wait_for_function(
+        "document.getElementById('browser-check').dataset.result !== 'pending'"
+        " && document.getElementById('browser-check').dataset.result !== undefined"
+    )
+    element = page.locator("#browser-check")
+    return {
+        "result": element.get_attribute("data-result"),
+        "signature": element.get_attribute("data-signature"),
+        "failed": element.get_attribute("data-failed"),
+        "text": element.inner_text(),
+    }
+
+
+def t(lang: Lang, key: str) -> str:
+    return i18n.MESSAGES[lang][key]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(
+    ("name", "verdict", "reason", "expected"),
+    [
+        ("genuine", "genuine", "none", "ok"),
+        ("forged", "not_genuine", "bad_signature", "not_applicable"),
+        ("superseded", "not_current", "superseded", "ok"),
+        ("revoked", "not_genuine", "revoked", "ok"),
+        ("malformed", "not_genuine", "malformed", "not_applicable"),
+    ],
+)
+def test_verify_page_on_a_phone(
+    server: PageServer,
+    browser_page: Page,
+    name: str,
+    verdict: str,
+    reason: str,
+    expected: str,
+    lang: Lang,
+) -> None:
+    errors, foreign = open_page(browser_page, server.url(name, lang))
+    assert browser_page.locator("html").get_attribute("lang") == lang
+    shown = browser_page.inner_text("#verdict")
+    assert t(lang, f"verdict.{verdict}") in shown
+    assert t(lang, f"reason.{reason}") in shown
+    assert pages.ICONS[verdict] in shown
+    check = browser_result(browser_page)
+    assert check["result"] == expected, check
+    if expected == "ok":
+        # Chromium has Ed25519 in WebCrypto: the checkpoint signature is checked too
+        assert check["signature"] == "ok", check
+        assert check["text"] == t(lang, "browser.ok_signed")
+    else:
+        assert check["text"] == t(lang, "browser.not_applicable")
+    # the column fits the phone: no horizontal scrolling
+    width = browser_page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"page is {width}px wide on a 390px phone"
+    # big verdict text
+    size = browser_page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('#verdict h1')).fontSize)"
+    )
+    assert size >= 28
+    assert not errors, errors  # no CSP violation, no script error
+    assert not foreign, foreign
+    screenshot(browser_page, f"verify-{name}-{lang}")
+
+
+def test_missing_chromium_skips_locally_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(browser_helpers, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        browser_helpers.require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        browser_helpers.require_chromium()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_flipped_byte_in_the_proof_fails_the_browser_check(
+    server: PageServer, browser_page: Page, lang: Lang
+) -> None:
+    open_page(browser_page, server.url("flipped-path", lang))
+    check = browser_result(browser_page)
+    assert check["result"] == "fail"
+    assert check["failed"] == "root"
+    assert check["text"] == t(lang, "browser.fail")
+    # the server's verdict is still shown; the browser's check contradicts it visibly
+    assert t(lang, "verdict.genuine") in browser_page.inner_text("#verdict")
+    screenshot(browser_page, f"verify-flipped-path-{lang}")
+
+
+def _entries(size: int) -> list[bytes]:
+    return [f"entry {i} of {size}".encode() for i in range(size)]
+
+
+def _with_proof_change(change: Callable[[VerdictOut], VerdictOut]) -> Callable[[], VerdictOut]:
+    return lambda: change(genuine_view())
+
+
+def _flip_hex(value: str, at: int = 0) -> str:
+    raw = bytearray(bytes.fromhex(value))
+    raw[at] ^= 0x80
+    return raw.hex()
+
+
+def _proof_update(view: VerdictOut, **changes: object) -> VerdictOut:
+    assert view.proof is not None
+    return view.model_copy(update={"proof": view.proof.model_copy(update=changes)})
+
+
+def _flip_signature(view: VerdictOut) -> VerdictOut:
+    assert view.checkpoint is not None
+    body, signature_line = view.checkpoint.rsplit("\n\n", 1)
+    prefix, sig = signature_line.rstrip("\n").rsplit(" ", 1)
+    import base64
+
+    raw = bytearray(base64.b64decode(sig))
+    raw[10] ^= 0x01
+    flipped = base64.b64encode(bytes(raw)).decode()
+    return view.model_copy(update={"checkpoint": f"{body}\n\n{prefix} {flipped}\n"})
+
+
+TAMPERED: dict[str, tuple[Callable[[], VerdictOut], str]] = {
+    "entry": (
+        _with_proof_change(lambda v: _proof_update(v, entry="ZW50cnkgNQ==")),
+        "leaf_hash",
+    ),
+    "leaf-hash": (
+        _with_proof_change(lambda v: _proof_update(v, leaf_hash=_flip_hex(v.proof.leaf_hash))),  # type: ignore[union-attr]
+        "leaf_hash",
+    ),
+    "other-entry": (
+        # a valid proof, but of another entry than the certificate names
+        lambda: genuine_view().model_copy(update={"proof": genuine_view(index=2).proof}),
+        "leaf_prefix",
+    ),
+    "root": (
+        _with_proof_change(lambda v: _proof_update(v, root_hash=_flip_hex(v.proof.root_hash))),  # type: ignore[union-attr]
+        "root",  # the proof no longer leads to root_hash
+    ),
+    "index": (
+        _with_proof_change(lambda v: _proof_update(v, index=4)),
+        "index",
+    ),
+    "short-path": (
+        _with_proof_change(lambda v: _proof_update(v, path=v.proof.path[:-1])),  # type: ignore[union-attr]
+        "root",
+    ),
+    "tree-size": (
+        # leaf 5 has the same path in trees of 7 and 8 leaves: the checkpoint's size catches it
+        _with_proof_change(lambda v: _proof_update(v, tree_size=8)),
+        "checkpoint",
+    ),
+    "tree-size-shape": (
+        _with_proof_change(lambda v: _proof_update(v, tree_size=6)),
+        "root",
+    ),
+    "checkpoint-size": (
+        lambda: genuine_view().model_copy(
+            update={"checkpoint": genuine_view(entries=_entries(8)).checkpoint}
+        ),
+        "checkpoint",
+    ),
+    "not-hex": (_with_proof_change(lambda v: _proof_update(v, path=["zz"])), "format"),
+    "signature": (_with_proof_change(_flip_signature), "signature"),
+    "other-log-key": (
+        # a checkpoint signed by a key the page does not list
+        lambda: genuine_view(signer=OTHER_SIGNER),
+        "signature",
+    ),
+}
+
+
+def test_the_browser_check_catches_each_tampering(server: PageServer, browser: Browser) -> None:
+    page = new_phone_page(browser)
+    try:
+        for name, (make, step) in TAMPERED.items():
+            server.add(f"tampered-{name}", make)
+            open_page(page, server.url(f"tampered-{name}", "en"))
+            check = browser_result(page)
+            assert (name, check["result"], check["failed"]) == (name, "fail", step), check
+    finally:
+        page.context.close()
+
+
+# (size, index): the size-1 tree, last nodes that are carried up, full trees, the middle
+PROOF_SHAPES: Sequence[tuple[int, int]] = [
+    (1, 0),
+    (2, 0),
+    (2, 1),
+    (3, 2),
+    (5, 4),
+    (6, 4),
+    (7, 6),
+    (7, 3),
+    (8, 7),
+    (8, 0),
+    (13, 12),
+    (13, 9),
+    (100, 97),
+]
+
+
+def test_the_browser_recomputes_every_proof_shape(server: PageServer, browser: Browser) -> None:
+    page = new_phone_page(browser)
+    try:
+        for size, index in PROOF_SHAPES:
+            entries = _entries(size)
+            name = server.add(
+                f"shape-{size}-{index}",
+                lambda e=entries, i=index: genuine_view(entries=e, index=i),  # type: ignore[misc]
+            )
+            open_page(page, server.url(name, "en"))
+            check = browser_result(page)
+            assert (size, index, check["result"], check["signature"]) == (size, index, "ok", "ok")
+    finally:
+        page.context.close()
+    assert len(ENTRIES) == 7
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_page_reads_without_javascript(
+    server: PageServer,
+    browser: Browser,
+    lang: Lang,
+) -> None:
+    page = new_phone_page(browser, javascript=False)
+    try:
+        open_page(page, server.url("genuine", lang))
+        assert t(lang, "verdict.genuine") in page.inner_text("#verdict")
+        assert page.locator("#browser-check").get_attribute("data-result") == "pending"
+        assert page.inner_text("#browser-check") == t(lang, "browser.nojs")
+        body = page.inner_text("body")
+        for fact in ("LOT-2026-0042", "1,234.567 g", "Bornuur Gold Partnership"):
+            assert fact in body
+        assert page.locator("ol.checks > li").count() == 7
+        screenshot(page, f"verify-genuine-nojs-{lang}")
+    finally:
+        page.context.close()
+
+
+def test_language_switch(server: PageServer, browser_page: Page) -> None:
+    open_page(browser_page, server.url("superseded"))
+    assert browser_page.locator("html").get_attribute("lang") == "mn"  # the default
+    assert t("mn", "verdict.not_current") in browser_page.inner_text("#verdict")
+    browser_page.get_by_role("link", name="English").click()
+    browser_page.wait_for_url("**/c/superseded?lang=en")
+    assert browser_page.locator("html").get_attribute("lang") == "en"
+    assert t("en", "verdict.not_current") in browser_page.inner_text("#verdict")
+    browser_page.get_by_role("link", name="Монгол").click()
+    browser_page.wait_for_url("**/c/superseded?lang=mn")
+    assert t("mn", "verdict.not_current") in browser_page.inner_text("#verdict")
+
+
+CONTRAST_JS = """
+(selector) => {
+  function rgb(text) {
+    const m = text.match(/rgba?\\(([^)]+)\\)/);
+    return m[1].split(',').slice(0, 3).map(Number);
+  }
+  function luminance([r, g, b]) {
+    const c = [r, g, b].map(v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+  function background(el) {
+    while (el) {
+      const bg = getComputedStyle(el).backgroundColor;
+      if (bg && !bg.startsWith('rgba(0, 0, 0, 0)') && bg !== 'transparent') return rgb(bg);
+      el = el.parentElement;
+    }
+    return [255, 255, 255];
+  }
+  return Array.from(document.querySelectorAll(selector)).map(el => {
+    const fg = luminance(rgb(getComputedStyle(el).color));
+    const bg = luminance(background(el));
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  });
+}
+"""
+
+
+@pytest.mark.parametrize("name", ["genuine", "forged", "superseded"])
+def test_text_contrast_is_at_least_4_5(server: PageServer, browser_page: Page, name: str) -> None:
+    open_page(browser_page, server.url(name, "mn"))
+    browser_result(browser_page)
+    selectors = (
+        "#verdict h1, #verdict p, body, dt, dd, th, td, a, .state, .detail, .address,"
+        " #browser-check"
+    )
+    ratios = browser_page.evaluate(CONTRAST_JS, selectors)
+    assert ratios and min(ratios) >= 4.5, ratios
+
+
+@pytest.mark.parametrize(("size", "lang"), [("A5", "mn"), ("A6", "en")])
+def test_print_page_renders_a_qr_that_scans(
+    browser: Browser,
+    size: Literal["A5", "A6"],
+    lang: Lang,
+) -> None:
+    text = qr_text("https://altan.mn", bytes(159))
+    page = browser.new_page(viewport={"width": 800, "height": 1100})
+    try:
+        page.set_content(images.print_page(genuine_view(), text, size, lang))
+        path = screenshot(page, f"print-{size}-{lang}")
+        with Image.open(path) as shot:
+            found = zxingcpp.read_barcodes(shot)
+        assert [r.text for r in found] == [text]
+        assert "LOT-2026-0042" in page.inner_text("body")
+        pdf = page.pdf(prefer_css_page_size=True)
+        assert pdf.startswith(b"%PDF")
+    finally:
+        page.close()
