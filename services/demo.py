@@ -215,6 +215,11 @@ def _processing(s: Season, centre: str) -> Iterator[tuple[Principal, Submission]
             {"occurred_at": t, "lot": lot, "fineness_ppt": s.rnd.randint(700, 920)},
         ),
     )
+    # every gold lot is certified before it is offered; a sale then reissues it to the buyer
+    yield (
+        Principal(centre, "processing_centre"),
+        _sub("certificate.requested", {"occurred_at": t, "lot": lot}),
+    )
     s.gold.append((lot, centre))
 
 

@@ -32,6 +32,11 @@ PAGE_HEADERS = {
 }
 
 
+def _url(public_url: str, token: str) -> str:
+    """The QR text of a base32 token: what the camera opens."""
+    return f"{public_url.rstrip('/')}{QR_PATH}{token}"
+
+
 def _check(request: Request, token: str, public_url: str) -> VerdictOut:
     with storage.read_transaction(request.app.state.log.engine) as conn:
         return verdict.check(conn, token[: MAX_TOKEN_CHARS + 1], public_url)
@@ -61,7 +66,7 @@ def verify_page(
     view = _check(request, token, settings.public_url)
     if _wants_json(request):
         return JSONResponse(view.model_dump(mode="json"))
-    url = f"{settings.public_url.rstrip('/')}{QR_PATH}{token}"
+    url = _url(settings.public_url, token)
     return HTMLResponse(pages.verify_page(view, lang, url), headers=PAGE_HEADERS)
 
 
@@ -90,7 +95,7 @@ def _record_json(record: CertificateRecord, public_url: str) -> dict[str, Any]:
         "lot": record.lot_id,
         "kind": record.kind,
         "token": record.token,
-        "qr_text": f"{public_url.rstrip('/')}{QR_PATH}{record.token}",
+        "qr_text": _url(public_url, record.token),
         "entry": record.entry_index,
         "issued_index": record.issued_index,
         "issued_time": record.issued_time,
@@ -137,7 +142,7 @@ def certificate_png(
     certificate_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
 ) -> Response:
     record = _record(request, principal, certificate_id)
-    text = f"{settings.public_url.rstrip('/')}{QR_PATH}{record.token}"
+    text = _url(settings.public_url, record.token)
     return Response(images.qr_png(text), media_type="image/png")
 
 
@@ -151,7 +156,7 @@ def certificate_svg(
     certificate_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
 ) -> Response:
     record = _record(request, principal, certificate_id)
-    text = f"{settings.public_url.rstrip('/')}{QR_PATH}{record.token}"
+    text = _url(settings.public_url, record.token)
     return Response(images.qr_svg(text), media_type="image/svg+xml")
 
 
@@ -169,6 +174,6 @@ def certificate_print(
     lang: Annotated[Lang, Query()] = "mn",
 ) -> HTMLResponse:
     record = _record(request, principal, certificate_id)
-    text = f"{settings.public_url.rstrip('/')}{QR_PATH}{record.token}"
+    text = _url(settings.public_url, record.token)
     view = _check(request, record.token, settings.public_url)
     return HTMLResponse(images.print_page(view, text, size, lang), headers=PAGE_HEADERS)
