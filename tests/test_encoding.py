@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.encoding import b64decode, b64encode, canonical_json
@@ -107,3 +107,75 @@ def test_malformed_entries_name_the_field(mutation, match: str) -> None:  # type
     mutation(obj)
     with pytest.raises(MalformedInput, match=match):
         Entry.from_bytes(canonical_json(obj))
+
+
+# -- the json.dumps fast path writes exactly what rfc8785 writes -----------------------------
+
+any_text = st.text(
+    alphabet=st.characters(codec=None, exclude_categories=()),  # surrogates and controls too
+    max_size=12,
+)
+# keys whose UTF-16 order differs from their code point order, so that a wrong sort shows
+tricky_keys = st.text(
+    alphabet=st.sampled_from(["a", "é", "\ue000", "\uffff", "\U00010000", "\U0001f600"]),
+    min_size=1,
+    max_size=3,
+)
+fast_or_not = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) - 2, 2**53 + 2)
+    | st.sampled_from([2**53 - 1, 2**53, -(2**53) + 1, -(2**53)])  # the safe-integer edge
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | any_text,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6) | any_text, inner, max_size=4)
+        | st.dictionaries(tricky_keys, inner, min_size=2, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+def _rfc8785(value: object) -> bytes | str:
+    import rfc8785
+
+    try:
+        return rfc8785.dumps(value)
+    except Exception as exc:  # noqa: BLE001 - compared below as "it refused"
+        return f"refused: {type(exc).__name__}"
+
+
+@settings(max_examples=400)
+@given(fast_or_not)
+def test_canonical_json_equals_rfc8785_on_every_value(value: object) -> None:
+    expected = _rfc8785(value)
+    try:
+        got: bytes | str = canonical_json(value)
+    except MalformedInput:
+        got = "refused"
+    if isinstance(expected, str):
+        assert got == "refused", (value, got)
+    else:
+        assert got == expected, value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        2**53 - 1,
+        -(2**53) + 1,
+        {"a": "\x7f\u2028\u2029\x00\x1f\"\\/\U0001f600"},
+        {"b": 1, "a": [True, None, "é"], "A": {"z": 0, "_": -1}},
+        {"\ue000": 1, "\U0001f600": 2},  # UTF-16 order differs from code points: slow path
+        [1.5, 0.1, 1e21],  # floats: slow path
+    ],
+)
+def test_canonical_json_edges(value: object) -> None:
+    assert canonical_json(value) == _rfc8785(value)
+
+
+@pytest.mark.parametrize("value", [2**53, -(2**53), {"a": "\ud800"}, float("nan")])
+def test_canonical_json_refusals(value: object) -> None:
+    with pytest.raises(MalformedInput):
+        canonical_json(value)
