@@ -50,7 +50,7 @@ def _simple(value: Any) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -_MAX_INT <= value <= _MAX_INT
+        return bool(-_MAX_INT <= value <= _MAX_INT)
     if kind is dict:
         return all(type(k) is str and k.isascii() and _simple(v) for k, v in value.items())
     if kind is list:
