@@ -320,6 +320,44 @@ def _online_verdict(as_json: bool, v: OnlineVerdict) -> None:
         sys.stdout.write(f"{s.lot}: {s.url}\n")
 
 
+@app.command("proof")
+def proof_command(
+    url: Annotated[str, typer.Argument(help="The Altan Ledger server, e.g. https://altan.mn")],
+    index: Annotated[int, typer.Argument(min=0, help="The entry's ledger index")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here (default: stdout)")
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="Verify against this log key before writing; repeat"),
+    ] = None,
+) -> None:
+    """Fetch an offline proof that entry INDEX is in the log (C2SP tlog-proof@v1), to keep or
+    to send; `altan verify --bundle FILE --key KEY` checks it with no server.
+
+    Exit status 0: written (and verified, with --key); 1: it does not verify; 2: no bundle.
+    """
+    import httpx
+
+    from clients.proof import describe_bundle, fetch_bundle, verify_bundle_text
+
+    try:
+        text = fetch_bundle(url, index)
+    except (httpx.HTTPError, LedgerError) as exc:
+        console.print(f"[red]no bundle[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    if key:
+        try:
+            console.print(describe_bundle(verify_bundle_text(text, key)))
+        except LedgerError as exc:
+            console.print(f"[red]NOT VERIFIED[/red]: {exc}")
+            raise typer.Exit(1) from exc
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
 def _attach_server_commands() -> None:
     try:
         server = importlib.import_module("services.cli")

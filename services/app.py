@@ -16,6 +16,7 @@ from services.deps import LogDep
 from services.events.routes import router as events_router
 from services.events.service import EventCommitter
 from services.limits import BodyLimit
+from services.log.bundle import router as bundle_router
 from services.log.routes import router as log_router
 from services.lots.routes import router as lots_router
 from services.runtime import open_runtime
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=cfg.max_request_bytes)
     app.include_router(log_router)
+    app.include_router(bundle_router)
     app.include_router(events_router)
     app.include_router(actors_router)
     app.include_router(lots_router)

@@ -1,0 +1,51 @@
+"""Offline proof bundles on the client side: fetch one from a server, verify one anywhere.
+
+A bundle (c2sp.org/tlog-proof@v1, see ledger.proof_bundle) proves that one entry is in the
+log, against a signed checkpoint, with no server: keep it beside a certificate, send it to
+a bank, check it years later against the pinned log key.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from ledger.errors import MalformedInput
+from ledger.note import NoteVerifier
+from ledger.proof_bundle import MAX_BUNDLE_BYTES, VerifiedBundle, verify_bundle
+
+USER_AGENT = "altan-ledger-client/0.1"
+
+
+def fetch_bundle(base_url: str, index: int, client: httpx.Client | None = None) -> str:
+    """`GET /log/proof/bundle?index=` from the server at `base_url`; the bundle's text."""
+    own = client is None
+    http = client or httpx.Client(
+        base_url=base_url.rstrip("/"), timeout=30.0, headers={"User-Agent": USER_AGENT}
+    )
+    try:
+        resp = http.get("/log/proof/bundle", params={"index": index})
+        resp.raise_for_status()
+        if len(resp.content) > MAX_BUNDLE_BYTES:
+            raise MalformedInput(f"proof bundle: larger than {MAX_BUNDLE_BYTES} bytes")
+        return resp.text
+    finally:
+        if own:
+            http.close()
+
+
+def verify_bundle_text(text: str | bytes, vkeys: list[str]) -> VerifiedBundle:
+    """Verify a bundle against pinned C2SP verifier keys of the log (module ledger.proof_bundle
+    names the checks and their errors)."""
+    if not vkeys:
+        raise MalformedInput("give at least one --key to verify against")
+    return verify_bundle(text, [NoteVerifier.from_vkey(v) for v in vkeys])
+
+
+def describe_bundle(verified: VerifiedBundle) -> str:
+    """One line for people: which entry, what it records, against which checkpoint."""
+    e = verified.entry
+    return (
+        f"entry {e.index} ({e.event.type} by {e.event.actor}, logged {e.time}) is in the log "
+        f"{verified.checkpoint.origin} of size {verified.checkpoint.size}; leaf hash "
+        f"{verified.leaf_hash.hex()}"
+    )

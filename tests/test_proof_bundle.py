@@ -1,0 +1,149 @@
+"""Offline proof bundles (C2SP tlog-proof@v1): made by the log, checked with no server.
+
+Every entry of logs of many sizes gives a bundle that verifies against the pinned key;
+every single-byte change anywhere in a bundle is refused; the service serves bundles and
+`altan proof` saves one that `altan verify --bundle` checks.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from domain_helpers import WHEN, running_api
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import clients.proof
+from clients.cli import app
+from conftest import ORIGIN, Clock
+from ledger.entry import Event
+from ledger.errors import LedgerError, MalformedInput
+from ledger.keys import KeyStore
+from ledger.log import Log
+from ledger.note import NoteVerifier
+from ledger.proof_bundle import HEADER, ProofBundle, parse_bundle, verify_bundle
+
+
+def event(i: int) -> Event:
+    return Event("ore.delivered", "centre:bornuur", {"lot": f"ORE-{i:06d}", "mass_g": 1000 + i})
+
+
+def bundle_of(log: Log, index: int) -> str:
+    cp = log.checkpoint()
+    [row] = log.entries(index, index + 1, 1)
+    proof = log.inclusion_proof(index, cp.size)
+    return ProofBundle(index, tuple(proof), cp.note, row.entry).to_text()
+
+
+def verifiers(keystore: KeyStore) -> list[NoteVerifier]:
+    return [k.note_verifier() for k in keystore.keys()]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 9), min_size=1, max_size=4), pick=st.integers(0, 10**6))
+def test_every_entry_of_any_log_has_a_bundle_that_verifies(
+    log: Log, keystore: KeyStore, clock: Clock, sizes: list[int], pick: int
+) -> None:
+    start = log.size()
+    for n in sizes:
+        log.append([event(start + i) for i in range(n)], clock())
+    index = pick % log.size()  # the log grows across examples: draw a share, not an index
+    text = bundle_of(log, index)
+    verified = verify_bundle(text, verifiers(keystore), origin=ORIGIN)
+    assert verified.entry.index == index
+    assert verified.checkpoint.size == log.size()
+    assert parse_bundle(text).to_text() == text  # one text form
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_every_changed_byte_is_refused(log: Log, keystore: KeyStore, clock: Clock) -> None:
+    log.append([event(i) for i in range(11)], clock())
+    text = bundle_of(log, 6)
+    raw = text.encode()
+    for pos in range(len(raw)):
+        changed = bytearray(raw)
+        changed[pos] ^= 0x01
+        with pytest.raises(LedgerError):
+            verify_bundle(bytes(changed), verifiers(keystore), origin=ORIGIN)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_bundle_by_another_log_or_for_another_entry_is_refused(
+    log: Log, keystore: KeyStore, clock: Clock, tmp_path: Path
+) -> None:
+    log.append([event(i) for i in range(5)], clock())
+    text = bundle_of(log, 2)
+    other = KeyStore(tmp_path / "other", ORIGIN)
+    other.load_or_create(clock())
+    with pytest.raises(LedgerError):
+        verify_bundle(text, [k.note_verifier() for k in other.keys()])
+    moved = text.replace("index 2\n", "index 3\n")
+    with pytest.raises(MalformedInput):
+        verify_bundle(moved, verifiers(keystore))  # the entry says it is entry 2
+    no_entry = "\n".join(line for line in text.split("\n") if not line.startswith("extra "))
+    with pytest.raises(MalformedInput):
+        verify_bundle(no_entry, verifiers(keystore))
+    with pytest.raises(LedgerError):
+        verify_bundle(text, verifiers(keystore), min_cosignatures=1)  # nobody cosigned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        HEADER,
+        f"{HEADER}\nindex 01\n\nx",
+        f"{HEADER}\nindex -1\n\nx",
+        f"{HEADER}\nindex 1\nnot base64\n\nx",
+        f"{HEADER}\nindex 1\n{base64.b64encode(bytes(31)).decode()}\n\nx",
+        "c2sp.org/tlog-proof@v2\nindex 1\n\nx",
+    ],
+)
+def test_malformed_bundles(text: str) -> None:
+    with pytest.raises(MalformedInput):
+        parse_bundle(text)
+
+
+def test_served_saved_and_verified_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_api(tmp_path) as api:
+        body = {"actor": "centre:bornuur", "role": "processing_centre"}
+        out = api.ok("admin:root", "actor.registered", body)
+        vkey = api.client.get("/log/keys").json()["keys"][0]["verifier_key"]
+
+        resp = api.client.get("/log/proof/bundle", params={"index": out["index"]})
+        assert resp.status_code == 200
+        assert resp.text.startswith(HEADER + "\nextra ")
+        assert "tlog-proof" in resp.headers["content-disposition"]
+        verified = verify_bundle(resp.text, [NoteVerifier.from_vkey(vkey)])
+        assert verified.entry.event.type == "actor.registered"
+        assert verified.entry.event.body["occurred_at"] == WHEN
+
+        beyond = api.client.get("/log/proof/bundle", params={"index": 10_000})
+        assert beyond.status_code == 400
+        assert beyond.headers["content-type"].startswith("application/problem+json")
+
+        def fetch(base_url: str, index: int, client: object = None) -> str:
+            r = api.client.get("/log/proof/bundle", params={"index": index})
+            r.raise_for_status()
+            return r.text
+
+        monkeypatch.setattr(clients.proof, "fetch_bundle", fetch)
+        saved = tmp_path / "entry.tlog-proof"
+        runner = CliRunner()
+        ok = runner.invoke(
+            app, ["proof", "http://x", str(out["index"]), "--out", str(saved), "--key", vkey]
+        )
+        assert ok.exit_code == 0, ok.output
+        assert verify_bundle(saved.read_text(), [NoteVerifier.from_vkey(vkey)])
+
+        wrong = KeyStore(tmp_path / "wrong", "another.example/log")
+        wrong.load_or_create(Clock()())
+        bad = runner.invoke(
+            app,
+            ["proof", "http://x", str(out["index"]), "--key", wrong.active().key.verifier_key],
+        )
+        assert bad.exit_code == 1
