@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from clients.witness import app as witness_app
 from ledger.audit import (
     AuditReport,
     AuditSource,
@@ -31,7 +32,10 @@ from ledger.errors import LedgerError, MalformedInput
 if TYPE_CHECKING:
     import httpx
 
+    from clients.follow import Auditor
+    from clients.remote import RemoteLog
     from clients.verify import OnlineVerdict
+    from ledger.trusted import ProofSource
 
 app = typer.Typer(
     name="altan",
@@ -39,14 +43,22 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(witness_app, name="witness")
+app.add_typer(importlib.import_module("clients.report").app, name="report")
+app.command("export-epcis")(importlib.import_module("clients.epcis").export_epcis_command)
 console = Console(stderr=True)
 
 
-def _source(source: str) -> tuple[AuditSource, object]:
-    if source.startswith(("http://", "https://")):
-        from clients.remote import RemoteLog
+def _remote_log(url: str) -> RemoteLog:
+    """The log at an http(s) URL (a seam: tests send through the app instead)."""
+    from clients.remote import RemoteLog
 
-        remote = RemoteLog(source)
+    return RemoteLog(url)
+
+
+def _source(source: str) -> tuple[ProofSource, object]:
+    if source.startswith(("http://", "https://")):
+        remote = _remote_log(source)
         return remote, remote
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -79,7 +91,8 @@ def audit_command(
         typer.Option(
             "--key",
             help="Pin a log verifier key (<name>+<id>+<base64>); repeat for rotated keys. "
-            "Without it the source's own key list is trusted.",
+            "Without it the keys kept in the trusted state are used; on a first audit, "
+            "the source's own key list (trust on first use).",
         ),
     ] = None,
     origin: Annotated[str | None, typer.Option(help="Expected checkpoint origin")] = None,
@@ -88,11 +101,41 @@ def audit_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="The trusted state file of this log (default for an http(s) source: "
+            "$XDG_STATE_HOME/altan/logs/<origin>.json, else ~/.local/state/...; "
+            "a database is audited whole unless this is given)"
+        ),
+    ] = None,
+    no_state: Annotated[
+        bool,
+        typer.Option("--no-state", help="Read and write no trusted state: audit the whole log"),
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(help="Re-read every entry even with a trusted state (checked against it)"),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(help="Audit again every --interval seconds, one line per round, until Ctrl-C"),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0, help="Seconds between the rounds of --follow")
+    ] = 60.0,
+    rounds: Annotated[int | None, typer.Option(min=1, hidden=True)] = None,
 ) -> None:
-    """Verify a whole log: every entry, chain link, receipt, checkpoint and the root.
+    """Verify a log: every entry, chain link, receipt, checkpoint and the root.
 
-    Exit status 0 only when everything verifies; 1 names the first bad entry; 2 when the
-    source cannot be read.
+    The first audit of a server reads the whole log and keeps what it verified in a trusted
+    state file; the next ones demand a consistency proof from that checkpoint to the new one
+    and read only the new entries (a database is audited whole, unless --state). Exit status:
+    0 verified;
+    1 names the first bad entry, or a checkpoint the trusted keys do not verify;
+    2 the source or the state file cannot be read (no verdict);
+    4 evidence of a rewritten or forked log (a checkpoint inconsistent with the trusted one):
+    both signed checkpoints saved next to the state, which is not moved.
     """
     try:
         trusted = keys_from_strings(key) if key else None
@@ -100,17 +143,62 @@ def audit_command(
     except LedgerError as exc:
         console.print(f"[red]cannot use {source}: {exc}")
         raise typer.Exit(2) from exc
+    # A database audit re-reads every stored row (what an insider could edit) unless --state
+    # is given; a remote one keeps the trusted state by default.
+    remote = source.startswith(("http://", "https://"))
+    keep_state = not no_state and (remote or state is not None)
+    if follow or keep_state:
+        from clients.follow import Auditor
+
+        auditor = Auditor(
+            src,
+            source,
+            keys=trusted,
+            origin=origin,
+            workers=workers,
+            state=state,
+            keep_state=keep_state,
+            full=full,
+        )
+        try:
+            code = _audit_with_state(auditor, follow, interval, rounds, as_json, not quiet)
+        finally:
+            _close(handle)
+        raise typer.Exit(code)
     try:
         report = _run_audit(src, trusted, origin, workers, show=not quiet and not as_json)
     except Exception as exc:  # the source failed (network, database): not a verdict
         console.print(f"[red]cannot read {source}: {exc}")
         raise typer.Exit(2) from exc
     finally:
-        close = getattr(handle, "close", None) or getattr(handle, "dispose", None)
-        if close is not None:
-            close()
+        _close(handle)
     _print_report(report, as_json)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _close(handle: object) -> None:
+    close = getattr(handle, "close", None) or getattr(handle, "dispose", None)
+    if close is not None:
+        close()
+
+
+def _audit_with_state(
+    auditor: Auditor, follow: bool, interval: float, rounds: int | None, as_json: bool, bar: bool
+) -> int:
+    """`altan audit` from a trusted state (see `clients.follow`); returns the exit status."""
+    from clients.follow import progress_bar, report_round, write_line
+
+    def err(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    if follow:
+        return auditor.follow(write_line, err, interval=interval, rounds=rounds, as_json=as_json)
+    if bar and not as_json:
+        with progress_bar(console) as progress:
+            result = auditor.run_round(progress)
+    else:
+        result = auditor.run_round()
+    return report_round(result, write_line, err, as_json=as_json)
 
 
 def _run_audit(
@@ -196,12 +284,36 @@ def verify_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="A witness's vkey (<name>+<id>+<base64(0x04 || key)>) to count; repeat",
+        ),
+    ] = None,
+    min_cosignatures: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Online: require this many of the --witness keys to have cosigned the "
+            "server's checkpoint (else not_witnessed); implies --online",
+        ),
+    ] = 0,
+    bundle: Annotated[
+        bool,
+        typer.Option(
+            "--bundle",
+            help="SOURCE is an offline proof bundle (.tlog-proof, from `altan proof`): check "
+            "it with no server (--witness/--min-cosignatures apply to its checkpoint)",
+        ),
+    ] = False,
 ) -> None:
     """Verify a certificate against pinned log keys: offline, or online too.
 
     Exit status:
     0 genuine (online: and current);
-    1 not genuine, the reason named (online also: revoked, not_in_log, proof_invalid);
+    1 not genuine, the reason named (online also: revoked, not_in_log, proof_invalid,
+    not_witnessed);
     2 nothing to verify (no QR in the photo, no token) or, online, no answer to rely on;
     3 online: genuine but no longer current (superseded, consumed, transferred, held).
     """
@@ -214,11 +326,21 @@ def verify_command(
     )
     from ledger.certificate import CertificateInvalid
 
+    if bundle:
+        _verify_bundle_file(Path(source), key, witness or [], min_cosignatures, as_json)
+        return
     result: OnlineVerdict | None = None
     try:
-        if online or server is not None:
+        if online or server is not None or min_cosignatures > 0:
             with _http_client() as http:
-                result = verify_online(source, key, server, http)
+                result = verify_online(
+                    source,
+                    key,
+                    server,
+                    http,
+                    witnesses=witness or [],
+                    min_cosignatures=min_cosignatures,
+                )
         else:
             cert = verify_offline(source, key)
     except CertificateInvalid as exc:
@@ -236,6 +358,40 @@ def verify_command(
     _online_verdict(as_json, result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _verify_bundle_file(
+    path: Path, vkeys: list[str], witnesses: list[str], min_cosignatures: int, as_json: bool
+) -> None:
+    from clients.proof import describe_bundle, verify_bundle_text
+
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        _verdict(as_json, False, "unreadable", f"{path}: {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        verified = verify_bundle_text(text, vkeys, witnesses, min_cosignatures)
+    except LedgerError as exc:
+        _verdict(as_json, False, _bundle_reason(exc), str(exc))
+        raise typer.Exit(1) from exc
+    _verdict(as_json, True, "included", describe_bundle(verified))
+
+
+def _bundle_reason(exc: LedgerError) -> str:
+    from ledger import errors
+
+    for kind, reason in (
+        (errors.MalformedInput, "malformed"),
+        (errors.UnknownKey, "unknown_key"),
+        (errors.InvalidSignature, "bad_signature"),
+        (errors.OriginMismatch, "other_log"),
+        (errors.RootMismatch, "not_in_log"),
+        (errors.NotWitnessed, "not_witnessed"),
+    ):
+        if isinstance(exc, kind):
+            return reason
+    return "not_verified"
 
 
 def _http_client() -> httpx.Client:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import httpx
 
+from ledger.cosignature import WitnessKey, count_valid_cosignatures
 from ledger.errors import MalformedInput
 from ledger.note import NoteVerifier
 from ledger.proof_bundle import MAX_BUNDLE_BYTES, VerifiedBundle, verify_bundle
@@ -33,12 +34,28 @@ def fetch_bundle(base_url: str, index: int, client: httpx.Client | None = None) 
             http.close()
 
 
-def verify_bundle_text(text: str | bytes, vkeys: list[str]) -> VerifiedBundle:
-    """Verify a bundle against pinned C2SP verifier keys of the log (module ledger.proof_bundle
-    names the checks and their errors)."""
+def verify_bundle_text(
+    text: str | bytes,
+    vkeys: list[str],
+    witnesses: list[str] | None = None,
+    min_cosignatures: int = 0,
+) -> VerifiedBundle:
+    """Verify a bundle against pinned C2SP verifier keys of the log and, when asked, demand
+    `min_cosignatures` cosignatures by the pinned witness vkeys (ledger.proof_bundle names
+    the checks and their errors)."""
     if not vkeys:
         raise MalformedInput("give at least one --key to verify against")
-    return verify_bundle(text, [NoteVerifier.from_vkey(v) for v in vkeys])
+    pinned = [WitnessKey.from_vkey(w) for w in witnesses or []]
+
+    def cosigned(note: str) -> int:
+        return len(count_valid_cosignatures(note, pinned))
+
+    return verify_bundle(
+        text,
+        [NoteVerifier.from_vkey(v) for v in vkeys],
+        min_cosignatures=min_cosignatures,
+        cosigned=cosigned,
+    )
 
 
 def describe_bundle(verified: VerifiedBundle) -> str:

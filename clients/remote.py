@@ -19,7 +19,11 @@ Fetch = Callable[[str, dict[str, int]], httpx.Response]
 
 class RemoteLog:
     """An `AuditSource` over HTTP. Pass `transport` to test without a network, or `fetch`
-    to read through a connection someone else owns (the SDK's, with its retries)."""
+    to read through a connection someone else owns (the SDK's, with its retries).
+
+    It counts what it reads: `requests`, `bytes_fetched` (response bodies as received,
+    before any content decoding) and `entries_fetched`.
+    """
 
     def __init__(
         self,
@@ -40,6 +44,9 @@ class RemoteLog:
             )
         self._fetch = fetch
         self._page = page
+        self.requests = 0
+        self.bytes_fetched = 0
+        self.entries_fetched = 0
 
     def close(self) -> None:
         """Close the HTTP connection pool (if this log owns one)."""
@@ -54,10 +61,13 @@ class RemoteLog:
 
     def _get(self, path: str, **params: int) -> httpx.Response:
         if self._fetch is not None:
-            return self._fetch(path, params)
-        assert self._client is not None
-        resp = self._client.get(path, params=params)
-        resp.raise_for_status()
+            resp = self._fetch(path, params)
+        else:
+            assert self._client is not None
+            resp = self._client.get(path, params=params)
+            resp.raise_for_status()
+        self.requests += 1
+        self.bytes_fetched += resp.num_bytes_downloaded or len(resp.content)
         return resp
 
     def keys(self) -> list[TrustedKey]:
@@ -72,7 +82,7 @@ class RemoteLog:
         """The latest signed checkpoint (`GET /log/checkpoint`)."""
         return self._get("/log/checkpoint").text
 
-    def checkpoints(self) -> Iterator[tuple[int, str]]:
+    def checkpoints(self, start: int = 0) -> Iterator[tuple[int, str]]:
         """The API serves only the latest checkpoint; the audit checks that one."""
         return iter(())
 
@@ -85,6 +95,7 @@ class RemoteLog:
             if not rows:
                 return
             for r in rows:
+                self.entries_fetched += 1
                 yield _entry(r)
             at = int(rows[-1]["index"]) + 1
 

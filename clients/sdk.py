@@ -1277,7 +1277,85 @@ class AltanClient(EventMethods[RecordedOut]):
         verify_inclusion(leaf, receipt.index, checkpoint.size, proof, checkpoint.root_hash)
         return checkpoint
 
+    # reports (auditors, regulators, administrators; a centre reads its own mass balance)
+
+    def report_mass_balance(
+        self, *, centre: str | None = None, start: Day | None = None, end: Day | None = None
+    ) -> dict[str, Any]:
+        """`GET /reports/mass-balance`: per centre, ore received and processed (g), gold
+        produced and fine gold (mg), recovery per run (g/t) with its distribution and
+        outliers, stock on hand against receipts minus consumption. Days `start`..`end`
+        (inclusive) by occurred_at in UTC+8."""
+        params = _report_params(centre=centre, start=start, end=end)
+        return self._get_json("/reports/mass-balance", **params)
+
+    def report_custody(self, lot_id: str) -> dict[str, Any]:
+        """`GET /reports/custody/{lot}`: the lot's chain of custody back to sites and
+        miners, each step with its ledger index and inclusion-proof link."""
+        return self._get_json(f"/reports/custody/{_seg(lot_id)}")
+
+    def report_red_flags(
+        self, *, start: Day | None = None, end: Day | None = None, hold_days: int | None = None
+    ) -> dict[str, Any]:
+        """`GET /reports/red-flags`: red flags of the period with their evidence indices,
+        and what the record cannot show (`not_computable`)."""
+        params = _report_params(start=start, end=end, hold_days=hold_days)
+        return self._get_json("/reports/red-flags", **params)
+
+    def report_csv(
+        self,
+        report: Literal["mass-balance", "custody", "red-flags"],
+        *,
+        table: str | None = None,
+        lot: str | None = None,
+        centre: str | None = None,
+        start: Day | None = None,
+        end: Day | None = None,
+        hold_days: int | None = None,
+    ) -> str:
+        """One table of a report as CSV text (`?format=csv&table=`; the report's first
+        table when `table` is None). `lot` is needed for `custody`, and only there."""
+        if (report == "custody") != (lot is not None):
+            raise ValueError("give lot for the custody report, and only for it")
+        path = f"/reports/custody/{_seg(lot)}" if lot is not None else f"/reports/{report}"
+        params = _report_params(
+            centre=centre, start=start, end=end, hold_days=hold_days, table=table
+        )
+        resp = self._send(
+            "GET",
+            path,
+            params={**params, "format": "csv"},
+            headers={"Accept": "text/csv, application/problem+json"},
+            retry=True,
+        )
+        return resp.text
+
+    def report_page(
+        self, *, start: Day | None = None, end: Day | None = None, hold_days: int | None = None
+    ) -> str:
+        """`GET /reports`: the self-contained HTML page (mass balance, charts, red flags)."""
+        resp = self._send(
+            "GET",
+            "/reports",
+            params=_report_params(start=start, end=end, hold_days=hold_days),
+            headers={"Accept": "text/html, application/problem+json"},
+            retry=True,
+        )
+        return resp.text
+
 
 def _seg(value: str) -> str:
     """An id as one path segment, percent-encoded (ids hold ':' and '.', never '/')."""
     return quote(value, safe=":@-._~")
+
+
+def _report_params(
+    *, start: Day | None = None, end: Day | None = None, **more: str | int | None
+) -> dict[str, str]:
+    """Query parameters of a report: days as YYYY-MM-DD under `from`/`to`, no blanks."""
+    params: dict[str, Any] = {"from": start, "to": end, **more}
+    return {
+        k: v.isoformat() if isinstance(v, date) else str(v)
+        for k, v in params.items()
+        if v is not None
+    }

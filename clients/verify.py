@@ -10,13 +10,17 @@ little as possible:
 1. its checkpoint must be signed by one of the *pinned* keys (never its own key list);
 2. its inclusion proof must lead from the entry the token reflects (the token's ledger
    index, a leaf hash starting with the token's prefix) to that checkpoint's root;
-3. only then is its status taken: revoked, not_in_log, or not current (superseded,
+3. when witnesses are pinned (`witnesses=`, `min_cosignatures=K`), at least K of them
+   cosigned that checkpoint (c2sp.org/tlog-cosignature), so the server is not showing this
+   verifier a view of the log that the witnesses never saw;
+4. only then is its status taken: revoked, not_in_log, or not current (superseded,
    consumed, transferred, held) with the newer certificates.
 
-An answer that fails 1 or 2 is the verdict `not_genuine` / `proof_invalid`. What the proof
-does not cover, and the server alone vouches for, is the status itself (that no
-revocation or transfer is being hidden) and how fresh its checkpoint is: ask a server you
-chose (`server=`) rather than one named by the QR, which whoever printed the QR chose.
+An answer that fails 1 or 2 is the verdict `not_genuine` / `proof_invalid`; one that fails
+3 is `not_genuine` / `not_witnessed`. What the proof does not cover, and the server alone
+vouches for, is the status itself (that no revocation or transfer is being hidden) and how
+fresh its checkpoint is: ask a server you chose (`server=`) rather than one named by the
+QR, which whoever printed the QR chose.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from ledger.certificate import (
     verify_certificate,
 )
 from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.cosignature import WitnessKey, count_valid_cosignatures
 from ledger.encoding import b64decode
 from ledger.errors import LedgerError, MalformedInput
 from ledger.hashing import hash_leaf
@@ -202,6 +207,7 @@ class OnlineVerdict:
     the client's own checks); not_current with superseded | consumed | transferred | held.
     checkpoint: the server's checkpoint, verified with a pinned key (None when it gave
     none, or gave one that does not verify).
+    cosigned_by: the names of the pinned witnesses with a valid cosignature on it.
     """
 
     verdict: OnlineWord
@@ -215,6 +221,7 @@ class OnlineVerdict:
     revocation: Revocation | None = None
     lot_status: str | None = None
     lot_custodian: str | None = None
+    cosigned_by: tuple[str, ...] = ()
 
     @property
     def genuine(self) -> bool:
@@ -242,6 +249,8 @@ class OnlineVerdict:
         where = f"checked online at {self.server}"
         if self.checkpoint is not None:
             where += f" (tree size {self.checkpoint.size})"
+        if self.cosigned_by:
+            where += f", cosigned by {', '.join(self.cosigned_by)}"
         parts.append(where)
         return "; ".join(parts)
 
@@ -274,6 +283,7 @@ class OnlineVerdict:
             "lot": None
             if self.lot_status is None
             else {"status": self.lot_status, "custodian": self.lot_custodian},
+            "cosigned_by": list(self.cosigned_by),
             "certificate": {
                 "lot": self.certificate.lot_id,
                 "custodian": self.certificate.custodian,
@@ -326,16 +336,21 @@ def verify_online(
     vkeys: Sequence[str],
     server: str | None = None,
     client: httpx.Client | None = None,
+    *,
+    witnesses: Sequence[str] = (),
+    min_cosignatures: int = 0,
 ) -> OnlineVerdict:
     """Verify offline against `vkeys`, then ask the server and check its answer.
 
     server: the base URL to ask (`https://ledger.altan.mn`); by default the one in the QR
     URL. client: the httpx client to send through (not closed here); by default a new one
-    (`new_http_client`).
+    (`new_http_client`). witnesses: pinned witness vkeys (type 0x04); min_cosignatures: how
+    many of them must have cosigned the server's checkpoint (else `not_witnessed`).
 
     Raises CertificateInvalid (not genuine offline: final), MalformedInput or NoQrCode (no
     token could be read), CannotCheckOnline (no verdict from a server).
     """
+    quorum = pinned_witnesses(witnesses, min_cosignatures)  # a bad option before any work
     text = read_qr_text(source)
     token = parse_qr_text(text)
     keys = pinned_keys(list(vkeys))
@@ -368,7 +383,28 @@ def verify_online(
         raise CannotCheckOnline(
             "bad_answer", f"{base}: the answer is not a verdict ({exc.error_count()} problems)"
         ) from exc
-    return _judge(answer, token, cert, keys, verifiers, base, from_qr)
+    return _judge(answer, token, cert, keys, verifiers, base, from_qr, quorum)
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """Pinned witnesses and how many of them must cosign."""
+
+    witnesses: tuple[WitnessKey, ...] = ()
+    required: int = 0
+
+
+def pinned_witnesses(vkeys: Sequence[str], required: int) -> Quorum:
+    """Witness keys from vkeys, and the number required (0 to their count)."""
+    witnesses = tuple(WitnessKey.from_vkey(v) for v in vkeys)
+    if isinstance(required, bool) or not isinstance(required, int) or required < 0:
+        raise MalformedInput(f"--min-cosignatures: expected 0 or more, got {required!r}")
+    if required > len(set(witnesses)):
+        raise MalformedInput(
+            f"--min-cosignatures {required}: expected at least {required} distinct --witness "
+            f"keys, got {len(set(witnesses))}"
+        )
+    return Quorum(witnesses, required)
 
 
 def _fetch(client: httpx.Client, url: str, base: str) -> object:
@@ -455,14 +491,21 @@ def _judge(
     verifiers: list[NoteVerifier],
     server: str,
     from_qr: bool,
+    quorum: Quorum = Quorum(),
 ) -> OnlineVerdict:
+    cosigned_by: tuple[str, ...] = ()
+
     def verdict(word: OnlineWord, reason: str | None, detail: str, **kw: Any) -> OnlineVerdict:
-        return OnlineVerdict(word, reason, detail, cert, server, from_qr, **kw)
+        return OnlineVerdict(
+            word, reason, detail, cert, server, from_qr, cosigned_by=cosigned_by, **kw
+        )
 
     checkpoint: Checkpoint | None = None
     try:
         if answer.checkpoint is not None:  # whatever it says, it must be this log speaking
             checkpoint = _open(answer.checkpoint, verifiers)
+            found = count_valid_cosignatures(answer.checkpoint, quorum.witnesses)
+            cosigned_by = tuple(_clean(w.name, 200) for w in found)
         if answer.certificate is not None and answer.certificate.id != _certificate_id(token):
             raise ProofInvalid("the answer is about another certificate")
         if answer.verdict != "not_genuine" or answer.reason == "revoked":
@@ -476,6 +519,15 @@ def _judge(
             "proof_invalid",
             f"the server's answer does not hold up against the pinned keys ({_clean(str(exc))}): "
             "do not rely on it",
+            checkpoint=checkpoint,
+        )
+    if len(cosigned_by) < quorum.required:
+        return verdict(
+            "not_genuine",
+            "not_witnessed",
+            f"{len(cosigned_by)} of the pinned witnesses cosigned the server's checkpoint, "
+            f"{quorum.required} required: it may be showing you a view of the log that "
+            "nobody else sees; do not rely on it",
             checkpoint=checkpoint,
         )
 

@@ -18,11 +18,17 @@ see `AuditSource`), in order, with memory flat in the log's size, and checks in 
 
 The first failure, by index, stops the audit and is reported with what was expected and
 what was found. Steps 2b, 2c and 2e, the costly ones, run in a pool of processes.
+
+`audit` checks a whole log. `audit_entries` runs steps 2 to 4 from a tree the caller already
+trusts (its frontier and last leaf hash, see `ledger.trusted`): only the entries after it are
+read, chained from the trusted last leaf and hashed onto the trusted frontier, so the new
+checkpoint's root is checked without fetching the old entries again.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,7 +45,7 @@ from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entry import ZERO_HASH, Entry, receipt_message
 from ledger.errors import LedgerError, StorageError
 from ledger.hashing import hash_leaf
-from ledger.merkle import CompactRange
+from ledger.merkle import CompactRange, consistency_proof
 from ledger.note import NoteVerifier
 from ledger.storage import StoredEntry
 
@@ -72,12 +78,21 @@ class AuditFailure:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """The outcome of an audit."""
+    """The outcome of an audit.
+
+    `entries_verified` counts the entries this audit checked, from index `start` (0 for a
+    whole log). `frontier` (the compact range, see `ledger.merkle.CompactRange`) and
+    `last_leaf` describe the tree where the audit stopped: at the checkpoint's size when it
+    is ok, which is what a later audit needs to go on from there.
+    """
 
     checkpoint: Checkpoint | None
     entries_verified: int
     checkpoints_verified: int
     failure: AuditFailure | None
+    start: int = 0
+    frontier: tuple[bytes, ...] = ()
+    last_leaf: bytes = ZERO_HASH
 
     @property
     def ok(self) -> bool:
@@ -113,8 +128,9 @@ class AuditSource(Protocol):
         """Stored entries with start <= index < end, in order; gaps are the audit's to find."""
         ...
 
-    def checkpoints(self) -> Iterator[tuple[int, str]]:
-        """Every published (size, signed note) the source keeps, in size order; may be empty."""
+    def checkpoints(self, start: int = 0) -> Iterator[tuple[int, str]]:
+        """Every published (size, signed note) with size >= start the source keeps, in size
+        order; may be empty."""
         ...
 
 
@@ -133,6 +149,13 @@ _worker_keys: dict[str, Ed25519PublicKey] = {}
 def _init_worker(keys: dict[str, bytes]) -> None:
     _worker_keys.clear()
     _worker_keys.update({k: Ed25519PublicKey.from_public_bytes(v) for k, v in keys.items()})
+
+
+def _init_pool_worker(keys: dict[str, bytes]) -> None:
+    # Ctrl-C is the parent's to handle (it stops the audit and the pool): a worker that
+    # also caught it would print a traceback per process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(keys)
 
 
 def _check_entries(rows: Sequence[StoredEntry]) -> list[_Verdict]:
@@ -203,26 +226,57 @@ def audit(
             FailureKind.CHECKPOINT_SIGNATURE_INVALID, None, f"latest checkpoint: {exc}"
         )
         return AuditReport(None, 0, 0, failure)
+    return audit_entries(
+        source, checkpoint, keys, origin=origin, workers=workers, progress=progress
+    )
 
-    state = _Walk(checkpoint, verifiers, origin, iter(source.checkpoints()))
+
+def audit_entries(
+    source: AuditSource,
+    checkpoint: Checkpoint,
+    keys: Sequence[TrustedKey],
+    *,
+    frontier: CompactRange | None = None,
+    last_leaf: bytes = ZERO_HASH,
+    origin: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditReport:
+    """Steps 2 to 4 for the entries from `frontier.size` up to the size of `checkpoint`.
+
+    `checkpoint` has been verified by the caller (step 1). `frontier` is the trusted tree of
+    the entries before (default: none, a whole-log audit) and `last_leaf` the leaf hash of
+    its last entry (the next entry's `prev`). The frontier is copied, not changed. Published
+    checkpoints of the source from `frontier.size` on are checked (step 3).
+    """
+    tree = CompactRange(frontier.size, frontier.hashes) if frontier is not None else CompactRange()
+    start = tree.size
+    verifiers = [k.note_verifier() for k in keys]
+    state = _Walk(checkpoint, verifiers, origin, iter(source.checkpoints(start)), tree, last_leaf)
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     try:
-        for verdicts, rows in _verify_stream(source, checkpoint.size, keys, n_workers):
+        state.begin()
+        if start > checkpoint.size:
+            state.fail(
+                FailureKind.ENTRY_MISSING,
+                None,
+                f"the checkpoint covers {checkpoint.size} entries, fewer than the {start} "
+                "already verified",
+            )
+        for verdicts, rows in _verify_stream(source, start, checkpoint.size, keys, n_workers):
             for row, verdict in zip(rows, verdicts, strict=True):
                 state.take(row, verdict)
             if progress is not None:
                 progress(state.frontier.size, checkpoint.size)
         state.finish()
     except _Stop as stop:
-        return AuditReport(
-            checkpoint, state.frontier.size, state.checkpoints_verified, stop.failure
-        )
-    return AuditReport(checkpoint, state.frontier.size, state.checkpoints_verified, None)
+        return state.report(stop.failure)
+    return state.report(None)
 
 
-def _chunks(source: AuditSource, size: int) -> Iterator[list[StoredEntry]]:
+def _chunks(source: AuditSource, start: int, end: int) -> Iterator[list[StoredEntry]]:
     chunk: list[StoredEntry] = []
-    for row in source.entries(0, size):
+    for row in source.entries(start, end):
         chunk.append(row)
         if len(chunk) >= CHUNK:
             yield chunk
@@ -232,18 +286,18 @@ def _chunks(source: AuditSource, size: int) -> Iterator[list[StoredEntry]]:
 
 
 def _verify_stream(
-    source: AuditSource, size: int, keys: Sequence[TrustedKey], workers: int
+    source: AuditSource, start: int, end: int, keys: Sequence[TrustedKey], workers: int
 ) -> Iterator[tuple[list[_Verdict], list[StoredEntry]]]:
     key_bytes = {k.key_id: k.public_key for k in keys}
-    if workers <= 1 or size <= CHUNK:
+    if workers <= 1 or end - start <= CHUNK:
         _init_worker(key_bytes)
-        for rows in _chunks(source, size):
+        for rows in _chunks(source, start, end):
             yield _check_entries(rows), rows
         return
     # Bounded read-ahead keeps memory flat while every core verifies signatures.
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(key_bytes,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=(key_bytes,)) as pool:
         pending: deque[tuple[Future[list[_Verdict]], list[StoredEntry]]] = deque()
-        for rows in _chunks(source, size):
+        for rows in _chunks(source, start, end):
             pending.append((pool.submit(_check_entries, rows), rows))
             if len(pending) >= 2 * workers:
                 fut, done = pending.popleft()
@@ -262,27 +316,44 @@ class _Walk:
         verifiers: Sequence[NoteVerifier],
         origin: str | None,
         published: Iterator[tuple[int, str]],
+        frontier: CompactRange,
+        prev: bytes,
     ) -> None:
         self.checkpoint = checkpoint
         self.verifiers = verifiers
         self.origin = origin
-        self.frontier = CompactRange()
-        self.prev = ZERO_HASH
+        self.frontier = frontier
+        self.start = frontier.size
+        self.prev = prev
         self.checkpoints_verified = 0
         self._published = published
         self._next_cp = next(published, None)
-        self._check_published()  # a checkpoint at size 0
+
+    def begin(self) -> None:
+        """Check a published checkpoint at the starting size (0 for a whole log)."""
+        self._check_published()
+
+    def report(self, failure: AuditFailure | None) -> AuditReport:
+        return AuditReport(
+            self.checkpoint,
+            self.frontier.size - self.start,
+            self.checkpoints_verified,
+            failure,
+            start=self.start,
+            frontier=tuple(self.frontier.hashes),
+            last_leaf=self.prev,
+        )
 
     def take(self, row: StoredEntry, verdict: _Verdict) -> None:
         expected = self.frontier.size
         if row.index > expected:
-            self._fail(
+            self.fail(
                 FailureKind.ENTRY_MISSING,
                 expected,
                 f"entry {expected} is missing: the next stored entry is {row.index}",
             )
         if row.index < expected:
-            self._fail(
+            self.fail(
                 FailureKind.ORDER_BROKEN,
                 row.index,
                 f"entry {row.index} appears again after entry {expected - 1}",
@@ -292,22 +363,22 @@ class _Walk:
             FailureKind.CONTENT_CHANGED,
             FailureKind.MALFORMED_ENTRY,
         ):
-            self._fail(problem[0], expected, problem[1])
+            self.fail(problem[0], expected, problem[1])
         if index != expected:
-            self._fail(
+            self.fail(
                 FailureKind.ORDER_BROKEN,
                 expected,
                 f"entry stored at index {expected} says it is entry {index}: entries were moved",
             )
         if prev != self.prev:
-            self._fail(
+            self.fail(
                 FailureKind.CHAIN_BROKEN,
                 expected,
                 f"entry {expected}: prev is {(prev or b'').hex()} but entry {expected - 1}'s "
                 f"leaf hash is {self.prev.hex()}",
             )
         if problem is not None:
-            self._fail(problem[0], expected, problem[1])
+            self.fail(problem[0], expected, problem[1])
         self.frontier.append(leaf)
         self.prev = leaf
         self._check_published()
@@ -319,14 +390,14 @@ class _Walk:
                 try:
                     cp, _ = open_checkpoint(note, self.verifiers, self.origin)
                 except LedgerError as exc:
-                    self._fail(
+                    self.fail(
                         FailureKind.CHECKPOINT_SIGNATURE_INVALID,
                         None,
                         f"checkpoint at size {size}: {exc}",
                     )
                 root = self.frontier.root()
                 if cp.size != size or cp.root_hash != root:
-                    self._fail(
+                    self.fail(
                         FailureKind.CHECKPOINT_FORK,
                         size - 1 if size else None,
                         f"checkpoint published at size {size} says size {cp.size} root "
@@ -339,7 +410,7 @@ class _Walk:
     def finish(self) -> None:
         size = self.checkpoint.size
         if self.frontier.size < size:
-            self._fail(
+            self.fail(
                 FailureKind.ENTRY_MISSING,
                 self.frontier.size,
                 f"the checkpoint covers {size} entries but the log has only "
@@ -347,14 +418,14 @@ class _Walk:
             )
         root = self.frontier.root()
         if root != self.checkpoint.root_hash:
-            self._fail(
+            self.fail(
                 FailureKind.ROOT_MISMATCH,
                 None,
                 f"checkpoint root {self.checkpoint.root_hash.hex()} but the entries give "
                 f"{root.hex()} at size {size}",
             )
 
-    def _fail(self, kind: FailureKind, index: int | None, message: str) -> None:
+    def fail(self, kind: FailureKind, index: int | None, message: str) -> None:
         raise _Stop(AuditFailure(kind, index, message))
 
 
@@ -398,8 +469,8 @@ class DatabaseSource:
             yield from rows
             after = rows[-1].index + 1
 
-    def checkpoints(self) -> Iterator[tuple[int, str]]:
-        last = -1
+    def checkpoints(self, start: int = 0) -> Iterator[tuple[int, str]]:
+        last = start - 1
         while True:
             with storage.read_transaction(self._engine) as conn:
                 batch = storage.read_checkpoints_after(conn, last, 1000)
@@ -408,3 +479,8 @@ class DatabaseSource:
             for cp in batch:
                 yield cp.size, cp.note
             last = batch[-1].size
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two tree sizes, from the node table."""
+        with storage.read_transaction(self._engine) as conn:
+            return consistency_proof(storage.NodeTable(conn), first, second)

@@ -54,6 +54,10 @@ class UnknownKey(VerificationError):
     """A signature by a key that the verifier does not know."""
 
 
+class NotWitnessed(VerificationError):
+    """A checkpoint without the cosignatures a verifier's policy demands."""
+
+
 class RootMismatch(VerificationError):
     """A calculated root hash differs from the expected one."""
 

@@ -22,7 +22,7 @@ Verification (`verify_bundle`), with no server, against pinned keys:
                                                                         OriginMismatch
     3. the entry is an Altan entry whose own index is the bundle's      MalformedInput
     4. SHA-256(0x00 || entry) is leaf `index` of the checkpoint's tree  RootMismatch
-    5. at least `min_cosignatures` pinned witnesses cosigned it         VerificationError
+    5. at least `min_cosignatures` pinned witnesses cosigned it         NotWitnessed
 
 Step 5 is done by the caller's `cosigned` function, so that this module stays free of the
 witness format: it receives the verified checkpoint note and returns how many pinned
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entry import Entry
-from ledger.errors import MalformedInput, VerificationError
+from ledger.errors import MalformedInput, NotWitnessed
 from ledger.hashing import HASH_SIZE, hash_leaf
 from ledger.merkle import verify_inclusion
 from ledger.note import NoteVerifier
@@ -150,7 +150,7 @@ def verify_bundle(
     if min_cosignatures > 0:
         count = cosigned(bundle.checkpoint_note) if cosigned is not None else 0
         if count < min_cosignatures:
-            raise VerificationError(
+            raise NotWitnessed(
                 f"proof bundle: expected at least {min_cosignatures} cosignatures by pinned "
                 f"witnesses, found {count}"
             )

@@ -311,6 +311,12 @@ def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
     return None if row is None else _checkpoint(row)
 
 
+def checkpoint_at(conn: Connection, size: int) -> StoredCheckpoint | None:
+    """The published checkpoint of tree size `size`, if one was published."""
+    row = conn.execute(select(log_checkpoints).where(log_checkpoints.c.size == size)).first()
+    return None if row is None else _checkpoint(row)
+
+
 def read_checkpoints_after(conn: Connection, size: int, limit: int) -> list[StoredCheckpoint]:
     """Up to `limit` published checkpoints with a tree size above `size`, in size order."""
     rows = conn.execute(

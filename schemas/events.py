@@ -319,6 +319,39 @@ class CertificateRevoked(Body):
     reason: Text
 
 
+# --- witnesses ----------------------------------------------------------------------------
+
+WitnessName = Annotated[
+    str,
+    Field(
+        pattern=r"^[!-*,-~]{1,200}$",
+        description="the witness's key name (c2sp.org/signed-note): printable ASCII, no "
+        "space, no '+'; usually a schema-less URL",
+        examples=["witness.example.mn/w1"],
+    ),
+]
+WitnessVkey = Annotated[
+    str,
+    Field(
+        pattern=r"^[!-*,-~]{1,200}\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$",
+        description="C2SP verifier key <name>+<8 hex key id>+<base64(0x04 || Ed25519 key)> "
+        "(c2sp.org/tlog-cosignature, cosignature/v1)",
+    ),
+]
+
+
+class WitnessRegistered(Body):
+    """A witness whose cosignatures the log accepts and shows with its checkpoints."""
+
+    witness: WitnessName
+    key: WitnessVkey
+
+
+class WitnessRemoved(Body):
+    witness: WitnessName
+    reason: Text
+
+
 EVENT_BODIES: dict[str, type[Body]] = {
     "actor.registered": ActorRegistered,
     "actor.status_changed": ActorStatusChanged,
@@ -345,4 +378,6 @@ EVENT_BODIES: dict[str, type[Body]] = {
     "certificate.requested": CertificateRequested,
     "certificate.issued": CertificateIssued,
     "certificate.revoked": CertificateRevoked,
+    "witness.registered": WitnessRegistered,
+    "witness.removed": WitnessRemoved,
 }

@@ -13,14 +13,17 @@ from services.actors.routes import router as actors_router
 from services.cases.routes import router as cases_router
 from services.certificates.routes import router as certificates_router
 from services.deps import LogDep
+from services.epcis.routes import router as epcis_router
 from services.events.routes import router as events_router
 from services.events.service import EventCommitter
 from services.limits import BodyLimit
 from services.log.bundle import router as bundle_router
 from services.log.routes import router as log_router
 from services.lots.routes import router as lots_router
+from services.reports.routes import router as reports_router
 from services.runtime import open_runtime
 from services.settings import Settings, get_settings
+from services.witnesses.routes import router as witnesses_router
 
 DESCRIPTION = """
 Altan Ledger keeps a tamper-evident, signed record of ore and gold lots from artisanal
@@ -65,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lots_router)
     app.include_router(cases_router)
     app.include_router(certificates_router)
+    app.include_router(epcis_router)
+    app.include_router(reports_router)
+    app.include_router(witnesses_router)
 
     @app.get(
         "/healthz",

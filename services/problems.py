@@ -45,6 +45,7 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.InvalidSignature: ProblemType(422, "invalid-signature", "Invalid signature"),
     errors.UnknownKey: ProblemType(422, "unknown-key", "Unknown key"),
     errors.RootMismatch: ProblemType(422, "root-mismatch", "Root mismatch"),
+    errors.NotWitnessed: ProblemType(422, "not-witnessed", "Not cosigned by enough witnesses"),
     errors.ConsistencyError: ProblemType(422, "inconsistent", "Inconsistent tree heads"),
     errors.OriginMismatch: ProblemType(422, "origin-mismatch", "Checkpoint of another log"),
     CertificateInvalid: ProblemType(422, "certificate-invalid", "Certificate not genuine"),

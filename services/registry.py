@@ -10,7 +10,9 @@ import services.certificates.models
 import services.certificates.service
 import services.events.models
 import services.lots.models
-import services.lots.service  # noqa: F401
+import services.lots.service
+import services.witnesses.models
+import services.witnesses.service  # noqa: F401
 from schemas.events import EVENT_BODIES
 from services.events.service import HANDLERS
 from services.projection import PROJECTORS

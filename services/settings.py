@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     yield_max_g_per_t: float = Field(
         default=150.0, gt=0, description="Above this a processing run raises a red flag"
     )
+    report_hold_days: int = Field(
+        default=30, ge=1, le=3650, description="Holds in force longer than this are red flags"
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -52,6 +52,8 @@ MAY_RECORD = {
     "certificate.requested": {"processing_centre", "buyer", "regulator"},
     "certificate.issued": set(),  # the system's own answer; nobody may submit it
     "certificate.revoked": {"regulator"},
+    "witness.registered": GOV,
+    "witness.removed": GOV,
 }
 
 

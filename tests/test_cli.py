@@ -44,6 +44,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             monkeypatch.delenv(name)
     path = tmp_path / "data"
     monkeypatch.setenv("ALTAN_DATA_DIR", str(path))
+    # `altan audit` keeps a trusted state per log: under the test's folder, never in $HOME
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     get_settings.cache_clear()
     yield path
     get_settings.cache_clear()

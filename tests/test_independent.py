@@ -41,6 +41,7 @@ VECTORS = Path(__file__).parent / "vectors" / "merkle-rfc6962"
 def _env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALTAN_")}
     env["ALTAN_DATA_DIR"] = str(data_dir)
+    env["XDG_STATE_HOME"] = str(data_dir.parent / "state")  # `altan audit URL` keeps state
     env["NO_COLOR"] = "1"
     env["COLUMNS"] = "200"
     return env
@@ -145,7 +146,8 @@ def test_real_server_passes_an_independent_audit_and_a_tampered_one_fails(
     assert report["failure"]["index"] == TAMPERED
 
     with _server(env, server_log) as base:
-        remote = _altan(env, "audit", base, "--quiet")
+        # the tree is untouched (a consistent checkpoint): --full re-reads the stored rows
+        remote = _altan(env, "audit", base, "--full", "--quiet")
         assert remote.returncode == 1, remote.stdout + remote.stderr
         assert f"entry {TAMPERED}" in remote.stdout
         with pytest.raises(VerificationFailed) as failed:

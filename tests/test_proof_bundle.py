@@ -8,13 +8,14 @@ every single-byte change anywhere in a bundle is refused; the service serves bun
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
 from domain_helpers import WHEN, running_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import clients.proof
 from clients.cli import app
@@ -147,3 +148,45 @@ def test_served_saved_and_verified_offline(tmp_path: Path, monkeypatch: pytest.M
             ["proof", "http://x", str(out["index"]), "--key", wrong.active().key.verifier_key],
         )
         assert bad.exit_code == 1
+
+
+def test_altan_verify_bundle_with_and_without_witnesses(tmp_path: Path) -> None:
+    from test_witnesses import cosign_latest, register, witness
+
+    with running_api(tmp_path) as api:
+        w = witness()
+        register(api, w)
+        out = api.ok(
+            "admin:root",
+            "actor.registered",
+            {"actor": "centre:bornuur", "role": "processing_centre"},
+        )
+        vkey = api.client.get("/log/keys").json()["keys"][0]["verifier_key"]
+        runner = CliRunner()
+
+        def verify(path: Path, *extra: str) -> Result:
+            return runner.invoke(app, ["verify", str(path), "--bundle", "--key", vkey, *extra])
+
+        plain = tmp_path / "plain.tlog-proof"
+        plain.write_text(api.client.get("/log/proof/bundle", params={"index": out["index"]}).text)
+        ok = verify(plain)
+        assert ok.exit_code == 0 and ok.output.startswith("GENUINE entry"), ok.output
+        demand = ("--witness", w.key.vkey, "--min-cosignatures", "1")
+        unwitnessed = verify(plain, *demand)
+        assert unwitnessed.exit_code == 1
+        assert "not_witnessed" in unwitnessed.output
+
+        assert cosign_latest(api.client, w).status_code == 201
+        cosigned = tmp_path / "cosigned.tlog-proof"
+        cosigned.write_text(
+            api.client.get("/log/proof/bundle", params={"index": out["index"]}).text
+        )
+        assert verify(cosigned, *demand).exit_code == 0
+
+        tampered = tmp_path / "tampered.tlog-proof"
+        tampered.write_text(cosigned.read_text().replace("index ", "index 1", 1))
+        bad = verify(tampered, "--json")
+        assert bad.exit_code == 1
+        assert json.loads(bad.output)["reason"] == "malformed"
+        missing = verify(tmp_path / "nowhere.tlog-proof")
+        assert missing.exit_code == 2

@@ -64,6 +64,7 @@ from services.certificates.models import CertificateRecord
 from services.certificates.service import KIND_NAMES, certificate_id, current_certificate
 from services.lots import queries
 from services.lots.models import Lot, LotEvent, LotLink
+from services.witnesses.service import checkpoint_note
 
 STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
 HISTORY_SHOWN = 12
@@ -133,7 +134,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
     keys = [log_key(k) for k in storage.read_keys(conn)]
     vkeys = [k.verifier_key for k in keys]
     checkpoint = storage.latest_checkpoint(conn)
-    note = checkpoint.note if checkpoint is not None else None
+    note = checkpoint_note(conn, checkpoint.size) if checkpoint is not None else None
     try:
         token = parse_qr_text(text)
         cert = verify_certificate(token, keys)

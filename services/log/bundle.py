@@ -12,6 +12,7 @@ from ledger import storage
 from ledger.errors import OutOfRange, StorageError
 from ledger.merkle import inclusion_proof
 from ledger.proof_bundle import ProofBundle
+from services.witnesses.service import checkpoint_note
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
 
@@ -29,7 +30,8 @@ def bundle_text(request: Request, index: int) -> str:
             )
         [row] = storage.read_entries(conn, index, index + 1)
         proof = inclusion_proof(storage.NodeTable(conn), index, checkpoint.size)
-    return ProofBundle(index, tuple(proof), checkpoint.note, row.entry).to_text()
+        note = checkpoint_note(conn, checkpoint.size)  # with the witnesses' cosignatures
+    return ProofBundle(index, tuple(proof), note, row.entry).to_text()
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
+from ledger import storage
 from ledger.encoding import b64encode
 from ledger.errors import OutOfRange
 from ledger.note import NoteVerifier
@@ -20,6 +21,7 @@ from schemas.log import (
     Problem,
 )
 from services.deps import LogDep, SettingsDep
+from services.witnesses.service import checkpoint_note
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
 
@@ -103,10 +105,15 @@ _CONSISTENCY_EXAMPLE = {
 )
 def get_checkpoint(log: LogDep) -> PlainTextResponse:
     """The origin line, the tree size, the base64 root hash, a blank line, then one line
-    `— <key name> <base64(4-byte key id || Ed25519 signature)>` per log key that signed.
-    Verify it with a key from `/log/keys`. Never cached: it changes with every append."""
+    `— <key name> <base64(4-byte key id || Ed25519 signature)>` per log key that signed,
+    then one `cosignature/v1` line per registered witness that cosigned this checkpoint
+    (c2sp.org/tlog-cosignature; see `/log/witnesses`). Verify it with a key from
+    `/log/keys`, and count the cosignatures of the witnesses you trust. Never cached: it
+    changes with every append and every cosignature."""
+    with storage.read_transaction(log.engine) as conn:
+        note = checkpoint_note(conn)
     return PlainTextResponse(
-        log.checkpoint().note,
+        note,
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": "no-cache"},
     )

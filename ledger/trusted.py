@@ -1,0 +1,585 @@
+"""Trusted state: what an auditor keeps between audits, so the next one reads only what is new.
+
+After an audit the auditor keeps, per log (keyed by the checkpoint origin), a small JSON
+file (`TrustedState`): the signed checkpoint it verified, its size and root, the keys it
+trusted, the leaf hash of the last entry (the next entry's ``prev``) and the tree's compact
+range (the hashes of the perfect subtrees whose fold is the root, at most 64 of them).
+`incremental_audit` then checks, in this order:
+
+1. the served checkpoint verifies with the trusted keys (``--key``, else those the state
+   recorded, else, on a first audit, the source's own list) and names the trusted origin
+   (``checkpoint_signature_invalid``); a state of another log (another origin, or pinned
+   keys that share none with the state's) is refused before anything is read (KeyProblem);
+2. against the trusted checkpoint, when there is one:
+   a. a smaller tree is a rollback: a log never shrinks (evidence ``rollback``);
+   b. the same size with another root is a fork (evidence ``fork``);
+   c. a larger tree must come with an RFC 9162 consistency proof from the trusted size to
+      the new one that verifies against both roots (evidence ``inconsistent``);
+3. only the new entries are read and checked as `ledger.audit.audit_entries` checks every
+   entry (leaf hash, parse, index, chain from the trusted last leaf, receipt), each hashed
+   onto the trusted compact range, whose root must then be the served checkpoint's;
+4. only then the state moves forward to the served checkpoint.
+
+A first audit (no state) checks the whole log and records the state; ``full=True`` re-reads
+every entry even with a state, after step 2. Evidence (two signed checkpoints that cannot
+both be true of one append-only log, and the proof that failed) is returned, never raised;
+the state is not moved by a failure or by evidence.
+
+`StateFile` keeps a state on disk: mode 0600 from creation, replaced atomically (temporary
+file, fsync, ``os.replace``), an advisory lock around each audit, and evidence files next to
+it. Time is passed in (RFC 3339 strings from `ledger.entry.format_time`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from ledger.audit import (
+    AuditFailure,
+    AuditReport,
+    AuditSource,
+    FailureKind,
+    TrustedKey,
+    audit_entries,
+    keys_from_strings,
+)
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.encoding import b64decode, b64encode
+from ledger.entry import ZERO_HASH
+from ledger.errors import KeyProblem, LedgerError, MalformedInput, StorageError
+from ledger.hashing import HASH_SIZE
+from ledger.merkle import CompactRange, verify_consistency
+from ledger.note import NoteVerifier
+
+STATE_FORMAT = "altan-ledger/trusted-state/v1"
+EVIDENCE_FORMAT = "altan-ledger/evidence/v1"
+MAX_STATE_BYTES = 1 << 20
+"""A state holds one checkpoint, a few keys and at most 64 hashes: far below this."""
+
+MAX_FILE_NAME = 200
+
+
+class ProofSource(AuditSource, Protocol):
+    """An audit source that also serves consistency proofs (`/log/proof/consistency`)."""
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from tree size `first` to tree size `second`."""
+        ...
+
+
+def vkey_of(key: TrustedKey) -> str:
+    """The C2SP verifier key string of a trusted key."""
+    return NoteVerifier(key.name, bytes.fromhex(key.key_id), key.public_key).vkey
+
+
+@dataclass(frozen=True)
+class TrustedState:
+    """A verified tree head and what the next audit needs to extend it (see module docs).
+
+    Validates itself: the checkpoint verifies with `keys` and says `origin`, `size` and
+    `root_hash`; the compact range folds to the root; `last_leaf` is 32 bytes (zeros for
+    the empty tree).
+    """
+
+    origin: str
+    size: int
+    root_hash: bytes
+    checkpoint: str
+    verified_at: str
+    keys: tuple[str, ...]
+    last_leaf: bytes
+    frontier: tuple[bytes, ...]
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise MalformedInput("trusted state: expected at least one key, found none")
+        verifiers = [NoteVerifier.from_vkey(k) for k in self.keys]
+        try:
+            cp, _ = open_checkpoint(self.checkpoint, verifiers, self.origin)
+        except LedgerError as exc:
+            raise MalformedInput(f"trusted state: its checkpoint does not verify: {exc}") from exc
+        if (cp.size, cp.root_hash) != (self.size, self.root_hash):
+            raise MalformedInput(
+                f"trusted state: says size {self.size} root {self.root_hash.hex()} but its "
+                f"checkpoint says size {cp.size} root {cp.root_hash.hex()}"
+            )
+        if len(self.last_leaf) != HASH_SIZE:
+            raise MalformedInput(
+                f"trusted state: last leaf hash must be {HASH_SIZE} bytes, "
+                f"found {len(self.last_leaf)}"
+            )
+        if self.size == 0 and self.last_leaf != ZERO_HASH:
+            raise MalformedInput("trusted state: an empty tree has no last leaf (expected zeros)")
+        tree = CompactRange(self.size, self.frontier)  # checks the count and sizes
+        if tree.root() != self.root_hash:
+            raise MalformedInput(
+                f"trusted state: the compact range folds to {tree.root().hex()}, "
+                f"not the root {self.root_hash.hex()}"
+            )
+
+    @property
+    def trusted_keys(self) -> list[TrustedKey]:
+        """The keys this state was verified with."""
+        return keys_from_strings(self.keys)
+
+    def check_log(
+        self, keys: Sequence[TrustedKey] | None = None, origin: str | None = None
+    ) -> None:
+        """Refuse to compare this state with another log (KeyProblem): an expected `origin`
+        other than the state's, or pinned `keys` that share none with the state's (another
+        log under the same origin, two demo servers say: comparing their checkpoints would
+        prove nothing). Rotation: pin the old key and the new one."""
+        if origin is not None and origin != self.origin:
+            raise KeyProblem(
+                f"the trusted state is of the log {self.origin!r}, not {origin!r}: "
+                "use another --state file"
+            )
+        if keys is None:
+            return
+        pinned = {vkey_of(k) for k in keys}
+        if not pinned & set(self.keys):
+            raise KeyProblem(
+                f"the trusted state of {self.origin} was verified with the keys "
+                f"{', '.join(self.keys)}, none of which is pinned now: is this another log "
+                "with the same origin? Use another --state file (or pin an old key too)"
+            )
+
+    def compact_range(self) -> CompactRange:
+        """A fresh copy of the trusted tree's compact range."""
+        return CompactRange(self.size, self.frontier)
+
+    @classmethod
+    def from_report(
+        cls,
+        report: AuditReport,
+        note: str,
+        keys: Sequence[TrustedKey],
+        *,
+        verified_at: str,
+        source: str | None = None,
+    ) -> TrustedState:
+        """The state after a successful audit of the checkpoint `note`."""
+        cp = report.checkpoint
+        if not report.ok or cp is None:
+            raise MalformedInput("trusted state: only an audit that verified can be trusted")
+        return cls(
+            origin=cp.origin,
+            size=cp.size,
+            root_hash=cp.root_hash,
+            checkpoint=note,
+            verified_at=verified_at,
+            keys=tuple(vkey_of(k) for k in keys),
+            last_leaf=report.last_leaf,
+            frontier=report.frontier,
+            source=source,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as a JSON object (base64 is standard with padding, as on the wire)."""
+        return {
+            "format": STATE_FORMAT,
+            "origin": self.origin,
+            "size": self.size,
+            "root_hash": b64encode(self.root_hash),
+            "checkpoint": self.checkpoint,
+            "verified_at": self.verified_at,
+            "source": self.source,
+            "keys": list(self.keys),
+            "last_leaf_hash": b64encode(self.last_leaf),
+            "compact_range": [b64encode(h) for h in self.frontier],
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> TrustedState:
+        """Parse `to_json`'s object; MalformedInput names the field at fault."""
+        if not isinstance(obj, dict):
+            raise MalformedInput("trusted state: expected a JSON object")
+        if obj.get("format") != STATE_FORMAT:
+            raise MalformedInput(
+                f"trusted state: expected format {STATE_FORMAT!r}, found {obj.get('format')!r}"
+            )
+
+        def text(name: str) -> str:
+            value = obj.get(name)
+            if not isinstance(value, str):
+                raise MalformedInput(f"trusted state: {name}: expected a string", field=name)
+            return value
+
+        size = obj.get("size")
+        if type(size) is not int:
+            raise MalformedInput("trusted state: size: expected an integer", field="size")
+        keys = obj.get("keys")
+        hashes = obj.get("compact_range")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise MalformedInput("trusted state: keys: expected a list of strings", field="keys")
+        if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+            raise MalformedInput(
+                "trusted state: compact_range: expected a list of base64 hashes",
+                field="compact_range",
+            )
+        source = obj.get("source")
+        return cls(
+            origin=text("origin"),
+            size=size,
+            root_hash=b64decode(text("root_hash"), size=HASH_SIZE, what="root_hash"),
+            checkpoint=text("checkpoint"),
+            verified_at=text("verified_at"),
+            keys=tuple(keys),
+            last_leaf=b64decode(text("last_leaf_hash"), size=HASH_SIZE, what="last_leaf_hash"),
+            frontier=tuple(b64decode(h, size=HASH_SIZE, what="compact_range") for h in hashes),
+            source=source if isinstance(source, str) else None,
+        )
+
+
+class EvidenceKind(StrEnum):
+    """Why two signed checkpoints cannot both be true of one append-only log."""
+
+    ROLLBACK = "rollback"
+    FORK = "fork"
+    INCONSISTENT = "inconsistent"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Two signed checkpoints of one log that contradict each other, and the proof (if any)."""
+
+    kind: EvidenceKind
+    message: str
+    trusted: TrustedState
+    served: Checkpoint
+    served_note: str
+    proof: tuple[bytes, ...] | None = None
+
+    def to_json(self, *, found_at: str, source: str | None) -> dict[str, Any]:
+        """The evidence as a JSON object: both signed notes, verbatim, can be checked by anyone
+        with the log's public key."""
+        return {
+            "format": EVIDENCE_FORMAT,
+            "kind": str(self.kind),
+            "message": self.message,
+            "found_at": found_at,
+            "source": source,
+            "origin": self.trusted.origin,
+            "keys": list(self.trusted.keys),
+            "trusted": {
+                "size": self.trusted.size,
+                "root_hash": b64encode(self.trusted.root_hash),
+                "checkpoint": self.trusted.checkpoint,
+                "verified_at": self.trusted.verified_at,
+                "source": self.trusted.source,
+            },
+            "served": {
+                "size": self.served.size,
+                "root_hash": b64encode(self.served.root_hash),
+                "checkpoint": self.served_note,
+            },
+            "consistency_proof": None
+            if self.proof is None
+            else {
+                "first": self.trusted.size,
+                "second": self.served.size,
+                "hashes": [b64encode(h) for h in self.proof],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One incremental audit: the audit report, the state before and after, any evidence.
+
+    `state` is the state to keep (None when it must not move: a failure or evidence).
+    """
+
+    report: AuditReport
+    previous: TrustedState | None
+    state: TrustedState | None = None
+    evidence: Evidence | None = None
+    served_note: str | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when everything verified and the state may move forward."""
+        return self.report.ok and self.evidence is None and self.state is not None
+
+    @property
+    def old_size(self) -> int:
+        """The trusted size before this audit (0 on a first audit)."""
+        return self.previous.size if self.previous is not None else 0
+
+    @property
+    def new_size(self) -> int | None:
+        """The served checkpoint's size, when it verified."""
+        cp = self.report.checkpoint
+        return cp.size if cp is not None else None
+
+
+def check_consistency(
+    trusted: TrustedState,
+    served: Checkpoint,
+    served_note: str,
+    prove: Callable[[int, int], list[bytes]],
+) -> Evidence | None:
+    """Step 2 of the module checklist: None when `served` extends `trusted` (or is it).
+
+    `prove(first, second)` fetches a consistency proof; it is only called for a larger tree
+    (and not from the empty tree, which every tree extends). Its exceptions propagate: a
+    proof that cannot be fetched is no evidence.
+    """
+    if served.size < trusted.size:
+        return Evidence(
+            EvidenceKind.ROLLBACK,
+            f"the log served a checkpoint for {served.size} entries (root "
+            f"{served.root_hash.hex()}) after signing one for {trusted.size} entries (root "
+            f"{trusted.root_hash.hex()}, verified {trusted.verified_at}): a log never shrinks; "
+            "its history was cut back or rewritten",
+            trusted,
+            served,
+            served_note,
+        )
+    if served.size == trusted.size:
+        if served.root_hash == trusted.root_hash:
+            return None
+        return Evidence(
+            EvidenceKind.FORK,
+            f"two checkpoints for the same {served.size} entries with different roots: "
+            f"trusted {trusted.root_hash.hex()} (verified {trusted.verified_at}), served "
+            f"{served.root_hash.hex()}: the log was forked or rewritten",
+            trusted,
+            served,
+            served_note,
+        )
+    if trusted.size == 0:
+        return None
+    proof = prove(trusted.size, served.size)
+    try:
+        verify_consistency(trusted.size, served.size, proof, trusted.root_hash, served.root_hash)
+    except LedgerError as exc:
+        return Evidence(
+            EvidenceKind.INCONSISTENT,
+            f"the consistency proof from the trusted {trusted.size} entries (root "
+            f"{trusted.root_hash.hex()}) to the served {served.size} entries (root "
+            f"{served.root_hash.hex()}) does not verify ({exc}): the log's history before "
+            f"entry {trusted.size} was rewritten",
+            trusted,
+            served,
+            served_note,
+            tuple(proof),
+        )
+    return None
+
+
+def incremental_audit(
+    source: ProofSource,
+    trusted: TrustedState | None,
+    *,
+    now: str,
+    keys: Sequence[TrustedKey] | None = None,
+    origin: str | None = None,
+    full: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    source_name: str | None = None,
+    note: str | None = None,
+) -> Outcome:
+    """Audit `source` from the `trusted` state (or whole, without one); see the module docs.
+
+    `keys` pins the log keys (else the state's, else the source's own list); `origin` is the
+    expected origin (else the state's). `now` is recorded as the verification time; `note`
+    is the served checkpoint when the caller already fetched it. Errors reading the source
+    and KeyProblem (see `TrustedState.check_log`) propagate; verification failures and
+    evidence are in the outcome.
+    """
+    # 1. The served checkpoint verifies with the trusted keys and names the log.
+    if trusted is not None:
+        trusted.check_log(keys, origin)
+    if keys is not None:
+        pinned = list(keys)
+    elif trusted is not None:
+        pinned = trusted.trusted_keys
+    else:
+        pinned = list(source.keys())
+    expected_origin = origin if origin is not None else (trusted.origin if trusted else None)
+    if note is None:
+        note = source.checkpoint()
+    try:
+        served, _ = open_checkpoint(note, [k.note_verifier() for k in pinned], expected_origin)
+    except LedgerError as exc:
+        failure = AuditFailure(
+            FailureKind.CHECKPOINT_SIGNATURE_INVALID, None, f"latest checkpoint: {exc}"
+        )
+        return Outcome(AuditReport(None, 0, 0, failure), trusted, served_note=note)
+
+    # 2. It extends the trusted checkpoint.
+    if trusted is not None:
+        evidence = check_consistency(trusted, served, note, source.consistency_proof)
+        if evidence is not None:
+            return Outcome(
+                AuditReport(served, 0, 0, None, start=trusted.size),
+                trusted,
+                evidence=evidence,
+                served_note=note,
+            )
+
+    # 3. The new entries (all of them on a first or full audit) verify and give its root.
+    if trusted is None or full:
+        report = audit_entries(
+            source, served, pinned, origin=expected_origin, workers=workers, progress=progress
+        )
+    else:
+        report = audit_entries(
+            source,
+            served,
+            pinned,
+            frontier=trusted.compact_range(),
+            last_leaf=trusted.last_leaf,
+            origin=expected_origin,
+            workers=workers,
+            progress=progress,
+        )
+    if not report.ok:
+        return Outcome(report, trusted, served_note=note)
+
+    # 4. Only now the state moves forward.
+    state = TrustedState.from_report(report, note, pinned, verified_at=now, source=source_name)
+    return Outcome(report, trusted, state=state, served_note=note)
+
+
+# --- on disk -------------------------------------------------------------------------------
+
+
+def state_file_name(origin: str) -> str:
+    """A file name for a log's state: the origin, percent-encoded (a long one shortened and
+    made unique by its SHA-256), then ``.json``."""
+    name = quote(origin, safe="")
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name) > MAX_FILE_NAME:
+        digest = hashlib.sha256(origin.encode()).hexdigest()[:16]
+        name = f"{name[: MAX_FILE_NAME - 17]}-{digest}"
+    return name + ".json"
+
+
+class StateFile:
+    """One log's trusted state on disk, and the evidence files next to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"StateFile({str(self.path)!r})"
+
+    def load(self) -> TrustedState | None:
+        """The state, or None when there is no file yet. Refuses a file others can read or
+        write, a file too large, and any content that does not validate (MalformedInput)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"trusted state {self.path}: cannot be opened ({exc})") from exc
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise StorageError(f"trusted state {self.path}: expected a regular file")
+        with os.fdopen(fd, "rb") as handle:
+            if info.st_mode & 0o077:
+                raise StorageError(
+                    f"trusted state {self.path}: expected mode 0600 (no access for group and "
+                    f"others), found {stat.S_IMODE(info.st_mode):04o}; run chmod 600 on it"
+                )
+            data = handle.read(MAX_STATE_BYTES + 1)
+        if len(data) > MAX_STATE_BYTES:
+            raise MalformedInput(
+                f"trusted state {self.path}: expected at most {MAX_STATE_BYTES} bytes"
+            )
+        try:
+            obj = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedInput(f"trusted state {self.path}: not JSON ({exc})") from exc
+        try:
+            return TrustedState.from_json(obj)
+        except MalformedInput as exc:
+            raise MalformedInput(f"{self.path}: {exc}", field=exc.field) from exc
+
+    def save(self, state: TrustedState) -> None:
+        """Replace the state atomically (mode 0600 from creation)."""
+        write_private_file(self.path, _dump(state.to_json()))
+
+    def evidence_path(self, found_at: str) -> Path:
+        """``<state>.evidence-<found_at as digits>.json``, next to the state."""
+        stamp = "".join(c for c in found_at if c.isalnum())
+        path = self.path.with_name(f"{self.path.name}.evidence-{stamp}.json")
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.path.with_name(f"{self.path.name}.evidence-{stamp}-{n}.json")
+        return path
+
+    def save_evidence(self, evidence: Evidence, *, found_at: str, source: str | None) -> Path:
+        """Write the evidence next to the state; the state itself is left as it was."""
+        path = self.evidence_path(found_at)
+        write_private_file(path, _dump(evidence.to_json(found_at=found_at, source=source)))
+        return path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold an advisory lock (``<state>.lock``) so two audits do not race on one state."""
+        _ensure_dir(self.path.parent)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _dump(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _ensure_dir(directory: Path) -> None:
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a mode-0600 temporary file in the same folder,
+    flushed to disk, then renamed over `path` (so a reader or a crash sees the old file or
+    the new one, never a part)."""
+    _ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot write ({exc})") from exc
+    try:
+        os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,68 @@
+"""Queries of witnesses and their cosignatures (rules live in service.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from services.witnesses.models import LogCosignature, Witness
+
+
+def witness(session: Session, name: str, key_id: str) -> Witness | None:
+    """The witness key (name, hex key id), whatever its status."""
+    return session.get(Witness, (name, key_id))
+
+
+def active_witness(session: Session, name: str) -> Witness | None:
+    """The active key of the witness called `name` (at most one)."""
+    return session.scalars(
+        select(Witness).where(Witness.name == name, Witness.status == "active")
+    ).first()
+
+
+def witness_with_public_key(session: Session, public_key: bytes) -> Witness | None:
+    """Any witness (of any name or status) registered with this Ed25519 public key."""
+    return session.scalars(select(Witness).where(Witness.public_key == public_key)).first()
+
+
+def witnesses_named(session: Session, names: Iterable[str]) -> list[Witness]:
+    """Every key, active or removed, of the witnesses with these names."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    return list(session.scalars(select(Witness).where(Witness.name.in_(wanted))))
+
+
+def all_witnesses(session: Session) -> list[Witness]:
+    """Every witness key ever registered, in order of registration."""
+    return list(session.scalars(select(Witness).order_by(Witness.registered_index)))
+
+
+def stored_cosignature(
+    session: Session, size: int, name: str, key_id: str
+) -> LogCosignature | None:
+    return session.get(LogCosignature, (size, name, key_id))
+
+
+def shown_cosignatures(conn: Connection, size: int, limit: int) -> Sequence[Any]:
+    """The cosignatures of the checkpoint of `size` by witnesses that are still active,
+    oldest first: rows of (witness, key_id, timestamp, signature)."""
+    query = (
+        select(
+            LogCosignature.witness,
+            LogCosignature.key_id,
+            LogCosignature.timestamp,
+            LogCosignature.signature,
+        )
+        .join(
+            Witness,
+            (Witness.name == LogCosignature.witness) & (Witness.key_id == LogCosignature.key_id),
+        )
+        .where(LogCosignature.size == size, Witness.status == "active")
+        .order_by(LogCosignature.timestamp, LogCosignature.witness, LogCosignature.key_id)
+        .limit(limit)
+    )
+    return conn.execute(query).all()

@@ -1,0 +1,791 @@
+"""`altan audit` with a trusted state: the first audit reads the whole log and keeps what it
+verified; the next ones read only what is new, and a server that rewrites or rolls back its
+history is caught by the consistency check (exit 4, both signed checkpoints kept).
+
+Real HTTP through the ASGI app: the CLI's RemoteLog talks to the app through a transport
+that can also play a dishonest server (a key it does not own, a broken receipt). The
+rewriting server is the real one after an operator with the real log key changed an old
+entry, re-chained and re-signed every later entry, recomputed the tree and re-signed every
+checkpoint: each response verifies on its own, only the history differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from domain_helpers import Api, running_api
+from fastapi import FastAPI
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from clients import cli
+from clients.follow import Auditor, default_state_dir
+from clients.remote import RemoteLog
+from ledger import storage
+from ledger.audit import DatabaseSource, FailureKind, keys_from_strings
+from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger.encoding import b64decode, b64encode
+from ledger.entry import ZERO_HASH, Entry, receipt_message
+from ledger.errors import MalformedInput, StorageError
+from ledger.hashing import hash_leaf
+from ledger.merkle import CompactRange, verify_consistency
+from ledger.note import NoteSigner, NoteVerifier
+from ledger.trusted import (
+    EvidenceKind,
+    StateFile,
+    TrustedState,
+    check_consistency,
+    incremental_audit,
+    state_file_name,
+)
+
+URL = "http://testserver"
+ORIGIN = "altan.localhost/ledger"  # running_api's default origin
+T = "2026-09-14T02:12:00.000000Z"
+
+
+# --- a server, and a network into it ---------------------------------------------------------
+
+
+Edit = Callable[[httpx.Request, httpx.Response], httpx.Response]
+
+
+class Network(httpx.BaseTransport):
+    """Requests from the CLI into the app; `edit` may change an answer (a dishonest server)."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.paths: list[str] = []
+        self.edit: Edit | None = None
+        self.before: Callable[[httpx.Request], None] | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        if self.before is not None:
+            self.before(request)
+        got = self.api.client.request(request.method, str(request.url))
+        resp = httpx.Response(
+            got.status_code,
+            headers={"content-type": got.headers["content-type"]},
+            content=got.content,
+        )
+        return self.edit(request, resp) if self.edit is not None else resp
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    with running_api(tmp_path) as a:
+        grow(a, 20)
+        yield a
+
+
+@pytest.fixture
+def network(api: Api, monkeypatch: pytest.MonkeyPatch) -> Network:
+    net = Network(api)
+    monkeypatch.setattr(cli, "_remote_log", lambda url: RemoteLog(url, transport=net, page=7))
+    return net
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
+_grown = [0]
+
+
+def grow(api: Api, n: int) -> None:
+    """Append `n` events through the API (one auditor registration each)."""
+    for _ in range(n):
+        _grown[0] += 1
+        api.ok(
+            "admin:root", "actor.registered", {"actor": f"auditor:a{_grown[0]}", "role": "auditor"}
+        )
+
+
+def vkey(api: Api) -> str:
+    [key] = api.client.get("/log/keys").json()["keys"]
+    return str(key["verifier_key"])
+
+
+def app_of(api: Api) -> FastAPI:
+    app = api.client.app
+    assert isinstance(app, FastAPI)
+    return app
+
+
+def altan(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+def audit_json(api: Api, state: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = altan(
+        "audit", URL, "--key", vkey(api), "--state", str(state), "--json", *extra
+    )
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out + err
+    return code, json.loads(lines[0])
+
+
+def served_note(api: Api) -> str:
+    return str(api.client.get("/log/checkpoint").text)
+
+
+def evidence_files(state: Path) -> list[Path]:
+    return sorted(state.parent.glob(state.name + ".evidence-*.json"))
+
+
+# --- what an operator with write access and the log key can do --------------------------------
+
+
+def rewrite_history(api: Api, index: int) -> None:
+    """Change entry `index`, re-chain and re-sign every entry after it, recompute every tree
+    node and re-sign every checkpoint with the real log key."""
+    app = app_of(api)
+    engine = app.state.log.engine
+    signer = app.state.runtime.keystore.active()
+    with engine.begin() as conn:
+        size = storage.read_size(conn)
+        rows = storage.read_entries(conn, 0, size)
+        sizes = [int(s) for (s,) in conn.execute(text("SELECT size FROM log_checkpoints"))]
+        tree = CompactRange()
+        roots: dict[int, bytes] = {0: tree.root()}
+        nodes = []
+        prev = ZERO_HASH
+        for row in rows:
+            data, leaf, sig = row.entry, row.leaf_hash, row.signature
+            if row.index >= index:
+                entry = Entry.from_bytes(row.entry)
+                event = entry.event
+                if row.index == index:
+                    event = dataclasses.replace(event, body={**event.body, "note": "rewritten"})
+                data = dataclasses.replace(entry, prev=prev, event=event).to_bytes()
+                leaf = hash_leaf(data)
+                sig = signer.sign(receipt_message(leaf))
+                conn.execute(
+                    text(
+                        "UPDATE log_entries SET entry = :e, leaf_hash = :h, signature = :s, "
+                        "key_id = :k WHERE idx = :i"
+                    ),
+                    {"e": data, "h": leaf, "s": sig, "k": signer.key.key_id, "i": row.index},
+                )
+            nodes.extend(tree.append(leaf))
+            roots[tree.size] = tree.root()
+            prev = leaf
+        conn.execute(text("DELETE FROM log_nodes"))
+        storage.insert_nodes(conn, nodes)
+        for s in sizes:
+            note = sign_checkpoint(Checkpoint(ORIGIN, s, roots[s]), signer.note_signer)
+            conn.execute(
+                text("UPDATE log_checkpoints SET root_hash = :r, note = :n WHERE size = :s"),
+                {"r": roots[s], "n": note, "s": s},
+            )
+
+
+def roll_back(api: Api, size: int) -> None:
+    """Cut the log back to `size` entries (a published size): as a restore from an old backup."""
+    engine = app_of(api).state.log.engine
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM log_entries WHERE idx >= :m"), {"m": size})
+        conn.execute(text("DELETE FROM log_nodes WHERE ((idx + 1) << level) > :m"), {"m": size})
+        conn.execute(text("DELETE FROM log_checkpoints WHERE size > :m"), {"m": size})
+        conn.execute(text("UPDATE log_head SET size = :m"), {"m": size})
+
+
+# --- first audit, then only what is new -------------------------------------------------------
+
+
+def test_first_audit_saves_the_state(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "st" / "log.json"
+    code, report = audit_json(api, state)
+    size = api.size()
+    assert code == 0, report
+    assert report["ok"] is True
+    assert (report["previous_size"], report["tree_size"]) == (None, size)
+    assert report["entries_verified"] == report["entries_fetched"] == size
+    assert report["bytes_fetched"] > 0
+    assert report["state"] == str(state)
+
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    saved = json.loads(state.read_text())
+    assert saved["format"] == "altan-ledger/trusted-state/v1"
+    assert saved["origin"] == ORIGIN
+    assert saved["size"] == size
+    assert saved["checkpoint"] == served_note(api)
+    cp, _ = open_checkpoint(saved["checkpoint"], [NoteVerifier.from_vkey(vkey(api))], ORIGIN)
+    assert b64decode(saved["root_hash"]) == cp.root_hash
+    assert saved["keys"] == [vkey(api)]
+    last = api.client.get("/log/entries", params={"start": size - 1, "end": size}).json()
+    assert saved["last_leaf_hash"] == last["entries"][0]["leaf_hash"]
+    assert len(saved["compact_range"]) == size.bit_count()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", saved["verified_at"])
+    assert saved["source"] == URL
+
+
+def test_the_default_state_is_per_origin_under_xdg_state_home(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    code, out, err = altan("audit", URL, "--key", vkey(api), "--quiet")
+    assert code == 0, out + err
+    assert out.startswith(f"OK {ORIGIN}: {api.size()} entries")
+    path = tmp_path / "xdg-state" / "altan" / "logs" / "altan.localhost%2Fledger.json"
+    assert path.is_file()
+    assert f"trusted state saved in {path}" in err
+    assert "bytes in" in err
+    assert default_state_dir({"XDG_STATE_HOME": "relative/ignored"}) == (
+        Path.home() / ".local" / "state" / "altan" / "logs"
+    )
+
+
+def test_the_next_audit_reads_only_the_new_entries(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    old = api.size()
+    grow(api, 7)
+    network.paths.clear()
+
+    code, report = audit_json(api, state)
+    assert code == 0, report
+    assert (report["previous_size"], report["tree_size"]) == (old, old + 7)
+    assert report["entries_verified"] == 7
+    assert report["entries_fetched"] == 7  # not the whole log
+    assert network.paths.count("/log/proof/consistency") == 1
+    assert network.paths.count("/log/checkpoint") == 1
+    assert "/log/keys" not in network.paths  # the keys are pinned
+    assert json.loads(state.read_text())["size"] == old + 7
+
+    # The text form says what happened.
+    grow(api, 2)
+    code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 0
+    assert out.startswith(f"OK {ORIGIN}: 2 new entries and ")
+    assert f"({old + 7} -> {old + 9}), consistent with the trusted checkpoint" in out
+
+    # Nothing new: no entries read, the state only records when it was checked.
+    code, report = audit_json(api, state)
+    assert code == 0
+    assert (report["entries_verified"], report["entries_fetched"]) == (0, 0)
+    code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
+    assert (code, out.split(";")[0]) == (0, f"OK {ORIGIN}: no new entries")
+
+
+def test_incremental_state_equals_a_full_audits(api: Api, network: Network, tmp_path: Path) -> None:
+    step = tmp_path / "step.json"
+    assert audit_json(api, step)[0] == 0
+    for n in (1, 5, 3):  # across powers of two and odd sizes
+        grow(api, n)
+        assert audit_json(api, step)[0] == 0
+    whole = tmp_path / "whole.json"
+    assert audit_json(api, whole)[0] == 0
+    a, b = (json.loads(p.read_text()) for p in (step, whole))
+    for field in ("size", "root_hash", "checkpoint", "last_leaf_hash", "compact_range"):
+        assert a[field] == b[field], field
+    # --full re-reads everything and still checks it against the state
+    code, report = audit_json(api, step, "--full")
+    assert code == 0
+    assert report["entries_fetched"] == api.size()
+
+
+def test_a_database_source_is_audited_incrementally_too(api: Api, tmp_path: Path) -> None:
+    url = str(app_of(api).state.log.engine.url)
+    state = str(tmp_path / "db.json")
+    code, out, _ = altan("audit", url, "--state", state, "--json")
+    assert code == 0 and json.loads(out)["entries_verified"] == api.size()
+    grow(api, 3)
+    code, out, _ = altan("audit", url, "--state", state, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["entries_verified"] == 3
+    assert report["bytes_fetched"] is None  # not over HTTP
+    # Without --state a database is audited whole, as before, and nothing is kept.
+    code, out, _ = altan("audit", url, "--json")
+    assert code == 0 and json.loads(out)["entries_verified"] == api.size()
+    assert not (tmp_path / "xdg-state").exists()
+
+
+def test_no_state_keeps_nothing(api: Api, network: Network, tmp_path: Path) -> None:
+    code, out, _ = altan("audit", URL, "--key", vkey(api), "--no-state", "--quiet")
+    assert code == 0
+    assert out.startswith(f"OK {ORIGIN}: {api.size()} entries")
+    assert not (tmp_path / "xdg-state").exists()
+
+
+# --- a history rewritten, forked or rolled back --------------------------------------------------
+
+
+def test_a_rewritten_history_is_caught_by_the_consistency_proof(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    trusted_note = json.loads(before)["checkpoint"]
+    grow(api, 5)
+    rewrite_history(api, 3)
+
+    # The rewritten log is sound on its own: a whole audit that remembers nothing passes.
+    code, out, err = altan("audit", URL, "--key", vkey(api), "--no-state", "--quiet")
+    assert code == 0, out + err
+
+    code, out, _ = altan("audit", URL, "--key", vkey(api), "--state", str(state), "--quiet")
+    assert code == 4, out
+    assert out.startswith("EVIDENCE inconsistent: the consistency proof from the trusted")
+    assert "was rewritten" in out
+    assert state.read_bytes() == before  # not moved
+    [ev_file] = evidence_files(state)
+    assert f"saved to {ev_file}" in out
+    assert stat.S_IMODE(ev_file.stat().st_mode) == 0o600
+    ev = json.loads(ev_file.read_text())
+    assert ev["kind"] == "inconsistent"
+    assert ev["trusted"]["checkpoint"] == trusted_note
+    assert ev["served"]["checkpoint"] == served_note(api)
+    # Anyone with the log's public key can check both signatures, and the proof failing.
+    verifier = NoteVerifier.from_vkey(vkey(api))
+    old, _ = open_checkpoint(ev["trusted"]["checkpoint"], [verifier], ORIGIN)
+    new, _ = open_checkpoint(ev["served"]["checkpoint"], [verifier], ORIGIN)
+    proof = ev["consistency_proof"]
+    assert (proof["first"], proof["second"]) == (old.size, new.size)
+    with pytest.raises(Exception, match="mismatch"):
+        verify_consistency(
+            old.size,
+            new.size,
+            [b64decode(h) for h in proof["hashes"]],
+            old.root_hash,
+            new.root_hash,
+        )
+
+    # Every later audit says the same, and the state stays where it was.
+    code, report = audit_json(api, state)
+    assert code == 4
+    assert report["evidence"]["kind"] == "inconsistent"
+    assert report["ok"] is False
+    assert state.read_bytes() == before
+
+
+def test_same_size_with_another_root_is_a_fork(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    rewrite_history(api, 10)
+    network.paths.clear()
+    code, report = audit_json(api, state)
+    assert code == 4
+    assert report["evidence"]["kind"] == "fork"
+    assert "/log/entries" not in network.paths
+    assert state.read_bytes() == before
+    [ev_file] = evidence_files(state)
+    ev = json.loads(ev_file.read_text())
+    assert ev["trusted"]["size"] == ev["served"]["size"]
+    assert ev["trusted"]["root_hash"] != ev["served"]["root_hash"]
+    assert ev["consistency_proof"] is None
+
+
+def test_a_rolled_back_log_is_caught(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    size = api.size()
+    roll_back(api, size - 4)
+    assert int(served_note(api).split("\n")[1]) == size - 4  # a genuine, older checkpoint
+
+    code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 4
+    assert out.startswith(f"EVIDENCE rollback: the log served a checkpoint for {size - 4} ")
+    assert "a log never shrinks" in out
+    assert state.read_bytes() == before
+    [ev_file] = evidence_files(state)
+    ev = json.loads(ev_file.read_text())
+    assert (ev["trusted"]["size"], ev["served"]["size"]) == (size, size - 4)
+
+
+def test_a_checkpoint_signed_by_another_key_is_refused(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    grow(api, 3)
+    intruder = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN)
+
+    def forge(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path != "/log/checkpoint":
+            return resp
+        cp = Checkpoint(ORIGIN, api.size(), bytes(32))
+        return httpx.Response(200, text=sign_checkpoint(cp, intruder))
+
+    network.edit = forge
+    code, out, _ = altan("audit", URL, "--key", vkey(api), "--state", str(state), "--quiet")
+    assert code == 1
+    assert out.startswith("FAIL checkpoint_signature_invalid at log:")
+    assert state.read_bytes() == before
+    assert evidence_files(state) == []
+
+    # Without --key, the keys recorded by the first audit are pinned: a server that also
+    # lists the intruder's key gets no further.
+    def forge_keys(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path == "/log/keys":
+            v = intruder.verifier
+            body = {
+                "keys": [
+                    {
+                        "key_id": v.key_id.hex(),
+                        "verifier_key": v.vkey,
+                        "public_key": b64encode(v.public_key),
+                    }
+                ]
+            }
+            return httpx.Response(200, json=body)
+        return forge(request, resp)
+
+    network.edit = forge_keys
+    code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 1
+    assert out.startswith("FAIL checkpoint_signature_invalid")
+    assert state.read_bytes() == before
+
+
+def test_a_state_of_another_log_under_the_same_origin_is_refused(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    other = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN).verifier.vkey
+    network.paths.clear()
+    code, out, err = altan("audit", URL, "--key", other, "--state", str(state), "--quiet")
+    assert (code, out) == (2, "")
+    assert "none of which is pinned now" in err
+    assert network.paths == ["/log/checkpoint"]
+    assert state.read_bytes() == before
+    # Rotation: the old key pinned next to the new one is fine.
+    code, _, _ = altan("audit", URL, "--key", other, "--key", vkey(api), "--state", str(state))
+    assert code == 0
+    assert set(json.loads(state.read_text())["keys"]) == {other, vkey(api)}
+    # A state file of another origin is not compared with this log either.
+    code, _, err = altan("audit", URL, "--state", str(state), "--origin", "other.example/log")
+    assert code == 2
+    assert "the trusted state is of the log 'altan.localhost/ledger'" in err
+
+
+def test_a_bad_new_entry_fails_and_leaves_the_state(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    old = api.size()
+    grow(api, 4)
+
+    def break_receipt(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path != "/log/entries":
+            return resp
+        body = json.loads(resp.content)
+        for e in body["entries"]:
+            if e["index"] == old + 2:
+                e["signature"] = b64encode(bytes(64))
+        return httpx.Response(200, json=body)
+
+    network.edit = break_receipt
+    code, report = audit_json(api, state)
+    assert code == 1
+    assert report["failure"]["kind"] == "receipt_invalid"
+    assert report["failure"]["index"] == old + 2
+    assert state.read_bytes() == before
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+
+
+def test_an_unreachable_server_is_no_verdict(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    grow(api, 2)
+
+    def down(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path == "/log/proof/consistency":
+            return httpx.Response(503, text="busy")
+        return resp
+
+    network.edit = down
+    code, out, err = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 2
+    assert out == ""
+    assert "cannot read" in err and "503" in err
+    assert state.read_bytes() == before
+
+
+# --- --follow ---------------------------------------------------------------------------------
+
+ROUND = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (\d+) -> (\d+): (\d+) entries verified, "
+    r"[\d,]+ bytes fetched, \d+\.\d\d s"
+)
+
+
+def test_follow_prints_one_line_per_round(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "log.json"
+    start = api.size()
+    rounds = [0]
+
+    def more_each_round(request: httpx.Request) -> None:
+        if request.url.path == "/log/checkpoint":
+            rounds[0] += 1
+            grow(api, rounds[0] - 1)  # 0, then 1, then 2 new entries
+
+    network.before = more_each_round
+    code, out, _ = altan(
+        "audit", URL, "--key", vkey(api), "--state", str(state), "--follow",
+        "--interval", "0", "--rounds", "3",
+    )  # fmt: skip
+    assert code == 0, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 3, out
+    found = [tuple(int(g) for g in ROUND.fullmatch(line).groups()) for line in lines]  # type: ignore[union-attr]
+    assert found == [(0, start, start), (start, start + 1, 1), (start + 1, start + 3, 2)]
+    assert json.loads(state.read_text())["size"] == start + 3
+
+
+def test_follow_stops_at_the_first_evidence(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "log.json"
+    rounds = [0]
+
+    def rewrite_after_the_first(request: httpx.Request) -> None:
+        if request.url.path == "/log/checkpoint":
+            rounds[0] += 1
+            if rounds[0] == 2:
+                grow(api, 1)
+                rewrite_history(api, 2)
+
+    network.before = rewrite_after_the_first
+    code, out, _ = altan(
+        "audit", URL, "--state", str(state), "--follow", "--interval", "0", "--rounds", "5"
+    )
+    assert code == 4
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    assert ROUND.fullmatch(lines[0])
+    assert " EVIDENCE inconsistent: " in lines[1]
+    assert len(evidence_files(state)) == 1
+
+
+def test_follow_as_json_and_ctrl_c(api: Api, tmp_path: Path) -> None:
+    net = Network(api)
+    source = RemoteLog(URL, transport=net)
+    auditor = Auditor(source, URL, state=tmp_path / "log.json", workers=1)
+    out: list[str] = []
+    err: list[str] = []
+    sleeps: list[float] = []
+
+    def interrupted(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    code = auditor.follow(out.append, err.append, interval=30, as_json=True, sleep=interrupted)
+    assert code == 0
+    assert sleeps == [30, 30]
+    assert err == ["stopped after 2 rounds"]
+    first, second = (json.loads(line) for line in out)
+    assert first["entries_verified"] == api.size()
+    assert second["entries_verified"] == 0 and second["entries_fetched"] == 0
+    assert second["bytes_fetched"] < first["bytes_fetched"]
+
+
+def test_follow_rides_out_an_unreachable_server(api: Api, tmp_path: Path) -> None:
+    net = Network(api)
+    calls = [0]
+
+    def flaky(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        calls[0] += request.url.path == "/log/checkpoint"
+        return httpx.Response(502, text="bad gateway") if calls[0] == 2 else resp
+
+    net.edit = flaky
+    auditor = Auditor(RemoteLog(URL, transport=net), URL, state=tmp_path / "s.json", workers=1)
+    out: list[str] = []
+    code = auditor.follow(out.append, out.append, interval=0, rounds=3, sleep=lambda _: None)
+    assert code == 0
+    assert len(out) == 3
+    assert " NO VERDICT: cannot read " in out[1]
+    assert ROUND.fullmatch(out[2])
+
+
+# --- the state file ---------------------------------------------------------------------------
+
+
+def test_an_interrupted_write_leaves_the_old_state(
+    api: Api, network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    grow(api, 3)
+
+    def crash(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr("ledger.trusted.os.fsync", crash)  # the new state never reaches the disk
+        code, _, err = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 2
+    assert "No space left on device" in err
+    assert state.read_bytes() == before
+    assert [p.name for p in state.parent.iterdir() if p.name.startswith(".")] == []
+
+    # A temporary file left by a process killed mid-write is not the state, and is replaced.
+    stale = state.with_name(f".{state.name}.{os.getpid()}.tmp")
+    stale.write_text('{"format": "altan-ledger/trusted-state/v1", "si')
+    code, report = audit_json(api, state)
+    assert code == 0
+    assert report["previous_size"] == json.loads(before)["size"]
+    assert not stale.exists()
+
+
+def test_a_damaged_state_is_refused_and_kept(api: Api, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    good = json.loads(state.read_text())
+
+    damages: list[Callable[[dict[str, Any]], None]] = [
+        lambda s: s.update(size=s["size"] + 1),
+        lambda s: s.update(compact_range=[*s["compact_range"][::-1], b64encode(bytes(32))]),
+        lambda s: s.update(last_leaf_hash="AAAA"),
+        lambda s: s.update(checkpoint=s["checkpoint"].replace(ORIGIN, "other.example/log")),
+        lambda s: s.clear(),
+    ]
+    for damage in damages:
+        bad = json.loads(json.dumps(good))
+        damage(bad)
+        state.write_text(json.dumps(bad))
+        code, out, err = altan("audit", URL, "--state", str(state), "--quiet")
+        assert code == 2, (bad, out)
+        assert "trusted state" in err
+        assert json.loads(state.read_text()) == bad  # left for a person to look at
+
+    state.write_text(json.dumps(good))
+    state.chmod(0o644)
+    code, _, err = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 2
+    assert "expected mode 0600" in err
+
+
+# --- the core, without HTTP -------------------------------------------------------------------
+
+
+def test_state_json_round_trip_and_names() -> None:
+    signer = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN)
+    tree = CompactRange()
+    leaves = [hash_leaf(bytes([i])) for i in range(11)]
+    for leaf in leaves:
+        tree.append(leaf)
+    note = sign_checkpoint(Checkpoint(ORIGIN, 11, tree.root()), signer)
+    state = TrustedState(
+        ORIGIN, 11, tree.root(), note, T, (signer.verifier.vkey,), leaves[-1], tuple(tree.hashes)
+    )
+    assert TrustedState.from_json(json.loads(json.dumps(state.to_json()))) == state
+    with pytest.raises(MalformedInput, match="folds to"):
+        dataclasses.replace(state, frontier=tuple(reversed(tree.hashes)))
+    with pytest.raises(MalformedInput, match="does not verify"):
+        dataclasses.replace(
+            state, keys=(NoteSigner(Ed25519PrivateKey.generate(), ORIGIN).verifier.vkey,)
+        )
+    with pytest.raises(MalformedInput, match="empty tree has no last leaf"):
+        empty = sign_checkpoint(Checkpoint(ORIGIN, 0, CompactRange().root()), signer)
+        TrustedState(ORIGIN, 0, CompactRange().root(), empty, T, state.keys, leaves[0], ())
+    with pytest.raises(MalformedInput, match="format"):
+        TrustedState.from_json({**state.to_json(), "format": "v0"})
+
+    assert state_file_name("altan.localhost/ledger") == "altan.localhost%2Fledger.json"
+    assert state_file_name("../etc") == "%2E.%2Fetc.json"
+    long = state_file_name("x" * 500)
+    assert len(long) <= 205 and long.endswith(".json")
+    assert long != state_file_name("x" * 501)
+
+
+def test_check_consistency_cases() -> None:
+    signer = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN)
+    tree = CompactRange()
+    roots = {0: tree.root()}
+    for i in range(9):
+        tree.append(hash_leaf(bytes([i])))
+        roots[tree.size] = tree.root()
+
+    def state_at(n: int) -> TrustedState:
+        t = CompactRange()
+        for i in range(n):
+            t.append(hash_leaf(bytes([i])))
+        note = sign_checkpoint(Checkpoint(ORIGIN, n, roots[n]), signer)
+        last = hash_leaf(bytes([n - 1])) if n else ZERO_HASH
+        return TrustedState(
+            ORIGIN, n, roots[n], note, T, (signer.verifier.vkey,), last, tuple(t.hashes)
+        )
+
+    def cp(n: int, root: bytes | None = None) -> Checkpoint:
+        return Checkpoint(ORIGIN, n, roots[n] if root is None else root)
+
+    def no_proof(first: int, second: int) -> list[bytes]:
+        raise AssertionError("no proof should be asked for")
+
+    assert check_consistency(state_at(5), cp(5), "n", no_proof) is None
+    assert check_consistency(state_at(0), cp(9), "n", no_proof) is None  # the empty tree
+    ev = check_consistency(state_at(5), cp(5, bytes(32)), "n", no_proof)
+    assert ev is not None and ev.kind == EvidenceKind.FORK
+    ev = check_consistency(state_at(5), cp(4), "n", no_proof)
+    assert ev is not None and ev.kind == EvidenceKind.ROLLBACK
+    ev = check_consistency(state_at(5), cp(9), "n", lambda a, b: [bytes(32)] * 3)
+    assert ev is not None and ev.kind == EvidenceKind.INCONSISTENT
+    assert ev.proof == (bytes(32),) * 3
+    ev = check_consistency(state_at(5), cp(9), "n", lambda a, b: [])  # wrong length
+    assert ev is not None and ev.kind == EvidenceKind.INCONSISTENT
+
+
+def test_incremental_audit_through_the_database_source(api: Api) -> None:
+    engine = app_of(api).state.log.engine
+    source = DatabaseSource(engine)
+    first = incremental_audit(source, None, now=T, workers=1)
+    assert first.ok and first.state is not None
+    assert first.report.entries_verified == api.size()
+    grow(api, 4)
+    second = incremental_audit(source, first.state, now=T, workers=1)
+    assert second.ok and second.state is not None
+    assert (second.report.start, second.report.entries_verified) == (first.state.size, 4)
+    assert second.report.checkpoints_verified >= 1  # the published ones after the state
+
+    # Entries missing from a source, behind a checkpoint that verifies: named, state kept.
+    grow(api, 2)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM log_entries WHERE idx = :i"), {"i": second.state.size})
+    third = incremental_audit(source, second.state, now=T, workers=1)
+    assert third.state is None and third.evidence is None
+    assert third.report.failure is not None
+    assert third.report.failure.kind == FailureKind.ENTRY_MISSING
+    assert third.report.failure.index == second.state.size
+
+
+def test_state_file_lock_and_missing_file(tmp_path: Path) -> None:
+    f = StateFile(tmp_path / "deep" / "er" / "log.json")
+    assert f.load() is None
+    with f.locked():
+        pass
+    assert (tmp_path / "deep" / "er" / "log.json.lock").exists()
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(StorageError):
+        StateFile(tmp_path / "dir.json").load()
+
+
+def test_keys_in_the_state_are_the_pinned_ones(api: Api) -> None:
+    keys = keys_from_strings([vkey(api)])
+    out = incremental_audit(DatabaseSource(app_of(api).state.log.engine), None, now=T, keys=keys)
+    assert out.state is not None
+    assert out.state.keys == (vkey(api),)
