@@ -115,11 +115,11 @@ def audit_command(
     ] = False,
     full: Annotated[
         bool,
-        typer.Option(help="Re-read every entry even with a trusted state (checked against it)"),
+        typer.Option("--full", help="Re-read every entry, even with a trusted state"),
     ] = False,
     follow: Annotated[
         bool,
-        typer.Option(help="Audit again every --interval seconds, one line per round, until Ctrl-C"),
+        typer.Option("--follow", help="Audit every --interval seconds until Ctrl-C"),
     ] = False,
     interval: Annotated[
         float, typer.Option(min=0, help="Seconds between the rounds of --follow")

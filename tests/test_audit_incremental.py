@@ -15,7 +15,10 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -204,6 +207,15 @@ def roll_back(api: Api, size: int) -> None:
 
 
 # --- first audit, then only what is new -------------------------------------------------------
+
+
+def test_help_names_the_state_options_and_exit_4() -> None:
+    code, out, _ = altan("audit", "--help")
+    assert code == 0
+    for option in ("--state", "--no-state", "--full", "--follow", "--interval"):
+        assert option in out
+    assert "--rounds" not in out  # for tests
+    assert "4 evidence of a rewritten or forked log" in " ".join(out.split())
 
 
 def test_first_audit_saves_the_state(api: Api, network: Network, tmp_path: Path) -> None:
@@ -771,6 +783,36 @@ def test_incremental_audit_through_the_database_source(api: Api) -> None:
     assert third.report.failure is not None
     assert third.report.failure.kind == FailureKind.ENTRY_MISSING
     assert third.report.failure.index == second.state.size
+
+
+def test_a_process_killed_mid_write_leaves_the_old_state(tmp_path: Path) -> None:
+    signer = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN)
+    tree = CompactRange()
+    tree.append(hash_leaf(b"x"))
+    note = sign_checkpoint(Checkpoint(ORIGIN, 1, tree.root()), signer)
+    state = TrustedState(
+        ORIGIN, 1, tree.root(), note, T, (signer.verifier.vkey,), hash_leaf(b"x"), (tree.root(),)
+    )
+    path = tmp_path / "log.json"
+    StateFile(path).save(state)
+    # Another audit is killed (SIGKILL: no clean-up runs) after writing its new state to the
+    # temporary file and before the rename.
+    script = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from ledger.trusted import write_private_file\n"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f'write_private_file(Path({str(path)!r}), b\'{{"format": "altan-ledger/trus\')\n'
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, check=False, timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert StateFile(path).load() == state
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    [leftover] = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftover.read_bytes().startswith(b'{"format"')  # the half-written new state
+    StateFile(path).save(state)  # the next save is not disturbed by it
+    assert StateFile(path).load() == state
 
 
 def test_state_file_lock_and_missing_file(tmp_path: Path) -> None:
