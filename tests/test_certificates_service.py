@@ -487,28 +487,3 @@ def test_on_every_database(database: Database, tmp_path: Path) -> None:
         assert w.verdict(old)["reason"] == "transferred"
         assert w.verdict(w.latest_token("AU-1"))["verdict"] == "genuine"
         assert w.verdict(w.latest_token("ORE-AU-1"))["reason"] == "consumed"
-
-
-def test_after_an_append_the_verdict_uses_the_latest_cosigned_checkpoint(world: World) -> None:
-    """A verifier that demands cosignatures is not failed by timing: right after an append
-    the latest checkpoint has none yet, so the proof is against the largest cosigned one."""
-    from test_witnesses import cosign_latest, register, witness
-
-    from ledger.cosignature import WitnessKey, count_valid_cosignatures
-
-    w = witness()
-    register(world.api, w)
-    world.gold("AU-1", 50_000)
-    world.request("AU-1")
-    token = world.latest_token("AU-1")
-    assert cosign_latest(world.c, w).status_code == 201
-    cosigned_size = world.size()
-    world.deliver("ORE-LATER", 1_000_000)  # the log moves on; nobody cosigned that yet
-
-    view = world.verdict(token)  # check_proof: the proof holds against the note given
-    assert view["verdict"] == "genuine"
-    assert view["proof"]["tree_size"] == cosigned_size < world.size()
-    assert count_valid_cosignatures(view["checkpoint"], [WitnessKey.from_vkey(w.key.vkey)])
-
-    assert cosign_latest(world.c, w).status_code == 201
-    assert world.verdict(token)["proof"]["tree_size"] == world.size()

@@ -64,7 +64,6 @@ from services.certificates.models import CertificateRecord
 from services.certificates.service import KIND_NAMES, certificate_id, current_certificate
 from services.lots import queries
 from services.lots.models import Lot, LotEvent, LotLink
-from services.witnesses import repository
 from services.witnesses.service import checkpoint_note
 
 STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
@@ -175,7 +174,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
             vkeys,
         )
     assert checkpoint is not None
-    proof, note = _witnessed_proof(conn, entry[0], checkpoint, note)
+    proof = _proof(conn, entry[0], size, checkpoint.root_hash)
     lot = session.get(Lot, cert.lot_id)
     lot_now = _lot_now(session, conn, lot) if lot is not None else None
 
@@ -241,26 +240,6 @@ def _refused(
         certificate=out,
         checkpoint=note,
         verifier_keys=vkeys,
-    )
-
-
-def _witnessed_proof(
-    conn: Connection,
-    entry: storage.StoredEntry,
-    latest: storage.StoredCheckpoint,
-    latest_note: str | None,
-) -> tuple[InclusionProof, str | None]:
-    """The proof against the latest checkpoint, unless no witness has cosigned that one yet
-    (right after an append): then against the largest cosigned checkpoint that holds the
-    entry, so that a verifier who demands cosignatures is not failed by mere timing."""
-    if latest_note is not None and latest_note != latest.note:  # it carries cosignatures
-        return _proof(conn, entry, latest.size, latest.root_hash), latest_note
-    size = repository.largest_cosigned_size(conn, entry.index + 1)
-    cosigned = storage.checkpoint_at(conn, size) if size is not None else None
-    if cosigned is None:
-        return _proof(conn, entry, latest.size, latest.root_hash), latest_note
-    return _proof(conn, entry, cosigned.size, cosigned.root_hash), checkpoint_note(
-        conn, cosigned.size
     )
 
 

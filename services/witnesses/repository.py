@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from services.witnesses.models import LogCosignature, Witness
@@ -66,18 +66,3 @@ def shown_cosignatures(conn: Connection, size: int, limit: int) -> Sequence[Any]
         .limit(limit)
     )
     return conn.execute(query).all()
-
-
-def largest_cosigned_size(conn: Connection, at_least: int) -> int | None:
-    """The largest checkpoint size of at least `at_least` that a still-active witness
-    cosigned, or None."""
-    query = (
-        select(func.max(LogCosignature.size))
-        .join(
-            Witness,
-            (Witness.name == LogCosignature.witness) & (Witness.key_id == LogCosignature.key_id),
-        )
-        .where(LogCosignature.size >= at_least, Witness.status == "active")
-    )
-    found = conn.execute(query).scalar()
-    return None if found is None else int(found)
