@@ -13,10 +13,13 @@ Every message says what was expected and what was found. The tree::
     │   ├── ConsistencyError      two tree heads that cannot both be true (a fork or a rewrite)
     │   ├── OriginMismatch        a checkpoint that verifies but names another log
     │   ├── CertificateInvalid    a certificate token that fails a check (ledger.certificate)
-    │   └── ChainBroken           an entry whose index or previous hash does not follow
+    │   ├── ChainBroken           an entry whose index or previous hash does not follow
+    │   └── BackupInvalid         a backup file that is unreadable, truncated, changed, or
+    │                             whose log does not verify (ledger.backup)
     ├── OutOfRange                an index or tree size beyond what the log holds
     ├── BatcherClosed             the group committer stopped; the event was not appended
     └── StorageError              the store cannot do what was asked (no head row, missing node)
+        └── NotEmpty              a restore into a database that already holds data
 """
 
 from __future__ import annotations
@@ -86,6 +89,19 @@ class ChainBroken(VerificationError):
     """An entry whose index or previous-hash link does not follow its predecessor."""
 
 
+class BackupInvalid(VerificationError):
+    """A backup file refused: `what` names the part at fault (``entry 17``, ``checkpoint at
+    size 40``, ``trailer``, ``line 3``), `kind` the failure (an audit failure kind such as
+    ``content_changed``, or ``malformed``, ``truncated``, ``digest_mismatch``...)."""
+
+    def __init__(
+        self, message: str, *, what: str = "", kind: str = "", field: str | None = None
+    ) -> None:
+        self.what = what
+        self.kind = kind
+        super().__init__(f"{what} ({kind}): {message}" if what else message, field=field)
+
+
 class OutOfRange(LedgerError):
     """An index or tree size the log does not (yet) hold."""
 
@@ -96,3 +112,13 @@ class BatcherClosed(LedgerError):
 
 class StorageError(LedgerError):
     """The store cannot answer: out-of-range sizes, an empty log, a missing node."""
+
+
+class NotEmpty(StorageError):
+    """A restore refused because the database already holds data (`tables` names where)."""
+
+    def __init__(
+        self, message: str, *, tables: tuple[str, ...] = (), field: str | None = None
+    ) -> None:
+        self.tables = tables
+        super().__init__(message, field=field)

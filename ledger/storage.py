@@ -39,7 +39,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
+    literal,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -167,6 +169,20 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def snapshot_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read transaction that sees one snapshot from its first read to its end, however
+    many queries it makes (a backup): REPEATABLE READ on PostgreSQL, where the default
+    READ COMMITTED gives each statement its own snapshot; a SQLite read transaction in WAL
+    mode is one already. Holding it long keeps old row versions (and SQLite's WAL) alive,
+    never blocks the writers."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
 def lock_head(conn: Connection) -> int:
     """Lock the log head for this transaction and return the tree size."""
     row = conn.execute(
@@ -237,6 +253,40 @@ def insert_checkpoint(
         insert(log_checkpoints).values(
             size=size, root_hash=root_hash, key_id=key_id, published_at=published_at, note=note
         )
+    )
+
+
+def insert_checkpoints(conn: Connection, rows: Sequence[StoredCheckpoint]) -> None:
+    """Keep many published checkpoints at once (a restore from a backup)."""
+    p = _placeholder(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO log_checkpoints (size, root_hash, key_id, published_at, note) "  # noqa: S608
+        f"VALUES ({p}, {p}, {p}, {p}, {p})",
+        [(r.size, r.root_hash, r.key_id, r.published_at, r.note) for r in rows],
+    )
+
+
+def occupied_log_tables(conn: Connection) -> list[str]:
+    """The log tables holding anything: rows in entries, nodes, checkpoints or keys, or a
+    head past size 0. Empty for a database fresh from the migrations."""
+    out = [
+        table.name
+        for table in (log_entries, log_nodes, log_checkpoints, log_keys)
+        if conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None
+    ]
+    if conn.execute(select(log_head.c.id).where(log_head.c.size != 0)).first() is not None:
+        out.append(log_head.name)
+    return out
+
+
+def count_checkpoints(conn: Connection, max_size: int) -> int:
+    """How many published checkpoints have a tree size of at most `max_size`."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(log_checkpoints)
+            .where(log_checkpoints.c.size <= max_size)
+        ).scalar_one()
     )
 
 

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from schemas.log import Health
-from services import problems
+from services import observability, problems, security
 from services.actors.routes import router as actors_router
 from services.cases.routes import router as cases_router
 from services.certificates.routes import router as certificates_router
@@ -39,9 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logging_setup = observability.configure_logging(cfg)
         runtime = open_runtime(cfg)
         app.state.runtime = runtime
         app.state.log = runtime.log
+        app.state.read_log = runtime.read_log  # the read replica's, or the same log
         app.state.events = runtime.events
         app.state.committer = EventCommitter(
             runtime.events, cfg.group_commit_max, cfg.group_commit_linger_ms / 1000
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.committer.close()
             runtime.close()
+            logging_setup.undo()
 
     app = FastAPI(
         title="Altan Ledger",
@@ -61,6 +65,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=cfg.max_request_bytes)
+    # Pure ASGI middleware only; the last added runs first: request id, log line and
+    # latency around everything, then headers, CORS and rate limits, then body limits.
+    hsts = cfg.public_url.startswith("https://")
+    limiter = None
+    if cfg.rate_limit_per_minute:
+        limiter = security.RateLimiter(cfg.rate_limit_per_minute)
+    app.add_middleware(
+        security.Security, hsts=hsts, cors_origins=cfg.cors_origin_list, limiter=limiter
+    )
+    if cfg.forwarded_allow_ips:  # the client's address, as a trusted proxy says, first
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=cfg.forwarded_allow_ips)
+    app.add_middleware(
+        observability.RequestObservability,
+        access_log=cfg.access_log,
+        metrics=cfg.metrics,
+        error_headers=security.response_headers(hsts),
+    )
+    observability.install_metrics(app, cfg)
     app.include_router(log_router)
     app.include_router(bundle_router)
     app.include_router(events_router)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services import observability
 from services.actors.models import Actor, ApiToken
 from services.errors import Forbidden, NotFound, Unauthenticated
 from services.events.service import BearerToken, Principal
@@ -51,12 +52,14 @@ def revoke_token(session: Session, token_id: str, now: str) -> None:
 
 def principal_for(session: Session, token: str) -> Principal:
     """The principal a bearer token stands for, or Unauthenticated."""
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    token_hash = hash_token(token)
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("bad-token", "the bearer token is unknown or revoked")
     actor = session.get(Actor, row.actor_id)
     if actor is None or actor.status == "revoked":
         raise Unauthenticated("bad-token", "the token's actor is not registered or revoked")
+    observability.note_principal(token_hash, actor.id)  # the log line names the actor
     return Principal(actor_id=actor.id, role=actor.role, token_id=row.id)
 
 

@@ -1,42 +1,78 @@
-"""Server-side `altan` commands: serve, init, demo, keys. Attached by `clients.cli.main`."""
+"""Server-side `altan` commands: serve, init, demo, keys, db,
+export, import. Attached by `clients.cli.main`."""
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ledger import storage
+from ledger.audit import keys_from_strings
 from ledger.entry import format_time
+from ledger.errors import BackupInvalid, LedgerError, NotEmpty
+from ledger.keys import KeyStore
+from services import backup
 from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
 from services.auth import issue_token
+from services.database import current_revision, head_revision, migrate
 from services.demo import fill_demo
 from services.errors import DomainError
+from services.observability import uvicorn_log_config
 from services.projection import rebuild as replay_log
 from services.runtime import open_runtime, utc_now
 from services.settings import get_settings
 
 keys_app = typer.Typer(help="The log's signing keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (ALTAN_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (ALTAN_PORT)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (ALTAN_WORKERS, default 1)"),
+    ] = None,
 ) -> None:
-    """Run the service (uvicorn) on the configured database."""
+    """Run the service (uvicorn) on the configured database; migrations run at start-up."""
     import uvicorn
 
-    from services.app import create_app
-
     settings = get_settings()
+    processes = workers or settings.workers
+    if processes == 1:
+        from services.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level="info",
+            log_config=uvicorn_log_config(settings),
+            access_log=False,  # our own access line (services.observability) replaces it
+            proxy_headers=False,
+        )
+        return
+    # uvicorn's process manager: each worker imports the factory and reads its settings from
+    # the environment. Migrate and load (or create) the key here once first, so that a bad
+    # configuration fails once, not in a loop of restarted workers.
+    open_runtime(settings).close()
     uvicorn.run(
-        create_app(settings),
+        "services.app:create_app",
+        factory=True,
+        workers=processes,
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
-        access_log=settings.access_log,
+        log_config=uvicorn_log_config(settings),
+        access_log=False,
         proxy_headers=False,
     )
 
@@ -49,7 +85,7 @@ def init() -> None:
         token = bootstrap_administrator(runtime.events)
         key = runtime.keystore.active().key
         sys.stdout.write(
-            f"log {runtime.log.origin} ready at {runtime.settings.resolved_database_url}\n"
+            f"log {runtime.log.origin} ready at {runtime.settings.display_database_url}\n"
             f"size {runtime.log.size()}; verifier key {key.verifier_key}\n"
         )
         if token is not None:
@@ -107,7 +143,7 @@ def demo(
         runtime.close()
     sys.stdout.write(
         f"recorded {recorded} events ({refused} refused by the rules) in "
-        f"{runtime.settings.resolved_database_url}; the log now holds {size} entries\n"
+        f"{runtime.settings.display_database_url}; the log now holds {size} entries\n"
     )
 
 
@@ -116,6 +152,21 @@ def keys_export() -> None:
     runtime = open_runtime(get_settings())
     sys.stdout.write(runtime.keystore.active().key.verifier_key + "\n")
     runtime.close()
+
+
+def keys_create() -> None:
+    """Create the log key in ALTAN_DATA_DIR/keys/ without a database, on a trusted machine,
+    to load into a Kubernetes Secret that every replica mounts; an existing key is kept.
+    Prints the verifier key."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    store = KeyStore(settings.data_dir, settings.log_origin, settings.passphrase_bytes)
+    existed = (store.path / "keys.json").exists()
+    store.load_or_create(utc_now())
+    state = "kept the existing key" if existed else "created a new key"
+    sys.stderr.write(f"{state} in {store.path}\n")
+    sys.stdout.write(store.active().key.verifier_key + "\n")
 
 
 def keys_list() -> None:
@@ -135,6 +186,144 @@ def keys_rotate() -> None:
     runtime.close()
 
 
+def _sqlite_file_missing(url: str) -> bool:
+    parsed = make_url(url)
+    database = parsed.database or ""
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not Path(database).is_file()
+    )
+
+
+def db_upgrade() -> None:
+    """Apply the migrations up to the newest revision (what `altan serve` does at start-up,
+    under the same lock); print the revision before and after. Twice is a no-op."""
+    settings = get_settings()
+    if settings.database_url is None:  # the SQLite file in the data directory
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)
+    engine = storage.make_engine(settings.resolved_database_url)
+    try:
+        before = current_revision(engine)
+        migrate(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    done = "nothing to do" if before == after else f"upgraded from {before or 'none'}"
+    sys.stdout.write(
+        f"database: {settings.display_database_url}\ncurrent: {after}\nhead: {head}\n{done}\n"
+    )
+
+
+def db_current(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless the database is at the head revision")
+    ] = False,
+) -> None:
+    """Print the database's revision and the newest one; creates and changes nothing."""
+    settings = get_settings()
+    url = settings.resolved_database_url
+    current = None
+    if not _sqlite_file_missing(url):
+        engine = storage.make_engine(url)
+        try:
+            current = current_revision(engine)
+        finally:
+            engine.dispose()
+    head = head_revision()
+    sys.stdout.write(
+        f"database: {settings.display_database_url}\ncurrent: {current or 'none'}\nhead: {head}\n"
+    )
+    if check and current != head:
+        sys.stderr.write("the database is not at the head revision: run `altan db upgrade`\n")
+        raise typer.Exit(1)
+
+
+def export_command(
+    file: Annotated[str, typer.Argument(help="The backup file to write; - for stdout")],
+    database_url: Annotated[
+        str | None, typer.Option(help="The database to read (default: ALTAN_DATABASE_URL)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace FILE if it exists")] = False,
+) -> None:
+    """Back up the log: entries, receipts, checkpoints and public keys, as gzip JSON Lines,
+    while the server runs. Off-log data (personal data, prices, tokens) and the private
+    keys are not in it: back them up separately. Exit 0 written, 2 not."""
+    url = database_url or get_settings().resolved_database_url
+    if _sqlite_file_missing(url):
+        sys.stderr.write(f"no database at {backup.shown_url(url)}\n")
+        raise typer.Exit(2)
+    engine = storage.make_engine(url)
+    try:
+        if file == "-":
+            summary = backup.export_to_stream(engine, sys.stdout.buffer, utc_now())
+        else:
+            summary = backup.export_to_file(engine, Path(file), utc_now(), force=force)
+    except (OSError, LedgerError, SQLAlchemyError) as exc:
+        sys.stderr.write(f"cannot export the log of {backup.shown_url(url)}: {exc}\n")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    (sys.stderr if file == "-" else sys.stdout).write(backup.describe_export(summary, file))
+
+
+def import_command(
+    file: Annotated[str, typer.Argument(help="The backup file to read; - for stdin")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The empty database to restore into (default: ALTAN_DATABASE_URL)"),
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            help="Pin a log verifier key (<name>+<id>+<base64>); repeat for rotated keys. "
+            "Without it the file's own key records are used.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes for signature checks (default: all cores)")
+    ] = None,
+) -> None:
+    """Restore a backup into an EMPTY database: load, audit and rebuild the state in one
+    transaction, so a refused or interrupted import leaves nothing. Exit 0 restored; 1 the
+    file is refused (truncated, changed, or its log does not verify), named; 2 the
+    database is not empty or cannot be used."""
+    settings = get_settings()
+    url = database_url or settings.resolved_database_url
+    if database_url is None and settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)
+    engine = storage.make_engine(url)
+    try:
+        trusted = keys_from_strings(key) if key else None
+        with open(file, "rb") if file != "-" else nullcontext(sys.stdin.buffer) as stream:
+            summary, replayed = backup.import_backup(
+                engine,
+                url,
+                stream,
+                trusted_keys=trusted,
+                workers=workers,
+                progress=backup.progress_printer(sys.stderr),
+            )
+    except BackupInvalid as exc:
+        sys.stderr.write(f"REFUSED {exc}\nnothing was imported\n")
+        raise typer.Exit(1) from exc
+    except NotEmpty as exc:
+        sys.stderr.write(f"REFUSED {exc}\n")
+        raise typer.Exit(2) from exc
+    except (OSError, LedgerError, SQLAlchemyError) as exc:
+        sys.stderr.write(f"cannot import into {backup.shown_url(url)}: {exc}\n")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    sys.stdout.write(backup.describe_import(summary, replayed, url, pinned=bool(key)))
+    for warning in backup.restore_warnings(settings, summary):
+        sys.stderr.write(f"warning: {warning}\n")
+
+
 def register(app: typer.Typer) -> None:
     """Attach the server-side commands to the `altan` app."""
     app.command("serve")(serve)
@@ -142,7 +331,13 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
     app.command("rebuild")(rebuild)
     app.command("token")(token_issue)
+    app.command("export")(export_command)
+    app.command("import")(import_command)
     keys_app.command("export")(keys_export)
+    keys_app.command("create")(keys_create)
     keys_app.command("list")(keys_list)
     keys_app.command("rotate")(keys_rotate)
     app.add_typer(keys_app, name="keys")
+    db_app.command("upgrade")(db_upgrade)
+    db_app.command("current")(db_current)
+    app.add_typer(db_app, name="db")

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import errors
@@ -25,6 +26,17 @@ from services.errors import DomainError
 MEDIA_TYPE = "application/problem+json"
 
 log = logging.getLogger(__name__)
+
+# The database could not be reached or dropped the connection (stopped, restarting, failing
+# over, a pool exhausted): 503 with Retry-After, never a 500. The outcome of a write cut
+# off mid-commit is unknown to the service too; a retry with the same Idempotency-Key
+# records it at most once. The engine recovers by itself (pool_pre_ping) once it is back.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+RETRY_AFTER_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -50,8 +62,10 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.OriginMismatch: ProblemType(422, "origin-mismatch", "Checkpoint of another log"),
     CertificateInvalid: ProblemType(422, "certificate-invalid", "Certificate not genuine"),
     errors.ChainBroken: ProblemType(422, "chain-broken", "Hash chain broken"),
+    errors.BackupInvalid: ProblemType(422, "backup-invalid", "Backup file refused"),
     errors.OutOfRange: ProblemType(400, "out-of-range", "Index or tree size out of range"),
     errors.StorageError: ProblemType(503, "storage-unavailable", "Storage unavailable"),
+    errors.NotEmpty: ProblemType(409, "database-not-empty", "Database not empty"),
     errors.BatcherClosed: ProblemType(503, "appender-closed", "Log not accepting appends"),
 }
 
@@ -85,7 +99,17 @@ def problem_response(
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers on an app."""
+    """Register the handlers on an app, and say in its OpenAPI document what they answer."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        spec = build_openapi()
+        if first:
+            declare_problems(app, spec)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(errors.LedgerError)
     async def _ledger_error(_request: Request, exc: errors.LedgerError) -> JSONResponse:
@@ -95,9 +119,31 @@ def install(app: FastAPI) -> None:
             detail = "the service cannot answer right now; try again later"
         else:
             detail = str(exc)
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if kind.status == 503 else None
         return problem_response(
-            kind.status, kind.slug, kind.title, detail, field=getattr(exc, "field", None)
+            kind.status,
+            kind.slug,
+            kind.title,
+            detail,
+            field=getattr(exc, "field", None),
+            headers=retry,
         )
+
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The driver's own message only: SQLAlchemy's adds the statement and its
+        # parameters, which may hold personal data.
+        log.error("database unavailable: %s", getattr(exc, "orig", None) or type(exc).__name__)
+        return problem_response(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "the service cannot reach its database right now; nothing was recorded unless a "
+            "retry with the same Idempotency-Key says so; try again later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for exc_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_class, _database_unavailable)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -138,3 +184,75 @@ def install(app: FastAPI) -> None:
         return problem_response(
             exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers
         )
+
+
+# What any operation may answer through the handlers above, whatever its own route says.
+SHARED_PROBLEMS = {
+    "401": "No bearer token, or an unknown or revoked one",
+    "403": "The principal's role or relationship to the record does not allow this",
+    "404": "Nothing has the id given in the path",
+    "413": "The request body is larger than ALTAN_MAX_REQUEST_BYTES",
+    "422": "The request is invalid: the field at fault and the rule are named",
+    "429": "Too many requests from this token or address; retry after Retry-After seconds",
+    "503": "The database or the log key is unavailable; retry after Retry-After seconds",
+}
+
+
+# Never rate limited (services.security.NOT_LIMITED).
+UNLIMITED = frozenset({"/healthz", "/metrics"})
+
+
+def declare_problems(app: FastAPI, spec: dict[str, Any]) -> None:
+    """Every error answer is an RFC 9457 problem (`application/problem+json`, the Problem
+    schema), where FastAPI's document says `application/json` with its own validation
+    error; and the answers every route may give through the shared machinery are listed:
+    401 and 403 where a bearer token is required, 404 where the path names a record, 413
+    where there is a body, 422 where there is any input, 429 (rate limits) and 503
+    everywhere."""
+    from fastapi.routing import iter_route_contexts
+
+    from schemas.log import Problem
+    from services.auth import authenticate
+
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    if "Problem" not in schemas:
+        schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+    authenticated: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None and authenticate in _calls(dependant):
+            path = route.path_format or ""
+            authenticated.update((path, m.lower()) for m in route.methods or ())
+
+    for path, operations in spec.get("paths", {}).items():
+        for method, op in operations.items():
+            shared = ["503"] if path in UNLIMITED else ["429", "503"]
+            if (path, method) in authenticated:
+                shared += ["401", "403"]
+            if "{" in path:
+                shared.append("404")
+            if "requestBody" in op:
+                shared.append("413")
+            if "requestBody" in op or op.get("parameters"):
+                shared.append("422")
+            responses = op.setdefault("responses", {})
+            for status in shared:
+                responses.setdefault(status, {"description": SHARED_PROBLEMS[status]})
+            if responses.get("422", {}).get("description") == "Validation Error":
+                responses["422"]["description"] = SHARED_PROBLEMS["422"]
+            for status, answer in responses.items():
+                if status[0] in "45":
+                    answer["content"] = problem
+
+
+def _calls(dependant: Any) -> set[Any]:
+    """Every callable a route depends on, however deep."""
+    out: set[Any] = set()
+    for dep in dependant.dependencies:
+        out.add(dep.call)
+        out |= _calls(dep)
+    return out

@@ -30,8 +30,11 @@ class Runtime:
     keystore: KeyStore
     log: Log
     events: EventService
+    read_log: Log  # reads and proofs: over ALTAN_READ_DATABASE_URL when set, else `log`
 
     def close(self) -> None:
+        if self.read_log.engine is not self.engine:
+            self.read_log.engine.dispose()
         self.engine.dispose()
 
 
@@ -49,4 +52,14 @@ def open_runtime(settings: Settings) -> Runtime:
     import services.registry  # noqa: F401 - every handler and projector registers itself
 
     events = EventService(log, settings, utc_now)
-    return Runtime(settings=settings, engine=engine, keystore=keystore, log=log, events=events)
+    read_log = log
+    if settings.read_database_url:  # a replica: never migrated or written from here
+        read_log = Log(make_engine(settings.read_database_url), log.origin, keystore.active)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        keystore=keystore,
+        log=log,
+        events=events,
+        read_log=read_log,
+    )

@@ -28,6 +28,9 @@ hypothesis_settings.load_profile("altan")
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ORIGIN = "test.altan.example/log"
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+# No rate limit in tests unless a test asks for one (test_security_headers.py does): a test
+# client sends hundreds of requests from one address with one token.
+os.environ.setdefault("ALTAN_RATE_LIMIT_PER_MINUTE", "0")
 
 
 def postgres_url() -> str | None:

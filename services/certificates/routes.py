@@ -19,7 +19,7 @@ from services.deps import SettingsDep
 from services.errors import NotFound
 from services.events.service import Principal
 from services.lots.routes import readable_lot
-from services.reads import read_session
+from services.reads import read_engine, read_session
 
 router = APIRouter(tags=["certificates"])
 Lang = Literal["mn", "en"]
@@ -38,7 +38,7 @@ def _url(public_url: str, token: str) -> str:
 
 
 def _check(request: Request, token: str, public_url: str) -> VerdictOut:
-    with storage.read_transaction(request.app.state.log.engine) as conn:
+    with storage.read_transaction(read_engine(request)) as conn:
         return verdict.check(conn, token[: MAX_TOKEN_CHARS + 1], public_url)
 
 

@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from ledger import storage
@@ -45,6 +46,7 @@ from ledger.errors import LedgerError
 from ledger.keys import LogSigner
 from ledger.log import Log
 from schemas.events import Body
+from services import observability
 from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 from services.events.models import IdempotencyRecord
 from services.projection import Applied, apply
@@ -253,9 +255,10 @@ class EventService:
         atomic: the first failure records nothing of the batch (its error is returned for
         that item, the others are reported as not recorded); otherwise each item stands alone.
         """
+        appended: list[str] = []
         try:
             with storage.write_transaction(self.engine) as conn:
-                return self._run(conn, items, atomic)
+                results = self._run(conn, items, atomic, appended)
         except _AtomicFailure as failure:
             aborted = RuleViolation(
                 "batch-aborted",
@@ -265,9 +268,15 @@ class EventService:
                 ItemResult(error=failure.error if i == failure.position else aborted)
                 for i in range(len(items))
             ]
+        observability.count_appended(appended)  # committed: count them
+        return results
 
     def _run(
-        self, conn: Connection, items: Sequence[tuple[Who, Submission]], atomic: bool
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Who, Submission]],
+        atomic: bool,
+        appended_types: list[str],
     ) -> list[ItemResult]:
         size = self.log.lock(conn)
         now = self.clock()
@@ -310,6 +319,8 @@ class EventService:
             follow = self._follow(session, planned, appended.receipts, size + len(events), now)
             if follow:
                 self.log.append_in(conn, [ev for _, ev, _ in follow], now)
+            appended_types.extend(ev.type for ev in events)
+            appended_types.extend(ev.type for _, ev, _ in follow)
             for item in planned:
                 receipt = appended.receipts[item.offset]
                 assert receipt.index == size + item.offset
@@ -494,10 +505,14 @@ class EventCommitter:
         self._batcher.close()
 
     def _commit(self, items: list[tuple[Who, Submission]]) -> list[Recorded | BaseException]:
+        observability.GROUP_COMMIT_BATCH.observe(len(items))
         try:
             results = self.events.submit_many(items, atomic=False)
-        except Exception:
-            if len(items) == 1:
+        except Exception as exc:
+            # A lost database connection is no item's fault, and the batch may even have
+            # committed before the connection broke: running it again item by item could
+            # record it twice. Every waiter hears of it (503) and retries with its key.
+            if len(items) == 1 or isinstance(exc, (OperationalError, InterfaceError)):
                 raise
             # Something unexpected in one item must not fail its neighbours: one by one.
             return [self._one(item) for item in items]

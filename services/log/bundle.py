@@ -12,6 +12,7 @@ from ledger import storage
 from ledger.errors import OutOfRange, StorageError
 from ledger.merkle import inclusion_proof
 from ledger.proof_bundle import ProofBundle
+from services.reads import read_engine
 from services.witnesses.service import checkpoint_note
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/log", tags=["log (auditors)"])
 
 def bundle_text(request: Request, index: int) -> str:
     """The bundle of entry `index` against the latest checkpoint, read in one snapshot."""
-    with storage.read_transaction(request.app.state.log.engine) as conn:
+    with storage.read_transaction(read_engine(request)) as conn:
         checkpoint = storage.latest_checkpoint(conn)
         if checkpoint is None:
             raise StorageError("no checkpoint published yet: the log is not initialised")
@@ -38,7 +39,10 @@ def bundle_text(request: Request, index: int) -> str:
     "/proof/bundle",
     response_class=PlainTextResponse,
     summary="An offline proof that entry `index` is in the log (C2SP tlog-proof@v1)",
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {"content": {"text/plain": {}}},
+        400: {"description": "No entry `index` below the latest checkpoint's size"},
+    },
 )
 def get_proof_bundle(
     request: Request,

@@ -20,7 +20,8 @@ from schemas.log import (
     LogKeysOut,
     Problem,
 )
-from services.deps import LogDep, SettingsDep
+from services.deps import ReadLogDep, SettingsDep
+from services.observability import PROOF_DURATION
 from services.witnesses.service import checkpoint_note
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
@@ -103,7 +104,7 @@ _CONSISTENCY_EXAMPLE = {
         }
     },
 )
-def get_checkpoint(log: LogDep) -> PlainTextResponse:
+def get_checkpoint(log: ReadLogDep) -> PlainTextResponse:
     """The origin line, the tree size, the base64 root hash, a blank line, then one line
     `— <key name> <base64(4-byte key id || Ed25519 signature)>` per log key that signed,
     then one `cosignature/v1` line per registered witness that cosigned this checkpoint
@@ -125,7 +126,7 @@ def get_checkpoint(log: LogDep) -> PlainTextResponse:
     responses=_example(_KEYS_EXAMPLE),
     summary="Every log public key, retired included",
 )
-def get_keys(log: LogDep) -> LogKeysOut:
+def get_keys(log: ReadLogDep) -> LogKeysOut:
     """The log's Ed25519 keys with their C2SP verifier key strings. Retired keys stay listed
     so that old checkpoints and receipts stay verifiable; pin one out of band to trust it."""
     return LogKeysOut(
@@ -150,7 +151,7 @@ def get_keys(log: LogDep) -> LogKeysOut:
     summary="Entries start <= i < end with their receipts (the server may return fewer)",
 )
 def get_entries(
-    log: LogDep,
+    log: ReadLogDep,
     settings: SettingsDep,
     response: Response,
     start: Annotated[
@@ -192,7 +193,7 @@ def get_entries(
     summary="RFC 9162 inclusion proof of entry `index` in the tree of size `tree_size`",
 )
 def get_inclusion_proof(
-    log: LogDep,
+    log: ReadLogDep,
     response: Response,
     index: Annotated[
         int, Query(ge=0, le=2**62, examples=[3], description="The entry, below tree_size")
@@ -203,7 +204,8 @@ def get_inclusion_proof(
 ) -> InclusionProofOut:
     """The audit path (RFC 9162 §2.1.3) from the entry's leaf hash to the root of the first
     `tree_size` entries, as base64 hashes; verify with §2.1.3.2 against a checkpoint root."""
-    hashes = log.inclusion_proof(index, tree_size)
+    with PROOF_DURATION.labels("inclusion").time():
+        hashes = log.inclusion_proof(index, tree_size)
     response.headers["Cache-Control"] = _IMMUTABLE
     return InclusionProofOut(
         index=index, tree_size=tree_size, hashes=[b64encode(h) for h in hashes]
@@ -217,7 +219,7 @@ def get_inclusion_proof(
     summary="RFC 9162 consistency proof between tree sizes `first` and `second`",
 )
 def get_consistency_proof(
-    log: LogDep,
+    log: ReadLogDep,
     response: Response,
     first: Annotated[
         int, Query(ge=1, le=2**62, examples=[4], description="The older tree size, at least 1")
@@ -228,6 +230,7 @@ def get_consistency_proof(
 ) -> ConsistencyProofOut:
     """The RFC 9162 §2.1.4 proof that the tree of `second` entries extends the tree of
     `first` entries (empty when they are equal); verify with §2.1.4.2 against two roots."""
-    hashes = log.consistency_proof(first, second)
+    with PROOF_DURATION.labels("consistency").time():
+        hashes = log.consistency_proof(first, second)
     response.headers["Cache-Control"] = _IMMUTABLE
     return ConsistencyProofOut(first=first, second=second, hashes=[b64encode(h) for h in hashes])

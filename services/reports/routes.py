@@ -81,7 +81,10 @@ def _own_centre(principal: Principal, centre: str | None) -> str | None:
 @router.get(
     "/mass-balance",
     summary="Mass balance per processing centre: ore in and processed, gold out, recovery, stock",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    responses={
+        200: {"content": {"application/json": {}, "text/csv": {}}},
+        404: {"description": "No processing centre `centre`"},
+    },
 )
 def get_mass_balance(
     principal: PrincipalDep,

@@ -12,7 +12,7 @@ from ledger import storage
 from ledger.errors import MalformedInput
 from schemas.log import Problem
 from schemas.witnesses import CosignatureOut, CosignaturesOut, WitnessesOut, WitnessOut
-from services.deps import LogDep
+from services.deps import LogDep, ReadLogDep
 from services.runtime import utc_now
 from services.witnesses import repository
 from services.witnesses.service import MAX_SUBMISSION_BYTES, accept_cosignatures
@@ -88,7 +88,7 @@ async def post_cosignatures(request: Request, log: LogDep) -> JSONResponse:
     response_model=WitnessesOut,
     summary="Witness keys registered through the log, removed ones included",
 )
-def get_witnesses(log: LogDep) -> WitnessesOut:
+def get_witnesses(log: ReadLogDep) -> WitnessesOut:
     """Every witness key the log was told about by `witness.registered` entries, with its
     status. Pin the keys you trust out of band; this list only says whom the log accepts."""
     with storage.read_transaction(log.engine) as conn:

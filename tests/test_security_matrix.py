@@ -1,0 +1,640 @@
+"""The authorisation matrix over every route, and what must never leave the service (issue 6).
+
+- Every route the app serves (listed from `app.routes`, so a new route without an entry
+  here fails `test_every_route_has_an_entry`) is called by every principal: nobody,
+  each role, and for records that belong to someone a party and a stranger (the centre
+  that holds a lot, the other centre, the buyer it was offered to, another buyer...).
+  Each answer must be the entry's success status for those it lists, 403 for every other
+  holder of a token, 401 without one.
+- A revoked token, or the token of a revoked actor, fails at the very next request.
+- A centre's stolen token does nothing to another centre's lots: no offer, split, merge,
+  cancel or certificate request; no read.
+- Across a full scenario (the matrix, the refusals, error bodies), no response carries a
+  bearer token other than the one it issued, the log's private key (PEM or raw), the key
+  passphrase, or a person's name, national ID or phone number (except the personal-data
+  route, to those allowed it); nor does any entry of the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+from domain_helpers import WHEN, Api, running_api
+
+from ledger.commitment import commit, new_salt
+
+PASSPHRASE = "altan-test-passphrase-Төв-7391"
+PERSON = {"name": "Батбаяр Дорж", "national_id": "УБ90010112", "phone": "+976 9911 2233"}
+PRICE = {"amount": "215000.00", "currency": "MNT"}
+
+# principal name -> actor id (None: no token at all)
+PRINCIPALS: dict[str, str | None] = {
+    "anonymous": None,
+    "administrator": "admin:root",
+    "regulator": "regulator:tov",
+    "auditor": "auditor:mrpam",
+    "centre": "centre:bornuur",  # holds AU-1 (offered to the buyer), AU-2 (certified)
+    "other_centre": "centre:mandal",  # holds AU-3 (certified)
+    "buyer": "buyer:mongolbank",  # AU-1 was offered to it
+    "other_buyer": "buyer:stranger",
+    "laboratory": "lab:darkhan",
+    "partnership": "partnership:tuul",  # its ore ORE-1 from SITE-1 went to the centre
+    "miner": "miner:bat",  # a person (personal data); its ore ORE-2 from SITE-2 to mandal
+}
+EVERYONE = frozenset(PRINCIPALS)
+AUTHENTICATED = EVERYONE - {"anonymous"}
+OFFICERS = frozenset({"administrator", "regulator", "auditor"})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One call of a route: who gets `ok`; every other token holder 403, nobody 401."""
+
+    method: str
+    url: str | Callable[[World, str], str]  # a callable gets the world and the principal
+    allowed: frozenset[str]
+    ok: int = 200
+    json: Any = None
+    content: bytes | None = None
+    denied: int = 403  # what a token holder outside `allowed` gets
+
+
+def probe(
+    method: str, url: Any, allowed: frozenset[str] | set[str], ok: int = 200, **kw: Any
+) -> Probe:
+    return Probe(method, url, frozenset(allowed), ok, **kw)
+
+
+@dataclass
+class World:
+    api: Api
+    data_dir: Path
+    certificates: dict[str, str] = field(default_factory=dict)  # lot -> certificate id
+    tokens: dict[str, str] = field(default_factory=dict)  # lot -> certificate token
+    responses: list[tuple[str, str, int, bytes, str]] = field(default_factory=list)
+
+    def call(self, who: str, p: Probe, **extra_headers: str) -> httpx.Response:
+        url = p.url(self, who) if callable(p.url) else p.url
+        actor = PRINCIPALS[who]
+        headers = dict(extra_headers)
+        if actor is not None:
+            headers["Authorization"] = f"Bearer {self.api.tokens[actor]}"
+        kw: dict[str, Any] = {"headers": headers}
+        if p.json is not None:
+            kw["json"] = p.json
+        if p.content is not None:
+            kw["content"] = p.content
+        return self.api.client.request(p.method, url, **kw)
+
+    def size(self) -> int:
+        return self.api.size()
+
+
+def _record(world: World) -> Callable[[httpx.Response], None]:
+    def hook(resp: httpx.Response) -> None:
+        resp.read()
+        req = resp.request
+        auth = req.headers.get("authorization", "")
+        headers = "\n".join(f"{k}: {v}" for k, v in resp.headers.items())
+        world.responses.append((req.method, str(req.url), resp.status_code, resp.content, auth))
+        world.responses.append((req.method, str(req.url), resp.status_code, headers.encode(), auth))
+
+    return hook
+
+
+def _site(api: Api, site: str, owner: str) -> None:
+    region = {"aimag": "Төв", "soum": "Борнуур"}
+    api.ok(
+        "regulator:tov",
+        "site.registered",
+        {"site": site, "owner": owner, "region": region, "lat": "48.5", "lon": "106.2"},
+    )
+
+
+def _gold(
+    api: Api, centre: str, ore: str, miner: str, site: str, run: str, lots: list[str]
+) -> None:
+    api.ok(
+        centre,
+        "ore.delivered",
+        {"lot": ore, "miner": miner, "site": site, "mass_g": 2_000_000, "mined_on": "2026-09-01"},
+    )
+    api.ok(
+        centre,
+        "processing.recorded",
+        {
+            "run": run,
+            "inputs": [{"lot": ore, "mass_g": 2_000_000}],
+            "outputs": [{"lot": lot, "form": "dore", "mass_mg": 15_000} for lot in lots],
+            "method": "gravity",
+            "mercury_free": True,
+            "started_on": "2026-09-02",
+            "finished_on": "2026-09-02",
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = Path(tmp_path_factory.mktemp("security"))
+    with running_api(tmp, key_passphrase=PASSPHRASE) as api:
+        w = World(api, tmp / "data")
+        api.client.event_hooks["response"] = [_record(w)]
+        for name, actor in PRINCIPALS.items():
+            if actor is None or name == "administrator":
+                continue
+            role = {"centre": "processing_centre", "other_centre": "processing_centre"}.get(
+                name, {"other_buyer": "buyer"}.get(name, name)
+            )
+            if name == "miner":
+                salt = new_salt()
+                api.ok(
+                    "admin:root",
+                    "actor.registered",
+                    {"actor": actor, "role": "miner", "personal_commitment": commit(salt, PERSON)},
+                    private={"personal": PERSON, "salt": salt.hex()},
+                )
+                resp = api.client.post(
+                    f"/actors/{actor}/tokens",
+                    json={"label": "t"},
+                    headers=api.headers("admin:root"),
+                )
+                api.tokens[actor] = resp.json()["token"]
+            else:
+                api.register(actor, role)
+        _site(api, "SITE-1", "partnership:tuul")
+        _site(api, "SITE-2", "miner:bat")
+        _gold(
+            api, "centre:bornuur", "ORE-1", "partnership:tuul", "SITE-1", "RUN-1", ["AU-1", "AU-2"]
+        )
+        _gold(api, "centre:mandal", "ORE-2", "miner:bat", "SITE-2", "RUN-2", ["AU-3"])
+        salt = new_salt()
+        api.ok(
+            "centre:bornuur",
+            "transfer.offered",
+            {
+                "offer": "OFFER-1",
+                "lot": "AU-1",
+                "to": "buyer:mongolbank",
+                "price_commitment": commit(salt, PRICE),
+            },
+            private={"price": PRICE, "salt": salt.hex()},
+        )
+        for centre, lot in (("centre:bornuur", "AU-2"), ("centre:mandal", "AU-3")):
+            api.ok(centre, "certificate.requested", {"lot": lot})
+            certs = api.client.get(
+                f"/lots/{lot}/certificates", headers=api.headers("admin:root")
+            ).json()["certificates"]
+            w.certificates[lot] = certs[0]["id"]
+            w.tokens[lot] = certs[0]["token"]
+        for case, lot in (("CASE-1", "AU-2"), ("CASE-2", "AU-3")):
+            api.ok(
+                "auditor:mrpam",
+                "case.opened",
+                {
+                    "case": case,
+                    "kind": "red_flag",
+                    "target": {"kind": "lot", "id": lot},
+                    "category": "other",
+                    "description": "assay pending",
+                },
+            )
+        yield w
+
+
+def _fresh_centre_token(world: World, who: str) -> str:
+    """A new token of the centre's for `who` to try to revoke; returns its URL."""
+    resp = world.api.client.post(
+        "/actors/centre:bornuur/tokens",
+        json={"label": f"to be revoked by {who}"},
+        headers=world.api.headers("admin:root"),
+    )
+    assert resp.status_code == 201, resp.text
+    return f"/tokens/{resp.json()['token_id']}"
+
+
+def _cert(lot: str, suffix: str = "") -> Callable[[World, str], str]:
+    return lambda w, _who: f"/certificates/{w.certificates[lot]}{suffix}"
+
+
+def _verdict(prefix: str, lot: str) -> Callable[[World, str], str]:
+    return lambda w, _who: f"{prefix}{w.tokens[lot]}"
+
+
+AU1_READERS = OFFICERS | {"centre", "buyer"}
+AU2_READERS = OFFICERS | {"centre"}
+AU3_READERS = OFFICERS | {"other_centre"}
+
+# route ("METHOD /path") -> the calls that test it (own and other's record where it matters)
+MATRIX: dict[str, list[Probe]] = {
+    # documentation and the auditor API: public
+    "GET /openapi.json": [probe("GET", "/openapi.json", EVERYONE)],
+    "GET /docs": [probe("GET", "/docs", EVERYONE)],
+    "GET /docs/oauth2-redirect": [probe("GET", "/docs/oauth2-redirect", EVERYONE)],
+    "GET /redoc": [probe("GET", "/redoc", EVERYONE)],
+    "GET /healthz": [probe("GET", "/healthz", EVERYONE)],
+    "GET /log/checkpoint": [probe("GET", "/log/checkpoint", EVERYONE)],
+    "GET /log/keys": [probe("GET", "/log/keys", EVERYONE)],
+    "GET /log/entries": [probe("GET", "/log/entries?start=0&end=50", EVERYONE)],
+    "GET /log/proof/inclusion": [
+        probe("GET", "/log/proof/inclusion?index=1&tree_size=3", EVERYONE)
+    ],
+    "GET /log/proof/consistency": [
+        probe("GET", "/log/proof/consistency?first=1&second=3", EVERYONE)
+    ],
+    "GET /log/proof/bundle": [probe("GET", "/log/proof/bundle?index=1", EVERYONE)],
+    "GET /log/witnesses": [probe("GET", "/log/witnesses", EVERYONE)],
+    # a witness proves itself by its cosignature, not a token: garbage is a 400 for all
+    "POST /log/cosignatures": [
+        probe("POST", "/log/cosignatures", EVERYONE, 400, content=b"not a note")
+    ],
+    "GET /c/{token}": [probe("GET", _verdict("/c/", "AU-2"), EVERYONE)],
+    "GET /api/c/{token}": [probe("GET", _verdict("/api/c/", "AU-3"), EVERYONE)],
+    # writes: who passes authentication (the role x type matrix is test_authorization's,
+    # the relationships test_stolen_centre_token_cannot_touch_another_centres_lots')
+    "POST /events": [
+        probe("POST", "/events", AUTHENTICATED, 404, json={"type": "nope", "body": {}})
+    ],
+    "POST /events/batch": [
+        probe(
+            "POST",
+            "/events/batch",
+            AUTHENTICATED,
+            200,
+            json={"items": [{"type": "nope", "body": {}}]},
+        )
+    ],
+    "POST /actors/{actor_id}/tokens": [
+        probe(
+            "POST",
+            "/actors/centre:bornuur/tokens",
+            {"administrator", "regulator", "centre"},
+            201,
+            json={"label": "x"},
+        ),
+        probe(
+            "POST",
+            "/actors/auditor:mrpam/tokens",
+            {"administrator", "auditor"},
+            201,
+            json={"label": "x"},
+        ),
+    ],
+    "DELETE /tokens/{token_id}": [
+        probe("DELETE", _fresh_centre_token, {"administrator", "centre"}, 204)
+    ],
+    "GET /actors/{actor_id}": [probe("GET", "/actors/centre:bornuur", AUTHENTICATED)],
+    "GET /actors/{actor_id}/personal": [
+        probe("GET", "/actors/miner:bat/personal", {"administrator", "regulator", "miner"}),
+        # allowed, but there is none: 404 past the permission check
+        probe(
+            "GET", "/actors/centre:bornuur/personal", {"administrator", "regulator", "centre"}, 404
+        ),
+    ],
+    "POST /actors/{actor_id}/personal/erasure": [
+        # an actor without personal data, so the administrator's call erases nothing
+        probe(
+            "POST",
+            "/actors/centre:bornuur/personal/erasure",
+            {"administrator"},
+            404,
+            json={"reason": "lawful request"},
+        )
+    ],
+    "GET /sites/{site_id}": [probe("GET", "/sites/SITE-1", AUTHENTICATED)],
+    "GET /sites/{site_id}/history": [probe("GET", "/sites/SITE-1/history", AUTHENTICATED)],
+    "GET /sites/{site_id}/downstream": [
+        probe("GET", "/sites/SITE-1/downstream", OFFICERS | {"partnership"}),
+        probe("GET", "/sites/SITE-2/downstream", OFFICERS | {"miner"}),
+    ],
+    "GET /actors/{actor_id}/downstream": [
+        probe("GET", "/actors/partnership:tuul/downstream", OFFICERS | {"partnership"}),
+        probe("GET", "/actors/miner:bat/downstream", OFFICERS | {"miner"}),
+    ],
+    "GET /lots/{lot_id}": [
+        probe("GET", "/lots/AU-1", AU1_READERS),
+        probe("GET", "/lots/AU-3", AU3_READERS),
+        probe("GET", "/lots/ORE-1", OFFICERS | {"centre", "partnership"}),
+        probe("GET", "/lots/ORE-2", OFFICERS | {"other_centre", "miner"}),
+    ],
+    "GET /lots/{lot_id}/history": [
+        probe("GET", "/lots/AU-1/history", AU1_READERS),
+        probe("GET", "/lots/AU-3/history", AU3_READERS),
+    ],
+    "GET /lots/{lot_id}/provenance": [
+        probe("GET", "/lots/AU-1/provenance", AU1_READERS),
+        probe("GET", "/lots/AU-3/provenance", AU3_READERS),
+    ],
+    "GET /lots/{lot_id}/downstream": [
+        probe("GET", "/lots/AU-1/downstream", AU1_READERS),
+        probe("GET", "/lots/AU-3/downstream", AU3_READERS),
+    ],
+    "GET /offers/{offer_id}": [probe("GET", "/offers/OFFER-1", OFFICERS | {"centre", "buyer"})],
+    "GET /cases": [probe("GET", "/cases", AUTHENTICATED)],
+    "GET /cases/{case_id}": [
+        probe("GET", "/cases/CASE-1", AU2_READERS),
+        probe("GET", "/cases/CASE-2", AU3_READERS),
+    ],
+    "GET /lots/{lot_id}/certificates": [
+        probe("GET", "/lots/AU-2/certificates", AU2_READERS),
+        probe("GET", "/lots/AU-3/certificates", AU3_READERS),
+    ],
+    "GET /certificates/{certificate_id}": [
+        probe("GET", _cert("AU-2"), AU2_READERS),
+        probe("GET", _cert("AU-3"), AU3_READERS),
+    ],
+    "GET /certificates/{certificate_id}/qr.png": [
+        probe("GET", _cert("AU-2", "/qr.png"), AU2_READERS),
+        probe("GET", _cert("AU-3", "/qr.png"), AU3_READERS),
+    ],
+    "GET /certificates/{certificate_id}/qr.svg": [
+        probe("GET", _cert("AU-2", "/qr.svg"), AU2_READERS),
+        probe("GET", _cert("AU-3", "/qr.svg"), AU3_READERS),
+    ],
+    "GET /certificates/{certificate_id}/print": [
+        probe("GET", _cert("AU-2", "/print"), AU2_READERS),
+        probe("GET", _cert("AU-3", "/print"), AU3_READERS),
+    ],
+    "GET /epcis/events": [probe("GET", "/epcis/events", OFFICERS)],
+    "GET /epcis/lots/{lot_id}": [
+        probe("GET", "/epcis/lots/AU-1", AU1_READERS),
+        probe("GET", "/epcis/lots/AU-3", AU3_READERS),
+    ],
+    "GET /reports/mass-balance": [
+        # without `centre` a centre reads its own; with another centre's id it may not
+        probe("GET", "/reports/mass-balance", OFFICERS | {"centre", "other_centre"}),
+        probe("GET", "/reports/mass-balance?centre=centre:bornuur", OFFICERS | {"centre"}),
+    ],
+    "GET /reports/custody/{lot_id}": [probe("GET", "/reports/custody/AU-1", OFFICERS)],
+    "GET /reports/red-flags": [probe("GET", "/reports/red-flags", OFFICERS)],
+    "GET /reports/charts/{chart}.svg": [
+        probe("GET", "/reports/charts/recovery.svg?centre=centre:bornuur", OFFICERS | {"centre"}),
+        probe("GET", "/reports/charts/stock.svg?centre=centre:mandal", OFFICERS | {"other_centre"}),
+    ],
+    "GET /reports": [probe("GET", "/reports", OFFICERS)],
+}
+
+
+def served_routes(world: World) -> set[str]:
+    """Every route the running app serves, as "METHOD /path" (HEAD aside)."""
+    from fastapi.routing import iter_route_contexts
+
+    app = world.api.client.app
+    return {
+        f"{method} {route.path_format}"
+        for route in iter_route_contexts(app.routes)  # type: ignore[attr-defined]
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+
+
+def test_every_route_has_an_entry(world: World) -> None:
+    served = served_routes(world)
+    assert served - set(MATRIX) == set(), "routes without an entry in MATRIX"
+    assert set(MATRIX) - served == set(), "MATRIX entries for routes the app does not serve"
+
+
+def _expected(p: Probe, who: str) -> int:
+    if who in p.allowed:
+        return p.ok
+    return 401 if who == "anonymous" else p.denied
+
+
+def run_probes(world: World, route: str) -> list[str]:
+    """Call the route's probes as every principal; the differences from the matrix."""
+    wrong = []
+    for p in MATRIX[route]:
+        for who in PRINCIPALS:
+            resp = world.call(who, p)
+            want = _expected(p, who)
+            if resp.status_code != want:
+                wrong.append(f"{who}: {p.method} {resp.request.url.path} -> "
+                             f"{resp.status_code}, expected {want}: {resp.text[:200]}")  # fmt: skip
+            elif resp.status_code >= 400:
+                assert resp.headers["content-type"].startswith("application/problem+json")
+    return wrong
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_matrix(world: World, route: str) -> None:
+    before = world.size()
+    wrong = run_probes(world, route)
+    assert not wrong, "\n".join(wrong)
+    assert world.size() == before  # no probe records anything
+
+
+def test_revoked_token_fails_at_once(world: World) -> None:
+    api = world.api
+    issued = api.client.post(
+        "/actors/centre:bornuur/tokens", json={"label": "laptop"}, headers=api.headers("admin:root")
+    ).json()
+    own = {"Authorization": f"Bearer {issued['token']}"}
+    assert api.client.get("/lots/AU-1", headers=own).status_code == 200
+    unknown = {"type": "nope", "body": {}}
+    assert api.client.post("/events", json=unknown, headers=own).status_code == 404
+    # the centre revokes its own token with that very token; the next request fails
+    assert api.client.delete(f"/tokens/{issued['token_id']}", headers=own).status_code == 204
+    for resp in (
+        api.client.get("/lots/AU-1", headers=own),
+        api.client.post("/events", json=unknown, headers=own),
+        api.client.post("/events/batch", json={"items": [unknown]}, headers=own),
+        api.client.delete(f"/tokens/{issued['token_id']}", headers=own),
+    ):
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["type"].endswith("/bad-token")
+        assert resp.headers["www-authenticate"] == "Bearer"
+
+    # an actor revoked through the log: all its tokens stop at once
+    api.register("buyer:leaving", "buyer")
+    token = {"Authorization": f"Bearer {api.tokens['buyer:leaving']}"}
+    assert api.client.get("/actors/buyer:leaving", headers=token).status_code == 200
+    api.ok(
+        "regulator:tov",
+        "actor.status_changed",
+        {"actor": "buyer:leaving", "status": "revoked", "reason": "licence withdrawn"},
+    )
+    assert api.client.get("/actors/buyer:leaving", headers=token).status_code == 401
+    assert api.client.post("/events", json=unknown, headers=token).status_code == 401
+
+
+def test_stolen_centre_token_cannot_touch_another_centres_lots(world: World) -> None:
+    api = world.api
+    thief = "centre:mandal"  # a real, active centre's token, used on bornuur's lots
+    attempts: list[tuple[str, dict[str, Any]]] = [
+        ("transfer.offered", {"offer": "STOLEN-1", "lot": "AU-2", "to": "buyer:stranger"}),
+        (
+            "lot.split",
+            {
+                "lot": "AU-2",
+                "into": [{"lot": "AU-2a", "mass_mg": 7_500}, {"lot": "AU-2b", "mass_mg": 7_500}],
+            },
+        ),
+        ("lots.merged", {"lots": ["AU-1", "AU-2"], "into": "AU-12"}),
+        ("certificate.requested", {"lot": "AU-2"}),
+        ("transfer.cancelled", {"offer": "OFFER-1", "reason": "mine now"}),
+    ]
+    before = world.size()
+    for type_, body in attempts:
+        resp = api.post(thief, type_, body)
+        assert resp.status_code == 403, (type_, resp.text)
+        assert resp.headers["content-type"].startswith("application/problem+json")
+    resp = api.post("buyer:stranger", "transfer.accepted", {"offer": "OFFER-1"})
+    assert resp.status_code == 403, resp.text
+    for path in ("/lots/AU-2", "/offers/OFFER-1", "/lots/AU-2/certificates", "/cases/CASE-1"):
+        assert api.client.get(path, headers=api.headers(thief)).status_code == 403, path
+    assert world.size() == before
+    lot = api.client.get("/lots/AU-2", headers=api.headers("admin:root")).json()
+    assert lot["custodian"] == "centre:bornuur"
+    offer = api.client.get("/offers/OFFER-1", headers=api.headers("admin:root")).json()
+    assert offer["status"] == "open"
+
+
+def test_a_centre_sees_only_its_own_cases(world: World) -> None:
+    api = world.api
+    listed = api.client.get("/cases", headers=api.headers("centre:mandal")).json()["cases"]
+    assert [c["case"] for c in listed] == ["CASE-2"]
+
+
+# -- what never leaves the service --------------------------------------------------------
+
+
+def _secrets(world: World) -> dict[str, str]:
+    """What must not appear in responses: the log's private key in every form, its
+    passphrase, and the raw bearer tokens (each allowed only in the answer issuing it)."""
+    out: dict[str, str] = {"passphrase": PASSPHRASE, "pem header": "PRIVATE KEY-----"}
+    for pem_path in sorted((world.data_dir / "keys").glob("*.pem")):
+        pem = pem_path.read_bytes()
+        assert b"ENCRYPTED PRIVATE KEY" in pem  # the passphrase is in use
+        for i, line in enumerate(pem.decode().splitlines()[1:-1]):
+            out[f"{pem_path.name} line {i}"] = line
+        key = load_pem_private_key(pem, password=PASSPHRASE.encode())
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        out[f"{pem_path.name} raw b64"] = base64.b64encode(raw).decode()
+        out[f"{pem_path.name} raw b64url"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        out[f"{pem_path.name} raw hex"] = raw.hex()
+        plain = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+        out[f"{pem_path.name} plain PEM body"] = "".join(plain.splitlines()[1:-1])
+    return out
+
+
+def _issued_tokens(body: bytes) -> set[str]:
+    return {t.decode() for t in re.findall(rb"altan_[A-Za-z0-9_\-]{20,}", body)}
+
+
+def _forms(value: str) -> list[bytes]:
+    """A string as it may appear in a body: UTF-8, or JSON-escaped to ASCII."""
+    return [value.encode(), json.dumps(value)[1:-1].encode()]
+
+
+def _decoded(body: bytes) -> bytes:
+    """A /log/entries answer with its base64 entries decoded (personal data is searched in
+    the log's own bytes, too)."""
+    extra = b""
+    for chunk in re.findall(rb'"entry":"([A-Za-z0-9+/=]+)"', body):
+        extra += b"\n" + base64.b64decode(chunk)
+    return body + extra
+
+
+def _error_scenario(world: World) -> None:
+    """Refusals whose bodies might echo what they were sent."""
+    api = world.api
+    salt = new_salt()
+    # personal data with a commitment that does not open: 422
+    resp = api.post(
+        "admin:root",
+        "actor.registered",
+        {"actor": "miner:echo", "role": "miner", "personal_commitment": commit(salt, {"x": 1})},
+        private={"personal": PERSON, "salt": salt.hex()},
+    )
+    assert resp.status_code == 422
+    # personal data where none is taken: 422
+    resp = api.post(
+        "admin:root",
+        "actor.registered",
+        {"actor": "miner:echo", "role": "miner"},
+        private={"personal": PERSON, "salt": salt.hex()},
+    )
+    assert resp.status_code == 422
+    # personal data in a body that fails validation, and in the idempotency key
+    resp = api.client.post(
+        "/events",
+        json={"type": "actor.registered", "body": {"occurred_at": WHEN, "actor": PERSON}},
+        headers=api.headers("admin:root", **{"Idempotency-Key": "x" * 201}),
+    )
+    assert resp.status_code == 422
+    # (an error may name an id the caller sent, its own input, but nothing else it sent)
+    resp = api.client.post(
+        "/events", json={"type": "nope", "body": PERSON}, headers=api.headers("admin:root")
+    )
+    assert resp.status_code == 404
+    # a real token with one character changed, and a real token in the wrong scheme
+    token = api.tokens["centre:bornuur"]
+    for auth in (f"Bearer {token}x", f"Basic {token}", f"Bearer {token} {token}"):
+        resp = api.client.get("/lots/AU-1", headers={"Authorization": auth})
+        assert resp.status_code == 401
+    # the personal-data route as a stranger, and an erasure by one
+    api.client.get("/actors/miner:bat/personal", headers=api.headers("buyer:stranger"))
+    api.client.post(
+        "/actors/miner:bat/personal/erasure",
+        json={"reason": PERSON["name"]},
+        headers=api.headers("centre:bornuur"),
+    )
+    api.client.get("/log/entries?start=0&end=1000")
+    api.client.get(f"/log/proof/bundle?index={api.size() - 1}")
+    api.client.get("/epcis/events", headers=api.headers("admin:root"))
+    api.client.get("/reports", headers=api.headers("auditor:mrpam"))
+
+
+def test_no_secret_or_personal_data_in_any_response(world: World) -> None:
+    for route in sorted(MATRIX):
+        run_probes(world, route)
+    _error_scenario(world)
+    secrets = _secrets(world)
+    known_tokens = set(world.api.tokens.values())
+    personal_route = re.compile(r"/actors/miner:bat/personal$")
+    allowed_personal = {
+        f"Bearer {world.api.tokens[PRINCIPALS[w] or '']}"
+        for w in ("administrator", "regulator", "miner")
+    }
+    leaks: list[str] = []
+    for method, url, status, body, auth in world.responses:
+        where = f"{method} {url} -> {status}"
+        issued = _issued_tokens(body) if method == "POST" and url.endswith("/tokens") else set()
+        known_tokens |= issued
+        for token in known_tokens - issued:
+            if token.encode() in body:
+                leaks.append(f"{where}: a bearer token")
+        for name, secret in secrets.items():
+            if any(form in body for form in _forms(secret)):
+                leaks.append(f"{where}: {name}")
+        reads_personal = (
+            method == "GET"
+            and personal_route.search(url)
+            and status == 200
+            and auth in allowed_personal
+        )
+        if not reads_personal:
+            text = _decoded(body)
+            for what, value in PERSON.items():
+                if any(form in text for form in _forms(value)):
+                    leaks.append(f"{where}: personal {what}")
+    assert len(world.responses) > 500
+    # the search finds what is there: the allowed personal reads and the issued tokens
+    shown = [b for m, u, st, b, a in world.responses if personal_route.search(u) and st == 200]
+    assert shown and all(PERSON["national_id"].encode() in b for b in shown[::2])
+    assert len(known_tokens) > len(world.api.tokens)
+    assert not leaks, "\n".join(sorted(set(leaks)))
