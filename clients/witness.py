@@ -31,7 +31,6 @@ import contextlib
 import fcntl
 import json
 import os
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +56,7 @@ from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import WitnessKey, WitnessSigner, count_valid_cosignatures
 from ledger.encoding import b64decode, b64encode
 from ledger.errors import KeyProblem, LedgerError, MalformedInput
+from ledger.files import read_private_file
 from ledger.merkle import verify_consistency
 from ledger.note import Note, NoteVerifier, check_key_name
 
@@ -126,22 +126,7 @@ def generate_key(name: str, out: Path, passphrase: bytes | None = None) -> Witne
 def load_key(path: Path, passphrase: bytes | None = None) -> WitnessSigner:
     """The witness's signer from its key file (checks: regular file, mode 0600, the header,
     an Ed25519 PKCS8 key, and the vkey line matching the key)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise KeyProblem(f"witness key file {path}: cannot be opened ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyProblem(f"witness key file {path}: expected a regular file")
-        if info.st_mode & 0o077:
-            raise KeyProblem(
-                f"witness key file {path}: expected mode 0600, found "
-                f"{stat.S_IMODE(info.st_mode):04o}; run chmod 600 on it"
-            )
-        data = handle.read(MAX_KEY_FILE_BYTES + 1)
-    if len(data) > MAX_KEY_FILE_BYTES:
-        raise KeyProblem(f"witness key file {path}: expected at most {MAX_KEY_FILE_BYTES} bytes")
+    data = read_private_file(path, MAX_KEY_FILE_BYTES, "witness key file", KeyProblem)
     head, _, _ = data.partition(b"-----BEGIN")
     fields: dict[str, str] = {}
     lines = head.decode("utf-8", errors="replace").splitlines()

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from ledger.errors import InvalidSignature, KeyProblem, MalformedInput
+from ledger.files import read_private_file, write_private_file
 from ledger.note import ALG_ED25519, NoteSigner, NoteVerifier, check_key_name, key_id
 
 __all__ = ["KeyStatus", "KeyStore", "LogKey", "LogSigner"]
@@ -387,50 +388,10 @@ class KeyStore:
 
     def _write_file(self, path: Path, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically; the file is mode 0600 from its creation."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        dir_fd = os.open(self._keys_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private_file(path, data)
 
     def _read_limited(self, path: Path, limit: int, what: str) -> bytes:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError as exc:
-            raise KeyProblem(f"{what} {path}: expected a file, found none") from exc
-        except OSError as exc:
-            raise KeyProblem(f"{what} {path}: cannot be opened ({exc.strerror})") from exc
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise KeyProblem(f"{what} {path}: expected a regular file")
-            if info.st_mode & 0o077:
-                raise KeyProblem(
-                    f"{what} {path}: expected mode 0600 (no access for group and others), "
-                    f"found {stat.S_IMODE(info.st_mode):04o}; run chmod 600 on it"
-                )
-            data = handle.read(limit + 1)
-        if len(data) > limit:
-            raise KeyProblem(f"{what} {path}: expected at most {limit} bytes, found more")
-        return data
-
-    # -- keys ----------------------------------------------------------------------------
+        return read_private_file(path, limit, what, KeyProblem)
 
     def _generate(self, now: datetime, used_ids: set[str]) -> LogSigner:
         for _ in range(8):

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from ledger import files
 from ledger.audit import (
     AuditFailure,
     AuditReport,
@@ -555,31 +556,10 @@ def _ensure_dir(directory: Path) -> None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically: a mode-0600 temporary file in the same folder,
-    flushed to disk, then renamed over `path` (so a reader or a crash sees the old file or
-    the new one, never a part)."""
+    """Write `data` to `path` atomically with mode 0600 (ledger.files), creating the folder
+    (0700) when needed; StorageError when it cannot."""
     _ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(tmp, flags, 0o600)
+        files.write_private_file(path, data)
     except OSError as exc:
         raise StorageError(f"{path}: cannot write ({exc})") from exc
-    try:
-        os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
