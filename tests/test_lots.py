@@ -855,6 +855,15 @@ def test_accept_reject_cancel_refusals(world: World) -> None:
         ("transfer.cancelled", CENTRE),
     ):
         refused(type_, by, RuleViolation, "offer-not-open")
+    # a stranger learns neither the offer's state nor its parties: who may act comes first
+    for type_, by, rule in (
+        ("transfer.accepted", TRADER, "not-offer-recipient"),
+        ("transfer.rejected", TRADER, "not-offer-recipient"),
+        ("transfer.cancelled", CENTRE2, "not-offerer"),
+    ):
+        error = w.refused(by, type_, Forbidden, rule, "body.offer", offer="OFFER-1")
+        for secret in ("accepted", BANK.actor_id, CENTRE.actor_id):
+            assert secret not in error.detail, (type_, error.detail)
 
 
 @SQLITE

@@ -632,8 +632,19 @@ def _project_offer(s: Session, e: Applied) -> None:
     _history(s, e, [b["lot"]])
 
 
-def _open_offer(ctx: Context, offer_id: str) -> Offer:
+def _offer_for(ctx: Context, offer_id: str, party: str) -> Offer:
+    """The open offer `offer_id`, for its `party` ("to" may accept or reject it, "from" may
+    cancel it). Who may act is checked before the offer's state, and a refusal names
+    neither the parties nor the state: a stranger learns nothing about someone's offer."""
     offer: Offer = lookup(ctx.session, Offer, offer_id, "offer", "body.offer")
+    allowed = offer.to_id if party == "to" else offer.from_id
+    if allowed != ctx.principal.actor_id:
+        rule, who = (
+            ("not-offer-recipient", "its recipient may answer it")
+            if party == "to"
+            else ("not-offerer", "only its offerer may cancel it")
+        )
+        raise Forbidden(rule, f"offer {offer.id}: {who}", field="body.offer")
     if offer.status != "open":
         raise RuleViolation(
             "offer-not-open", f"offer {offer.id} is {offer.status}", field="body.offer"
@@ -641,19 +652,9 @@ def _open_offer(ctx: Context, offer_id: str) -> Offer:
     return offer
 
 
-def _recipient(ctx: Context, offer: Offer) -> None:
-    if offer.to_id != ctx.principal.actor_id:
-        raise Forbidden(
-            "not-offer-recipient",
-            f"offer {offer.id} was made to {offer.to_id}, not {ctx.principal.actor_id}",
-            field="body.offer",
-        )
-
-
 @handles("transfer.accepted", TransferAccepted, RECIPIENTS)
 def _accept(ctx: Context, body: TransferAccepted) -> None:
-    offer = _open_offer(ctx, body.offer)
-    _recipient(ctx, offer)
+    offer = _offer_for(ctx, body.offer, "to")
     lot = _lot(ctx, offer.lot_id, "body.offer")
     if lot.status != "active" or lot.custodian_id != offer.from_id:
         raise RuleViolation(
@@ -690,18 +691,12 @@ def _project_accept(s: Session, e: Applied) -> None:
 
 @handles("transfer.rejected", TransferRejected, RECIPIENTS)
 def _reject(ctx: Context, body: TransferRejected) -> None:
-    _recipient(ctx, _open_offer(ctx, body.offer))
+    _offer_for(ctx, body.offer, "to")
 
 
 @handles("transfer.cancelled", TransferCancelled, HOLDERS)
 def _cancel(ctx: Context, body: TransferCancelled) -> None:
-    offer = _open_offer(ctx, body.offer)
-    if offer.from_id != ctx.principal.actor_id:
-        raise Forbidden(
-            "not-offerer",
-            f"offer {offer.id} was made by {offer.from_id}; only it may cancel",
-            field="body.offer",
-        )
+    _offer_for(ctx, body.offer, "from")
 
 
 def _project_close_offer(status: str) -> Projector:
