@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import zxingcpp
-from domain_helpers import Api, running_api
+from domain_helpers import WHEN, Api, running_api
 from PIL import Image
 from test_api import database_url
 
@@ -487,3 +487,56 @@ def test_on_every_database(database: Database, tmp_path: Path) -> None:
         assert w.verdict(old)["reason"] == "transferred"
         assert w.verdict(w.latest_token("AU-1"))["verdict"] == "genuine"
         assert w.verdict(w.latest_token("ORE-AU-1"))["reason"] == "consumed"
+
+
+# --- receipts inside batches: the follower path's error cases ------------------------------
+
+
+def delivery_item(lot: str, mass_g: int = 1_000_000) -> dict[str, Any]:
+    body = {"occurred_at": WHEN, "lot": lot, "miner": PARTNERSHIP, "site": SITE}
+    return {"type": "ore.delivered", "body": {**body, "mass_g": mass_g, "mined_on": "2026-09-10"}}
+
+
+def batch(world: World, items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    resp = world.c.post(
+        "/events/batch", json={"items": items, **extra}, headers=world.api.headers(CENTRE)
+    )
+    assert resp.status_code == 200, resp.text
+    out: dict[str, Any] = resp.json()
+    return out
+
+
+def test_a_batch_gets_one_receipt_per_valid_delivery_after_all_its_entries(world: World) -> None:
+    before = world.size()
+    out = batch(world, [delivery_item("ORE-1"), delivery_item("ORE-1"), delivery_item("ORE-2")])
+    assert [r["status"] for r in out["results"]] == [201, 409, 201]
+    first, second = out["results"][0]["recorded"], out["results"][2]["recorded"]
+    # the two deliveries first, then the two receipts, each named by its own delivery
+    assert (first["index"], second["index"]) == (before, before + 1)
+    assert [d["index"] for d in first["derived"]] == [before + 2]
+    assert [d["index"] for d in second["derived"]] == [before + 3]
+    assert world.size() == before + 4
+    for lot, result in (("ORE-1", first), ("ORE-2", second)):
+        [receipt] = world.certificates(lot)
+        assert receipt["entry"] == result["index"]
+        assert world.verdict(receipt["token"])["verdict"] == "genuine"
+
+
+def test_an_atomic_batch_that_fails_records_no_delivery_and_no_receipt(world: World) -> None:
+    world.deliver("ORE-TAKEN", 1_000_000)
+    before = world.size()
+    out = batch(world, [delivery_item("ORE-NEW"), delivery_item("ORE-TAKEN")], atomic=True)
+    assert [r["status"] for r in out["results"]] == [422, 409]
+    assert world.size() == before
+    resp = world.c.get("/lots/ORE-NEW/certificates", headers=world.api.headers(AUDITOR))
+    assert resp.status_code == 404
+
+
+def test_a_retried_delivery_returns_its_first_receipt_and_issues_no_second(world: World) -> None:
+    headers = {**world.api.headers(CENTRE), "Idempotency-Key": "delivery-0001"}
+    item = delivery_item("ORE-1")
+    first = world.c.post("/events", json=item, headers=headers)
+    again = world.c.post("/events", json=item, headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.json() == first.json()  # the same derived receipt index
+    assert len(world.certificates("ORE-1")) == 1
