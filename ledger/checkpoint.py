@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger.errors import MalformedInput, OriginMismatch
+from ledger.errors import KeyProblem, MalformedInput, OriginMismatch
 from ledger.note import NoteSigner, NoteVerifier, open_note
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Checkpoint",
     "OriginMismatch",
     "open_checkpoint",
+    "pinned_origin",
     "sign_checkpoint",
 ]
 
@@ -170,3 +171,23 @@ def open_checkpoint(
     if origin is not None and checkpoint.origin != origin:
         raise OriginMismatch(expected=origin, found=checkpoint.origin)
     return checkpoint, signed_by
+
+
+def pinned_origin(names: Iterable[str]) -> str:
+    """The origin a set of pinned log keys names: their common key name.
+
+    A verifier's trust anchor is what it pinned, so the origin it expects comes from the
+    pinned keys, never from a checkpoint a server sent (c2sp.org/tlog-checkpoint: the key
+    name SHOULD match the origin; Altan Ledger's always does). Keys of one log share its
+    name across rotations; pinned keys with different names are refused (KeyProblem), as
+    is an empty set.
+    """
+    distinct = sorted(set(names))
+    if not distinct:
+        raise KeyProblem("expected at least one pinned log key, found none")
+    if len(distinct) > 1:
+        raise KeyProblem(
+            "the pinned log keys name different logs "
+            f"({', '.join(repr(n) for n in distinct)}): pin the keys of one log"
+        )
+    return distinct[0]
