@@ -132,13 +132,19 @@ def audit_command(
     state file; the next ones demand a consistency proof from that checkpoint to the new one
     and read only the new entries (a database is audited whole, unless --state). Exit status:
     0 verified;
-    1 names the first bad entry, or a checkpoint the trusted keys do not verify;
-    2 the source or the state file cannot be read (no verdict);
-    4 evidence of a rewritten or forked log (a checkpoint inconsistent with the trusted one):
-    both signed checkpoints saved next to the state, which is not moved.
+    1 names the first bad entry, a checkpoint the trusted keys do not verify or that names
+    another log than the pinned key's, or a bad consistency proof from a consistent log;
+    2 the source or the state file cannot be read, or an answer is too large (no verdict);
+    4 evidence of a rewritten or forked log (checkpoints signed by the log that cannot both
+    hold): both saved next to the state, which is not moved; `altan evidence FILE --key K`
+    checks them offline.
     """
+    from ledger.trusted import expected_origin
+
     try:
         trusted = keys_from_strings(key) if key else None
+        # The origin comes from what was pinned, never from what the server sends.
+        origin = expected_origin(trusted, origin)
         src, handle = _source(source)
     except LedgerError as exc:
         console.print(f"[red]cannot use {source}: {exc}")
@@ -208,6 +214,7 @@ def _run_audit(
     workers: int | None,
     show: bool,
 ) -> AuditReport:
+    """A whole audit without trusted state; `origin` is the pinned one (the keys' name)."""
     if not show:
         return audit(src, trusted_keys=trusted, origin=origin, workers=workers)
     with Progress(
@@ -259,6 +266,45 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
     sys.stdout.write(f"FAIL {f.kind} at {where}: {f.message}\n")
 
 
+@app.command("evidence")
+def evidence_command(
+    file: Annotated[Path, typer.Argument(help="An evidence file written by `altan audit`")],
+    key: Annotated[
+        list[str],
+        typer.Option(
+            "--key",
+            help="The log's verifier key (<name>+<id>+<base64>), as its regulator publishes "
+            "it; repeat for rotated keys",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the finding as JSON")] = False,
+) -> None:
+    """Check an evidence file offline: does it prove that the log misbehaved?
+
+    Only what the pinned key signed counts (see `ledger.evidence`). Exit status:
+    0 it proves the log misbehaved, and says how (fork, inconsistent, origin_changed,
+    rollback);
+    1 it proves nothing (the signatures, or what they say, do not show it);
+    2 the file or the key cannot be read.
+    """
+    from ledger.evidence import MAX_EVIDENCE_BYTES, check_evidence, load_evidence
+
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(MAX_EVIDENCE_BYTES + 1)
+        finding = check_evidence(load_evidence(data), keys_from_strings(key))
+    except (LedgerError, OSError) as exc:
+        console.print(f"[red]cannot check {file}: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    if as_json:
+        out = {"proves": finding.proves, "kind": finding.kind, "message": finding.message}
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        head = "PROVES" if finding.proves else "DOES NOT PROVE"
+        sys.stdout.write(f"{head} {finding.kind}: {finding.message}\n")
+    raise typer.Exit(0 if finding.proves else 1)
+
+
 @app.command("verify")
 def verify_command(
     source: Annotated[
@@ -299,6 +345,15 @@ def verify_command(
             "server's checkpoint (else not_witnessed); implies --online",
         ),
     ] = 0,
+    max_age: Annotated[
+        int,
+        typer.Option(
+            "--max-age",
+            min=1,
+            help="Online with --min-cosignatures: count only cosignatures at most this many "
+            "seconds old (else stale); an older witnessed checkpoint could hide later entries",
+        ),
+    ] = 3600,
     bundle: Annotated[
         bool,
         typer.Option(
@@ -310,10 +365,14 @@ def verify_command(
 ) -> None:
     """Verify a certificate against pinned log keys: offline, or online too.
 
+    Offline, only the token is checked (signed by the pinned log key, facts intact): the
+    lot may have been sold, transferred or revoked since, and that is said ("genuine token;
+    status unknown offline"). --online asks the ledger for the status too.
+
     Exit status:
-    0 genuine (online: and current);
+    0 genuine token (offline: status not checked; online: genuine and current);
     1 not genuine, the reason named (online also: revoked, not_in_log, proof_invalid,
-    not_witnessed);
+    not_witnessed, stale);
     2 nothing to verify (no QR in the photo, no token) or, online, no answer to rely on;
     3 online: genuine but no longer current (superseded, consumed, transferred, held).
     """
@@ -340,6 +399,7 @@ def verify_command(
                     http,
                     witnesses=witness or [],
                     min_cosignatures=min_cosignatures,
+                    max_age=max_age,
                 )
         else:
             cert = verify_offline(source, key)
@@ -353,7 +413,7 @@ def verify_command(
         _verdict(as_json, False, exc.reason, str(exc), cannot_check=True)
         raise typer.Exit(2) from exc
     if result is None:
-        _verdict(as_json, True, "genuine", describe(cert))
+        _offline_verdict(as_json, describe(cert))
         return
     _online_verdict(as_json, result)
     if result.exit_code:
@@ -375,7 +435,51 @@ def _verify_bundle_file(
     except LedgerError as exc:
         _verdict(as_json, False, _bundle_reason(exc), str(exc))
         raise typer.Exit(1) from exc
-    _verdict(as_json, True, "included", describe_bundle(verified))
+    _status_unknown(
+        as_json,
+        "INCLUDED IN THE LOG; STATUS UNKNOWN OFFLINE",
+        "included",
+        describe_bundle(verified),
+        "a bundle proves that this entry is in the log, not that a certificate for it is "
+        "still current (it may have been revoked, sold or transferred since): ask the ledger "
+        "with `altan verify <QR URL> --online --key <log key>`",
+    )
+
+
+OFFLINE_UNCHECKED = (
+    "ownership and status not checked offline: the lot may have been sold, transferred or "
+    "processed since, or the certificate revoked or replaced; `--online` asks the ledger"
+)
+
+
+def _offline_verdict(as_json: bool, description: str) -> None:
+    """A token that verified offline: genuine, but nothing is known of its status."""
+    _status_unknown(
+        as_json,
+        "GENUINE TOKEN; STATUS UNKNOWN OFFLINE",
+        "genuine",
+        description,
+        OFFLINE_UNCHECKED,
+    )
+
+
+def _status_unknown(as_json: bool, head: str, reason: str, message: str, unchecked: str) -> None:
+    """What an offline check proved (`message`) and, as plainly, what it did not
+    (`unchecked`): one line for scripts, a yellow panel for a person, or JSON with
+    `"status": "unknown_offline"` and `"status_checked": false`."""
+    if as_json:
+        out = {
+            "genuine": True,
+            "reason": reason,
+            "status": "unknown_offline",
+            "status_checked": False,
+            "message": f"{message}; {unchecked}",
+        }
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    elif not _tty():
+        sys.stdout.write(f"{head}: {message}; {unchecked}\n")
+    else:
+        _panel(head, [message, "", f"Not checked: {unchecked}."], "yellow")
 
 
 def _bundle_reason(exc: LedgerError) -> str:

@@ -2,22 +2,30 @@
 
 `altan audit URL` keeps what it verified in a state file per log (`ledger.trusted`), by
 default ``$XDG_STATE_HOME/altan/logs/<origin>.json`` (``~/.local/state/...`` without
-XDG_STATE_HOME), or the file given with ``--state``. The first audit of a log reads it all;
-later ones check the new checkpoint against the trusted one (consistency proof) and read
-only the new entries. ``--follow`` repeats that every ``--interval`` seconds and prints one
-line per round. (A database source is audited whole unless ``--state`` is given: there the
-audit is also about the stored rows, which an insider could edit below a trusted size.)
+XDG_STATE_HOME), or the file given with ``--state``. The origin naming the file is what was
+pinned: the name of the ``--key`` keys (``--origin`` must agree), else ``--origin``; without
+either, the state kept for this URL, else (trust on first use) the name of the keys the
+server lists. Never the origin line of the checkpoint it serves. The first audit of a log
+reads it all; later ones check the new checkpoint against the trusted one (consistency
+proof) and read only the new entries. ``--follow`` repeats that every ``--interval``
+seconds and prints one line per round. (A database source is audited whole unless
+``--state`` is given: there the audit is also about the stored rows, which an insider could
+edit below a trusted size.)
 
 Exit status:
 0 verified: the state moved forward (or the log had nothing new); ``--follow``: stopped
   with Ctrl-C, or ``--rounds`` done;
-1 a verification failure: the first bad entry, or a checkpoint that does not verify with
-  the trusted keys or names another log (the state is not moved);
-2 no verdict: the source, or the state file, cannot be read or written;
-4 evidence that the log was rewritten or forked: a checkpoint that is not consistent with
-  the trusted one (smaller tree, same size with another root, or a consistency proof that
-  fails). Both signed checkpoints (and the failing proof) are saved next to the state, in
-  ``<state>.evidence-<time>.json``; the state is not moved.
+1 a verification failure: the first bad entry, a checkpoint that does not verify with the
+  trusted keys or (on a first audit) names another log, or a bad consistency proof from a
+  log whose own entries show it consistent (the state is not moved);
+2 no verdict: the source, or the state file, cannot be read or written, an answer is
+  larger than its cap (`clients.remote`), or the pinned keys and --origin disagree;
+4 evidence that the log was rewritten or forked: signed checkpoints that cannot both hold
+  (a smaller tree, the same size with another root, a tree whose first entries give another
+  root than the trusted one, or the log's key signing for another origin); see
+  `ledger.trusted`. Both signed checkpoints (and the proof, for ``inconsistent``) are saved
+  next to the state, in ``<state>.evidence-<time>.json``, for ``altan evidence FILE --key
+  K`` to check offline; the state is not moved.
 """
 
 from __future__ import annotations
@@ -34,15 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit import TrustedKey
-from ledger.checkpoint import Checkpoint
+from ledger.checkpoint import pinned_origin
 from ledger.entry import format_time
 from ledger.errors import LedgerError
-from ledger.note import Note
 from ledger.trusted import (
     Outcome,
     ProofSource,
     StateFile,
     TrustedState,
+    expected_origin,
     incremental_audit,
     state_file_name,
 )
@@ -68,14 +76,6 @@ def _now() -> str:
     return format_time(datetime.now(UTC))
 
 
-def _peek_origin(note: str) -> str | None:
-    """The origin line of a checkpoint, unverified: only to find its state file."""
-    try:
-        return Checkpoint.from_text(Note.from_text(note).text).origin
-    except LedgerError:
-        return None
-
-
 @dataclass(frozen=True)
 class Round:
     """One audit round: its outcome (None when there was no verdict) and what it cost."""
@@ -96,8 +96,9 @@ class Round:
 class Auditor:
     """Audits one source round after round from a trusted state.
 
-    `state` is an explicit state file (``--state``); without it the file is found by origin
-    under `state_dir`. With `keep_state=False` the state lives in memory only (one process).
+    `state` is an explicit state file (``--state``); without it the file is found under
+    `state_dir` by the pinned origin (see the module docs), never by a served checkpoint.
+    With `keep_state=False` the state lives in memory only (one process).
     """
 
     def __init__(
@@ -133,17 +134,41 @@ class Auditor:
             getattr(self.source, "entries_fetched", None),
         )
 
-    def state_file(self, note: str) -> StateFile | None:
-        """Where the state of the log serving `note` is kept (None: in memory)."""
+    def state_file(self) -> StateFile | None:
+        """Where the state of the pinned log is kept (None: in memory).
+
+        The pinned keys' name, else --origin. Without either: the state already kept for
+        this source (so a server that renames its keys does not get a fresh start), else
+        the name of the keys the source lists (trust on first use; reads `/log/keys`).
+        KeyProblem when the pinned keys and --origin disagree.
+        """
+        origin = expected_origin(self.keys, self.origin)
         if not self.keep_state:
             return None
         if self.state is not None:
             return StateFile(self.state)
-        origin = self.origin or _peek_origin(note)
-        if origin is None:
-            return None  # not a checkpoint: the audit says so, nothing to keep
         directory = self.state_dir if self.state_dir is not None else default_state_dir()
+        if origin is None:
+            kept = self._kept_for_source(directory)
+            if kept is not None:
+                return kept
+            origin = pinned_origin(k.name for k in self.source.keys())
         return StateFile(directory / state_file_name(origin))
+
+    def _kept_for_source(self, directory: Path) -> StateFile | None:
+        """The newest valid state in `directory` recorded for this source's name, if any."""
+        best: tuple[str, StateFile] | None = None
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            if ".evidence-" in path.name:
+                continue
+            try:
+                state = StateFile(path).load()
+            except (LedgerError, OSError):
+                continue  # another log's business; this audit does not depend on it
+            same = state is not None and state.source == self.name
+            if same and state is not None and (best is None or state.verified_at > best[0]):
+                best = (state.verified_at, StateFile(path))
+        return best[1] if best is not None else None
 
     def run_round(self, progress: Progress | None = None) -> Round:
         """One incremental audit; moves the state only when everything verified."""
@@ -175,18 +200,23 @@ class Auditor:
             )
 
         try:
+            state_file = self.state_file()
+        except LedgerError as exc:  # pinned keys of two logs, or keys and --origin disagree
+            return done(EXIT_NO_VERDICT, f"cannot audit {self.name}: {exc}")
+        except Exception as exc:  # network, HTTP status, database: not a verdict
+            return done(EXIT_NO_VERDICT, f"cannot read {self.name}: {exc}")
+        try:
             note = self.source.checkpoint()
         except Exception as exc:  # network, HTTP status, database: not a verdict
             return done(EXIT_NO_VERDICT, f"cannot read {self.name}: {exc}")
-        state_file = self.state_file(note)
         lock: AbstractContextManager[None] = (
             state_file.locked() if state_file is not None else nullcontext()
         )
         try:
             with lock:
                 trusted = state_file.load() if state_file is not None else self._memory
-                if trusted is not None:
-                    trusted.check_log(self.keys, self.origin)  # before any entry is read
+                if trusted is not None:  # before any entry is read
+                    trusted.check_log(self.keys, expected_origin(self.keys, self.origin))
                 try:
                     outcome = incremental_audit(
                         self.source,

@@ -1,29 +1,51 @@
 """Trusted state: what an auditor keeps between audits, so the next one reads only what is new.
 
-After an audit the auditor keeps, per log (keyed by the checkpoint origin), a small JSON
-file (`TrustedState`): the signed checkpoint it verified, its size and root, the keys it
-trusted, the leaf hash of the last entry (the next entry's ``prev``) and the tree's compact
-range (the hashes of the perfect subtrees whose fold is the root, at most 64 of them).
-`incremental_audit` then checks, in this order:
+After an audit the auditor keeps, per log, a small JSON file (`TrustedState`): the signed
+checkpoint it verified, its size and root, the keys it trusted, the leaf hash of the last
+entry (the next entry's ``prev``) and the tree's compact range (the hashes of the perfect
+subtrees whose fold is the root, at most 64 of them). The log is what the auditor pinned:
+its keys (``--key``) and their name, which is the origin (`expected_origin`); never the
+text of a checkpoint a server sent. `incremental_audit` then checks, in this order:
 
 1. the served checkpoint verifies with the trusted keys (``--key``, else those the state
-   recorded, else, on a first audit, the source's own list) and names the trusted origin
-   (``checkpoint_signature_invalid``); a state of another log (another origin, or pinned
-   keys that share none with the state's) is refused before anything is read (KeyProblem);
+   recorded, else, on a first audit, the source's own list) and names the expected origin
+   (the pinned keys' name, else the state's, else the name of the source's keys); a state
+   of another log (another origin, or pinned keys that share none with the state's) is
+   refused before anything is read (KeyProblem). A checkpoint that a trusted key signed
+   under another origin is evidence ``origin_changed`` when there is a trusted state, and
+   a failure (``checkpoint_signature_invalid``, origin mismatch) on a first audit;
 2. against the trusted checkpoint, when there is one:
    a. a smaller tree is a rollback: a log never shrinks (evidence ``rollback``);
    b. the same size with another root is a fork (evidence ``fork``);
    c. a larger tree must come with an RFC 9162 consistency proof from the trusted size to
-      the new one that verifies against both roots (evidence ``inconsistent``);
+      the new one that verifies against both roots. A proof that fails proves nothing on
+      its own (a broken cache, a man in the middle): the auditor then reads the entries
+      0..new size and recomputes the tree itself (`decide_from_entries`). Evidence
+      ``inconsistent`` only when those entries give the served root and their first
+      trusted-size leaves give another root than the trusted one; else a failure:
+      ``consistency_proof_invalid`` (the log is consistent, the proof was bad),
+      ``entry_missing`` / ``order_broken`` / ``root_mismatch`` (the server's entries do not
+      back its checkpoint);
 3. only the new entries are read and checked as `ledger.audit.audit_entries` checks every
    entry (leaf hash, parse, index, chain from the trusted last leaf, receipt), each hashed
    onto the trusted compact range, whose root must then be the served checkpoint's;
 4. only then the state moves forward to the served checkpoint.
 
 A first audit (no state) checks the whole log and records the state; ``full=True`` re-reads
-every entry even with a state, after step 2. Evidence (two signed checkpoints that cannot
-both be true of one append-only log, and the proof that failed) is returned, never raised;
-the state is not moved by a failure or by evidence.
+every entry even with a state, after step 2. Evidence is returned, never raised, and the
+state is not moved by a failure or by evidence.
+
+Evidence is only ever statements signed by the log's key that cannot all hold, checkable
+offline by anyone with the key (`ledger.evidence`, ``altan evidence FILE --key K``):
+
+- ``fork``: two checkpoints for the same size with different roots;
+- ``inconsistent``: checkpoints for sizes m < n, and a consistency proof that verifies
+  from a root R' at size m to the root at size n, with R' not the signed root at size m;
+- ``origin_changed``: the log's key signed a checkpoint naming another origin;
+- ``rollback``: the server served, as its latest, a checkpoint smaller than one the log
+  signed before. The two signatures are checkable, but a checkpoint carries no time: that
+  it was served as the latest is the auditor's own observation (a stale cache looks the
+  same), so this kind is weaker than the others and `ledger.evidence` says so.
 
 `StateFile` keeps a state on disk: mode 0600 from creation, replaced atomically (temporary
 file, fsync, ``os.replace``), an advisory lock around each audit, and evidence files next to
@@ -38,7 +60,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -55,13 +77,14 @@ from ledger.audit import (
     audit_entries,
     keys_from_strings,
 )
-from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.checkpoint import Checkpoint, open_checkpoint, pinned_origin
 from ledger.encoding import b64decode, b64encode
 from ledger.entry import ZERO_HASH
-from ledger.errors import KeyProblem, LedgerError, MalformedInput, StorageError
+from ledger.errors import KeyProblem, LedgerError, MalformedInput, OriginMismatch, StorageError
 from ledger.hashing import HASH_SIZE
-from ledger.merkle import CompactRange, verify_consistency
+from ledger.merkle import CompactRange, consistency_proof_plan, fold_range, verify_consistency
 from ledger.note import NoteVerifier
+from ledger.storage import StoredEntry
 
 STATE_FORMAT = "altan-ledger/trusted-state/v1"
 EVIDENCE_FORMAT = "altan-ledger/evidence/v1"
@@ -245,11 +268,13 @@ class TrustedState:
 
 
 class EvidenceKind(StrEnum):
-    """Why two signed checkpoints cannot both be true of one append-only log."""
+    """Why two signed checkpoints cannot both be true of one append-only log (see
+    `ledger.evidence` for what each proves and how it is checked offline)."""
 
     ROLLBACK = "rollback"
     FORK = "fork"
     INCONSISTENT = "inconsistent"
+    ORIGIN_CHANGED = "origin_changed"
 
 
 @dataclass(frozen=True)
@@ -262,6 +287,9 @@ class Evidence:
     served: Checkpoint
     served_note: str
     proof: tuple[bytes, ...] | None = None
+    first_root: bytes | None = None
+    """With `proof`: the root of the served tree's first `trusted.size` leaves, which the
+    proof leads to together with the served root, and which is not the trusted root."""
 
     def to_json(self, *, found_at: str, source: str | None) -> dict[str, Any]:
         """The evidence as a JSON object: both signed notes, verbatim, can be checked by anyone
@@ -282,6 +310,7 @@ class Evidence:
                 "source": self.trusted.source,
             },
             "served": {
+                "origin": self.served.origin,
                 "size": self.served.size,
                 "root_hash": b64encode(self.served.root_hash),
                 "checkpoint": self.served_note,
@@ -292,6 +321,7 @@ class Evidence:
                 "first": self.trusted.size,
                 "second": self.served.size,
                 "hashes": [b64encode(h) for h in self.proof],
+                "first_root": None if self.first_root is None else b64encode(self.first_root),
             },
         }
 
@@ -326,17 +356,41 @@ class Outcome:
         return cp.size if cp is not None else None
 
 
+Entries = Callable[[int, int], Iterable[StoredEntry]]
+"""`AuditSource.entries`: the stored entries start <= index < end, in order."""
+
+
+def expected_origin(keys: Sequence[TrustedKey] | None, origin: str | None) -> str | None:
+    """The origin a verifier expects: the pinned keys' name (`ledger.checkpoint.pinned_origin`)
+    when keys are pinned, else `origin` (else None: the caller decides). An `origin` that
+    differs from the pinned keys' name is refused (KeyProblem), as are pinned keys of
+    different names."""
+    if keys is None:
+        return origin
+    pinned = pinned_origin(k.name for k in keys)
+    if origin is not None and origin != pinned:
+        raise KeyProblem(
+            f"the pinned keys are of the log {pinned!r}, but --origin says {origin!r}: "
+            "a checkpoint's origin must be its key's name"
+        )
+    return pinned
+
+
 def check_consistency(
     trusted: TrustedState,
     served: Checkpoint,
     served_note: str,
     prove: Callable[[int, int], list[bytes]],
-) -> Evidence | None:
+    entries: Entries | None = None,
+) -> Evidence | AuditFailure | None:
     """Step 2 of the module checklist: None when `served` extends `trusted` (or is it).
 
     `prove(first, second)` fetches a consistency proof; it is only called for a larger tree
-    (and not from the empty tree, which every tree extends). Its exceptions propagate: a
-    proof that cannot be fetched is no evidence.
+    (and not from the empty tree, which every tree extends). A proof that fails, or that the
+    source refuses (a LedgerError: OutOfRange, a malformed or oversized answer), is no
+    evidence by itself: the source may be an honest log behind a broken cache. Then the
+    served tree is recomputed from `entries` (see `decide_from_entries`); without `entries`
+    it is a failure. Other exceptions of `prove` (network) propagate: no verdict.
     """
     if served.size < trusted.size:
         return Evidence(
@@ -363,22 +417,101 @@ def check_consistency(
         )
     if trusted.size == 0:
         return None
-    proof = prove(trusted.size, served.size)
     try:
+        proof = prove(trusted.size, served.size)
         verify_consistency(trusted.size, served.size, proof, trusted.root_hash, served.root_hash)
     except LedgerError as exc:
-        return Evidence(
-            EvidenceKind.INCONSISTENT,
-            f"the consistency proof from the trusted {trusted.size} entries (root "
-            f"{trusted.root_hash.hex()}) to the served {served.size} entries (root "
-            f"{served.root_hash.hex()}) does not verify ({exc}): the log's history before "
-            f"entry {trusted.size} was rewritten",
-            trusted,
-            served,
-            served_note,
-            tuple(proof),
-        )
+        why = f"the server served a bad consistency proof from {trusted.size} to {served.size}"
+        if entries is None:
+            return AuditFailure(FailureKind.CONSISTENCY_PROOF_INVALID, None, f"{why} ({exc})")
+        return decide_from_entries(trusted, served, served_note, entries, f"{why} ({exc})")
     return None
+
+
+def decide_from_entries(
+    trusted: TrustedState,
+    served: Checkpoint,
+    served_note: str,
+    entries: Entries,
+    why: str = "the consistency proof failed",
+) -> Evidence | AuditFailure:
+    """After a failed proof, decide from the source's own entries whether `served` extends
+    `trusted` (`trusted.size < served.size`).
+
+    The leaf hashes of entries 0..served.size are streamed onto a compact range (memory
+    O(log n)), keeping the nodes of the consistency proof from `trusted.size` as they are
+    completed. Then:
+
+    - fewer entries than the checkpoint covers, or entries out of order: a failure
+      (``entry_missing`` / ``order_broken``): the source does not back its checkpoint;
+    - a root other than the served checkpoint's: a failure (``root_mismatch``): the source's
+      entries are not the tree it signed, which proves nothing about the signed trees;
+    - the first `trusted.size` leaves give the trusted root: the checkpoints are consistent
+      and only the proof was bad: a failure (``consistency_proof_invalid``), no evidence;
+    - else evidence ``inconsistent``: the consistency proof computed here verifies from the
+      root R' of the served tree's first `trusted.size` leaves to the served root, and R'
+      is not the trusted root. Anyone can check that offline (`ledger.evidence`).
+    """
+    first, second = trusted.size, served.size
+    plan = consistency_proof_plan(first, second)
+    wanted = {node for element in plan for node in element}
+    found: dict[tuple[int, int], bytes] = {}
+    tree = CompactRange()
+    first_root = trusted.root_hash if first == 0 else None
+    for row in entries(0, second):
+        if row.index != tree.size:
+            kind = FailureKind.ENTRY_MISSING if row.index > tree.size else FailureKind.ORDER_BROKEN
+            return AuditFailure(
+                kind,
+                tree.size,
+                f"{why}; checking it against the entries: expected entry {tree.size}, the "
+                f"server sent entry {row.index}",
+            )
+        for node, value in tree.append(row.leaf_hash):
+            if node in wanted:
+                found[node] = value
+        if tree.size == first:
+            first_root = tree.root()
+        if tree.size == second:
+            break
+    if tree.size < second:
+        return AuditFailure(
+            FailureKind.ENTRY_MISSING,
+            tree.size,
+            f"{why}; checking it against the entries: the checkpoint covers {second} entries "
+            f"but the server has only {tree.size}",
+        )
+    if tree.root() != served.root_hash:
+        return AuditFailure(
+            FailureKind.ROOT_MISMATCH,
+            None,
+            f"{why}; checking it against the entries: the server's {second} entries give "
+            f"root {tree.root().hex()}, not its checkpoint's {served.root_hash.hex()}",
+        )
+    assert first_root is not None
+    if first_root == trusted.root_hash:
+        return AuditFailure(
+            FailureKind.CONSISTENCY_PROOF_INVALID,
+            None,
+            f"{why}; the server's own entries show that its checkpoint for {second} entries "
+            f"extends the trusted one for {first}: the proof was bad, not the log "
+            "(a broken cache or proxy?)",
+        )
+    proof = [fold_range([found[node] for node in element]) for element in plan]
+    verify_consistency(first, second, proof, first_root, served.root_hash)  # ours: must hold
+    return Evidence(
+        EvidenceKind.INCONSISTENT,
+        f"the consistency proof from the trusted {first} entries (root "
+        f"{trusted.root_hash.hex()}, verified {trusted.verified_at}) to the served {second} "
+        f"entries (root {served.root_hash.hex()}), computed from the log's own entries, leads "
+        f"to root {first_root.hex()} at size {first}: the log's history before entry {first} "
+        "was rewritten",
+        trusted,
+        served,
+        served_note,
+        tuple(proof),
+        first_root,
+    )
 
 
 def incremental_audit(
@@ -396,26 +529,60 @@ def incremental_audit(
 ) -> Outcome:
     """Audit `source` from the `trusted` state (or whole, without one); see the module docs.
 
-    `keys` pins the log keys (else the state's, else the source's own list); `origin` is the
-    expected origin (else the state's). `now` is recorded as the verification time; `note`
-    is the served checkpoint when the caller already fetched it. Errors reading the source
-    and KeyProblem (see `TrustedState.check_log`) propagate; verification failures and
+    `keys` pins the log keys (else the state's, else the source's own list); the expected
+    origin is the pinned keys' name (`origin`, when given, must equal it), else `origin`,
+    else the state's, else the name of the source's keys: never the served checkpoint's
+    text. `now` is recorded as the verification time; `note` is the served checkpoint when
+    the caller already fetched it. Errors reading the source and KeyProblem (see
+    `TrustedState.check_log`, `expected_origin`) propagate; verification failures and
     evidence are in the outcome.
     """
-    # 1. The served checkpoint verifies with the trusted keys and names the log.
+    # 1. The served checkpoint verifies with the trusted keys and names the pinned log.
+    want = expected_origin(keys, origin)
     if trusted is not None:
-        trusted.check_log(keys, origin)
+        trusted.check_log(keys, want)
     if keys is not None:
         pinned = list(keys)
     elif trusted is not None:
         pinned = trusted.trusted_keys
     else:
         pinned = list(source.keys())
-    expected_origin = origin if origin is not None else (trusted.origin if trusted else None)
+    if want is None:
+        want = trusted.origin if trusted is not None else pinned_origin(k.name for k in pinned)
     if note is None:
         note = source.checkpoint()
+    verifiers = [k.note_verifier() for k in pinned]
     try:
-        served, _ = open_checkpoint(note, [k.note_verifier() for k in pinned], expected_origin)
+        served, _ = open_checkpoint(note, verifiers, want)
+    except OriginMismatch as exc:
+        # Signed by a pinned key, but for another log: after a trusted checkpoint of this
+        # one, that is the log's key vouching for a second history (evidence).
+        other, _ = open_checkpoint(note, verifiers)
+        if trusted is not None:
+            evidence = Evidence(
+                EvidenceKind.ORIGIN_CHANGED,
+                f"the log's key signed a checkpoint for {other.size} entries (root "
+                f"{other.root_hash.hex()}) under the origin {other.origin!r}, not "
+                f"{trusted.origin!r} (trusted: {trusted.size} entries, verified "
+                f"{trusted.verified_at}): a history under another name escapes the "
+                "consistency check",
+                trusted,
+                other,
+                note,
+            )
+            return Outcome(
+                AuditReport(None, 0, 0, None, start=trusted.size),
+                trusted,
+                evidence=evidence,
+                served_note=note,
+            )
+        failure = AuditFailure(
+            FailureKind.CHECKPOINT_SIGNATURE_INVALID,
+            None,
+            f"latest checkpoint: origin mismatch: {exc} (signed by the pinned key, but for "
+            "another log)",
+        )
+        return Outcome(AuditReport(None, 0, 0, failure), trusted, served_note=note)
     except LedgerError as exc:
         failure = AuditFailure(
             FailureKind.CHECKPOINT_SIGNATURE_INVALID, None, f"latest checkpoint: {exc}"
@@ -424,19 +591,22 @@ def incremental_audit(
 
     # 2. It extends the trusted checkpoint.
     if trusted is not None:
-        evidence = check_consistency(trusted, served, note, source.consistency_proof)
-        if evidence is not None:
+        verdict = check_consistency(trusted, served, note, source.consistency_proof, source.entries)
+        if isinstance(verdict, Evidence):
             return Outcome(
                 AuditReport(served, 0, 0, None, start=trusted.size),
                 trusted,
-                evidence=evidence,
+                evidence=verdict,
                 served_note=note,
             )
+        if verdict is not None:
+            report = AuditReport(served, 0, 0, verdict, start=trusted.size)
+            return Outcome(report, trusted, served_note=note)
 
     # 3. The new entries (all of them on a first or full audit) verify and give its root.
     if trusted is None or full:
         report = audit_entries(
-            source, served, pinned, origin=expected_origin, workers=workers, progress=progress
+            source, served, pinned, origin=want, workers=workers, progress=progress
         )
     else:
         report = audit_entries(
@@ -445,7 +615,7 @@ def incremental_audit(
             pinned,
             frontier=trusted.compact_range(),
             last_leaf=trusted.last_leaf,
-            origin=expected_origin,
+            origin=want,
             workers=workers,
             progress=progress,
         )

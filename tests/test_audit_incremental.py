@@ -33,17 +33,19 @@ from typer.testing import CliRunner
 
 from clients import cli
 from clients.follow import Auditor, default_state_dir
-from clients.remote import RemoteLog
+from clients.remote import AnswerTooLarge, RemoteLog
 from ledger import storage
-from ledger.audit import DatabaseSource, FailureKind, keys_from_strings
+from ledger.audit import AuditFailure, DatabaseSource, FailureKind, keys_from_strings
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.encoding import b64decode, b64encode
 from ledger.entry import ZERO_HASH, Entry, receipt_message
-from ledger.errors import MalformedInput, StorageError
+from ledger.errors import MalformedInput, OutOfRange, StorageError
 from ledger.hashing import hash_leaf
 from ledger.merkle import CompactRange, verify_consistency
 from ledger.note import NoteSigner, NoteVerifier
+from ledger.storage import StoredEntry
 from ledger.trusted import (
+    Evidence,
     EvidenceKind,
     StateFile,
     TrustedState,
@@ -752,14 +754,48 @@ def test_check_consistency_cases() -> None:
     assert check_consistency(state_at(5), cp(5), "n", no_proof) is None
     assert check_consistency(state_at(0), cp(9), "n", no_proof) is None  # the empty tree
     ev = check_consistency(state_at(5), cp(5, bytes(32)), "n", no_proof)
-    assert ev is not None and ev.kind == EvidenceKind.FORK
+    assert isinstance(ev, Evidence) and ev.kind == EvidenceKind.FORK
     ev = check_consistency(state_at(5), cp(4), "n", no_proof)
-    assert ev is not None and ev.kind == EvidenceKind.ROLLBACK
-    ev = check_consistency(state_at(5), cp(9), "n", lambda a, b: [bytes(32)] * 3)
-    assert ev is not None and ev.kind == EvidenceKind.INCONSISTENT
-    assert ev.proof == (bytes(32),) * 3
-    ev = check_consistency(state_at(5), cp(9), "n", lambda a, b: [])  # wrong length
-    assert ev is not None and ev.kind == EvidenceKind.INCONSISTENT
+    assert isinstance(ev, Evidence) and ev.kind == EvidenceKind.ROLLBACK
+
+    # A bad proof is no evidence by itself (issue 10, hole 4): a failure without entries to
+    # decide from, ...
+    def bad(first: int, second: int) -> list[bytes]:
+        return [bytes(32)] * 5
+
+    for prove in (bad, lambda a, b: []):  # wrong hashes, wrong length
+        got = check_consistency(state_at(5), cp(9), "n", prove)
+        assert isinstance(got, AuditFailure)
+        assert got.kind == FailureKind.CONSISTENCY_PROOF_INVALID
+
+    def rows(leaves: list[bytes]) -> Callable[[int, int], list[StoredEntry]]:
+        stored = [StoredEntry(i, b"", h, "", bytes(64)) for i, h in enumerate(leaves)]
+        return lambda start, end: stored[start:end]
+
+    honest = [hash_leaf(bytes([i])) for i in range(9)]
+    # ... and a failure when the log's own entries show the two checkpoints consistent;
+    got = check_consistency(state_at(5), cp(9), "n", bad, rows(honest))
+    assert isinstance(got, AuditFailure)
+    assert got.kind == FailureKind.CONSISTENCY_PROOF_INVALID
+    assert "the proof was bad, not the log" in got.message
+    # entries that do not back the served checkpoint prove nothing either;
+    got = check_consistency(state_at(5), cp(9), "n", bad, rows(honest[:7]))
+    assert isinstance(got, AuditFailure) and got.kind == FailureKind.ENTRY_MISSING
+    assert got.index == 7
+    got = check_consistency(state_at(5), cp(9, bytes(32)), "n", bad, rows(honest))
+    assert isinstance(got, AuditFailure) and got.kind == FailureKind.ROOT_MISMATCH
+    got = check_consistency(state_at(5), cp(9), "n", bad, rows([honest[1], *honest[1:]]))
+    assert isinstance(got, AuditFailure) and got.kind == FailureKind.ROOT_MISMATCH
+    # only entries that give the served root and another root at the trusted size do.
+    rewritten = [*honest[:2], hash_leaf(b"rewritten"), *honest[3:]]
+    t = CompactRange()
+    for leaf in rewritten:
+        t.append(leaf)
+    ev = check_consistency(state_at(5), cp(9, t.root()), "n", bad, rows(rewritten))
+    assert isinstance(ev, Evidence) and ev.kind == EvidenceKind.INCONSISTENT
+    assert ev.proof is not None and ev.first_root is not None
+    assert ev.first_root != roots[5]
+    verify_consistency(5, 9, ev.proof, ev.first_root, t.root())
 
 
 def test_incremental_audit_through_the_database_source(api: Api) -> None:
@@ -831,3 +867,291 @@ def test_keys_in_the_state_are_the_pinned_ones(api: Api) -> None:
     out = incremental_audit(DatabaseSource(app_of(api).state.log.engine), None, now=T, keys=keys)
     assert out.state is not None
     assert out.state.keys == (vkey(api),)
+
+
+# --- issue 10: a lying proxy holding the real log key ------------------------------------------
+
+SLASHED = ORIGIN + "/"  # the origin switch of issue 10, hole 1
+
+
+def real_signer(api: Api) -> NoteSigner:
+    """The log's own note signer (the operator holds it)."""
+    return app_of(api).state.runtime.keystore.active().note_signer  # type: ignore[no-any-return]
+
+
+def resigned(api: Api, origin: str, size: int | None = None, root: bytes | None = None) -> str:
+    """The served checkpoint re-signed with the real log key under `origin` (same tree unless
+    `size` / `root` say otherwise)."""
+    cp, _ = open_checkpoint(served_note(api), [NoteVerifier.from_vkey(vkey(api))], ORIGIN)
+    size = cp.size if size is None else size
+    root = cp.root_hash if root is None else root
+    return sign_checkpoint(Checkpoint(origin, size, root), real_signer(api))
+
+
+def serve_checkpoint(network: Network, note: Callable[[], str]) -> None:
+    def edit(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path == "/log/checkpoint":
+            return httpx.Response(200, text=note())
+        return resp
+
+    network.edit = edit
+
+
+def test_an_origin_switch_under_the_pinned_key_is_evidence(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    # The default state file is keyed by the pinned key's name: no --state needed.
+    code, out, err = altan("audit", URL, "--key", vkey(api), "--quiet")
+    assert code == 0, out + err
+    logs = tmp_path / "xdg-state" / "altan" / "logs"
+    state = logs / "altan.localhost%2Fledger.json"
+    before = state.read_bytes()
+    grow(api, 3)
+    rewrite_history(api, 3)  # and serve it under a slightly different origin
+    serve_checkpoint(network, lambda: resigned(api, SLASHED))
+
+    code, out, _ = altan("audit", URL, "--key", vkey(api), "--quiet")
+    assert code == 4, out  # before the fix: a fresh state for "…/ledger/" and exit 0
+    assert out.startswith("EVIDENCE origin_changed: the log's key signed a checkpoint")
+    assert sorted(p.name for p in logs.glob("*.json")) == [
+        "altan.localhost%2Fledger.json",
+        *[p.name for p in evidence_files(state)],
+    ]
+    assert state.read_bytes() == before
+    [ev_file] = evidence_files(state)
+    ev = json.loads(ev_file.read_text())
+    assert ev["kind"] == "origin_changed"
+    assert ev["served"]["origin"] == SLASHED
+    assert ev["trusted"]["checkpoint"] == json.loads(before)["checkpoint"]
+    code, out, _ = altan("evidence", str(ev_file), "--key", vkey(api))
+    assert code == 0, out
+    assert out.startswith("PROVES origin_changed: the key of 'altan.localhost/ledger' signed")
+
+    # The same with --state, and with the keys recorded in the state instead of --key.
+    code, report = audit_json(api, state)
+    assert (code, report["evidence"]["kind"]) == (4, "origin_changed")
+    code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 4 and out.startswith("EVIDENCE origin_changed")
+
+
+def test_an_origin_switch_without_a_state_is_a_failure(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    serve_checkpoint(network, lambda: resigned(api, SLASHED))
+    state = tmp_path / "new.json"
+    code, report = audit_json(api, state)
+    assert code == 1
+    assert report["failure"]["kind"] == "checkpoint_signature_invalid"
+    assert "origin mismatch" in report["failure"]["message"]
+    assert SLASHED in report["failure"]["message"]
+    assert not state.exists()
+    # The whole audit without a state (`ledger.audit.audit`) checks the pinned origin too.
+    code, out, _ = altan("audit", URL, "--key", vkey(api), "--no-state", "--quiet")
+    assert code == 1, out
+    assert out.startswith("FAIL checkpoint_signature_invalid at log:")
+    assert "altan.localhost/ledger/" in out
+    # An --origin that is not the pinned key's name is a usage error, before any request.
+    network.paths.clear()
+    code, out, err = altan("audit", URL, "--key", vkey(api), "--origin", SLASHED, "--quiet")
+    assert (code, out) == (2, "")
+    assert "the pinned keys are of the log 'altan.localhost/ledger'" in err
+    assert network.paths == []
+
+
+def test_trust_on_first_use_keeps_its_state_when_the_server_renames_its_keys(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    code, out, err = altan("audit", URL, "--quiet")  # no --key: the server's keys, once
+    assert code == 0, out + err
+    # The operator lists the same public key under a new name and signs under it.
+    signer = app_of(api).state.runtime.keystore.active()
+    renamed = NoteSigner(signer._private_key, SLASHED)  # the operator holds the key
+
+    def edit(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path == "/log/keys":
+            v = renamed.verifier
+            key = {"key_id": v.key_id.hex(), "verifier_key": v.vkey}
+            return httpx.Response(
+                200, json={"keys": [{**key, "public_key": b64encode(v.public_key)}]}
+            )
+        if request.url.path == "/log/checkpoint":
+            cp, _ = open_checkpoint(served_note(api), [NoteVerifier.from_vkey(vkey(api))])
+            return httpx.Response(
+                200, text=sign_checkpoint(dataclasses.replace(cp, origin=SLASHED), renamed)
+            )
+        return resp
+
+    network.edit = edit
+    code, out, _ = altan("audit", URL, "--quiet")
+    assert code == 1, out  # the state kept for this URL pins the first key: not a fresh start
+    assert out.startswith("FAIL checkpoint_signature_invalid")
+    logs = tmp_path / "xdg-state" / "altan" / "logs"
+    assert [p.name for p in logs.glob("*.json")] == ["altan.localhost%2Fledger.json"]
+
+
+def flip_a_bit_in_the_proof(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+    """A broken cache in front of an honest log: one bit of the consistency proof flipped."""
+    if request.url.path != "/log/proof/consistency":
+        return resp
+    body = json.loads(resp.content)
+    first = bytearray(b64decode(body["hashes"][0]))
+    first[0] ^= 1
+    body["hashes"][0] = b64encode(bytes(first))
+    return httpx.Response(200, json=body)
+
+
+def test_a_bad_proof_from_an_honest_log_is_no_evidence(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    before = state.read_bytes()
+    grow(api, 5)
+    network.edit = flip_a_bit_in_the_proof
+    code, report = audit_json(api, state)
+    assert code == 1, report  # before the fix: exit 4 and an "evidence" file
+    assert report["evidence"] is None
+    assert report["failure"]["kind"] == "consistency_proof_invalid"
+    assert "the server served a bad consistency proof" in report["failure"]["message"]
+    assert "the proof was bad, not the log" in report["failure"]["message"]
+    assert evidence_files(state) == []
+    assert state.read_bytes() == before
+    code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 1 and out.startswith("FAIL consistency_proof_invalid at log:")
+    # Without the broken cache the same log verifies.
+    network.edit = None
+    assert audit_json(api, state)[0] == 0
+
+
+def test_evidence_of_a_rewrite_a_fork_and_a_rollback_checks_offline(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    grow(api, 4)
+    rewrite_history(api, 3)
+    assert audit_json(api, state)[0] == 4
+    [rewrite] = evidence_files(state)
+    code, out, _ = altan("evidence", str(rewrite), "--key", vkey(api))
+    assert code == 0, out
+    assert out.startswith("PROVES inconsistent: the log signed a tree of ")
+    ev = json.loads(rewrite.read_text())
+    assert ev["consistency_proof"]["first_root"] != ev["trusted"]["root_hash"]
+
+    # A fork: the same size, re-signed with another root.
+    serve_checkpoint(
+        network, lambda: resigned(api, ORIGIN, json.loads(state.read_text())["size"], bytes(32))
+    )
+    assert audit_json(api, state)[0] == 4
+    fork = next(p for p in evidence_files(state) if p != rewrite)
+    code, out, _ = altan("evidence", str(fork), "--key", vkey(api), "--json")
+    assert code == 0
+    assert json.loads(out)["kind"] == "fork" and json.loads(out)["proves"] is True
+
+    # A rollback is said to be what it is: the server went back to an older tree.
+    serve_checkpoint(network, lambda: resigned(api, ORIGIN, 1, hash_leaf(b"x")))
+    assert audit_json(api, state)[0] == 4
+    [back] = [p for p in evidence_files(state) if p not in (rewrite, fork)]
+    code, out, _ = altan("evidence", str(back), "--key", vkey(api))
+    assert code == 0
+    assert out.startswith("PROVES rollback:") and "does not prove a rewritten history" in out
+
+
+# --- issue 10, hole 5: bounded reads ----------------------------------------------------------
+
+
+def test_a_400_mib_entries_answer_is_refused_early(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    sent = [0]
+
+    def endless() -> Iterator[bytes]:
+        chunk = b'{"entries": [' + b" " * (64 * 1024 - 13)
+        for _ in range(400 * 16):  # 400 MiB, made as it is read: never held
+            sent[0] += len(chunk)
+            yield chunk
+            chunk = b" " * (64 * 1024)
+
+    def huge(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        if request.url.path == "/log/entries":
+            return httpx.Response(200, content=endless())
+        return resp
+
+    network.edit = huge
+    tracemalloc.start()
+    try:
+        code, out, err = altan(
+            "audit", URL, "--key", vkey(api), "--state", str(tmp_path / "s.json")
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (code, out) == (2, "")
+    assert "/log/entries: the server's answer is larger than 458,752 bytes; refused" in err
+    assert sent[0] < 1 << 20  # it stopped reading at the cap (7 entries * 64 KiB)
+    assert peak < 32 << 20, peak
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_a_checkpoint_of_2_64_minus_1_entries_gets_a_named_verdict(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    huge = (1 << 64) - 1
+    # Without a state: the entries are missing.
+    serve_checkpoint(network, lambda: resigned(api, ORIGIN, huge, bytes(32)))
+    code, report = audit_json(api, tmp_path / "first.json", "--workers", "1")
+    assert code == 1, report["error"]
+    assert report["failure"]["kind"] == "entry_missing"
+    assert report["tree_size"] == huge
+    # With a state: a size jump the server cannot prove, nor back with entries.
+    network.edit = None
+    state = tmp_path / "log.json"
+    assert audit_json(api, state)[0] == 0
+    serve_checkpoint(network, lambda: resigned(api, ORIGIN, huge, bytes(32)))
+    code, report = audit_json(api, state, "--workers", "1")
+    assert code == 1, report
+    assert report["failure"]["kind"] == "entry_missing"
+    assert (
+        f"the checkpoint covers {huge} entries but the server has only"
+        in (report["failure"]["message"])
+    )
+    assert evidence_files(state) == []
+
+
+def test_remote_answers_that_do_not_fit_the_question_are_refused(api: Api) -> None:
+    net = Network(api)
+    size = api.size()
+
+    def lie(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        path = request.url.path
+        if path == "/log/entries":
+            body = json.loads(resp.content)
+            if request.url.params["start"] == "0":  # more entries than asked
+                body["entries"] = body["entries"] * 2
+            else:  # a page that goes backwards
+                body["entries"] = [dict(e, index=0) for e in body["entries"]][:1]
+            return httpx.Response(200, json=body)
+        if path == "/log/proof/consistency":
+            return httpx.Response(200, json={"hashes": [b64encode(bytes(32))] * 66})
+        if path == "/log/checkpoint":
+            return httpx.Response(200, content=b"x" * (65 * 1024))
+        return resp
+
+    net.edit = lie
+    log = RemoteLog(URL, transport=net, page=5)
+    with pytest.raises(
+        MalformedInput, match="asked for at most 5 entries from 0, the server sent 10"
+    ):
+        list(log.entries(0, size))
+    with pytest.raises(MalformedInput, match="asked for entries from 5, the page ends at 0"):
+        list(log.entries(5, size))
+    with pytest.raises(MalformedInput, match="expected at most 65 hashes, the server sent 66"):
+        log.consistency_proof(1, size)
+    with pytest.raises(AnswerTooLarge, match="larger than 65,536 bytes"):
+        log.checkpoint()
+    # A proof the server refuses (beyond its tree) is OutOfRange, not a network problem.
+    net.edit = None
+    with pytest.raises(OutOfRange, match="HTTP 422"):
+        log.consistency_proof(1, 1 << 63)
