@@ -24,11 +24,20 @@ def fetch_bundle(base_url: str, index: int, client: httpx.Client | None = None) 
         base_url=base_url.rstrip("/"), timeout=30.0, headers={"User-Agent": USER_AGENT}
     )
     try:
-        resp = http.get("/log/proof/bundle", params={"index": index})
-        resp.raise_for_status()
-        if len(resp.content) > MAX_BUNDLE_BYTES:
-            raise MalformedInput(f"proof bundle: larger than {MAX_BUNDLE_BYTES} bytes")
-        return resp.text
+        # Streamed with a cap: a hostile server cannot grow this process's memory.
+        body = bytearray()
+        with http.stream("GET", "/log/proof/bundle", params={"index": index}) as resp:
+            resp.raise_for_status()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BUNDLE_BYTES:
+                    raise MalformedInput(
+                        f"proof bundle: the server sent more than {MAX_BUNDLE_BYTES} bytes; refused"
+                    )
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedInput("proof bundle: expected UTF-8 text from the server") from exc
     finally:
         if own:
             http.close()

@@ -11,15 +11,18 @@ little as possible:
 2. its inclusion proof must lead from the entry the token reflects (the token's ledger
    index, a leaf hash starting with the token's prefix) to that checkpoint's root;
 3. when witnesses are pinned (`witnesses=`, `min_cosignatures=K`), at least K of them
-   cosigned that checkpoint (c2sp.org/tlog-cosignature), so the server is not showing this
-   verifier a view of the log that the witnesses never saw;
+   cosigned that checkpoint (c2sp.org/tlog-cosignature) within the last `max_age` seconds,
+   so the server is not showing this verifier a view of the log that the witnesses never
+   saw, nor an old one hiding later entries: the proof is against the newest checkpoint
+   (the latest, or an older one the answer lists under `witnessed`) that meets this;
 4. only then is its status taken: revoked, not_in_log, or not current (superseded,
    consumed, transferred, held) with the newer certificates.
 
 An answer that fails 1 or 2 is the verdict `not_genuine` / `proof_invalid`; one that fails
-3 is `not_genuine` / `not_witnessed`. What the proof does not cover, and the server alone
-vouches for, is the status itself (that no revocation or transfer is being hidden) and how
-fresh its checkpoint is: ask a server you chose (`server=`) rather than one named by the
+3 is `not_genuine` / `not_witnessed`, or `stale` (cosigned, but longer ago than max_age).
+What the proof does not cover, and the server alone vouches for, is the status itself
+(that no revocation or transfer is being hidden) and, without witnesses, how fresh its
+checkpoint is: ask a server you chose (`server=`) rather than one named by the
 QR, which whoever printed the QR chose.
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +50,7 @@ from ledger.certificate import (
     token_text,
     verify_certificate,
 )
-from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.checkpoint import Checkpoint, open_checkpoint, pinned_origin
 from ledger.cosignature import WitnessKey, count_valid_cosignatures
 from ledger.encoding import b64decode
 from ledger.errors import LedgerError, MalformedInput
@@ -64,6 +68,15 @@ MAX_ANSWER_BYTES = 1 << 20
 """The largest verdict accepted from a server (1 MiB, after decompression)."""
 
 USER_AGENT = "altan-verify/0.1"
+DEFAULT_MAX_AGE_SECONDS = 3600
+"""How old the pinned witnesses' cosignatures may be (`--max-age`): one hour. Witnesses
+cosign the log's latest checkpoint again every few minutes (clients.witness.REFRESH_SECONDS,
+`altan witness push --every`), so a recent cosignature says the log showed them no later
+checkpoint before then; a server proving against an older one could hide what came after."""
+CLOCK_SKEW_SECONDS = 600
+"""How far ahead of this verifier's clock a cosignature may be timestamped."""
+MAX_WITNESSED_READ = 4
+"""The most alternative witnessed checkpoints read from one answer."""
 API_PATH = "/api/c/"
 
 
@@ -261,6 +274,9 @@ class OnlineVerdict:
             "current": self.current,
             "verdict": self.verdict,
             "reason": self.reason or "genuine",
+            # the status is the ledger's answer (offline: "unknown_offline", unchecked)
+            "status": "checked_online",
+            "status_checked": True,
             "message": self.message(),
             "detail": self.detail,
             "server": self.server,
@@ -339,23 +355,26 @@ def verify_online(
     *,
     witnesses: Sequence[str] = (),
     min_cosignatures: int = 0,
+    max_age: int = DEFAULT_MAX_AGE_SECONDS,
 ) -> OnlineVerdict:
     """Verify offline against `vkeys`, then ask the server and check its answer.
 
     server: the base URL to ask (`https://ledger.altan.mn`); by default the one in the QR
     URL. client: the httpx client to send through (not closed here); by default a new one
     (`new_http_client`). witnesses: pinned witness vkeys (type 0x04); min_cosignatures: how
-    many of them must have cosigned the server's checkpoint (else `not_witnessed`).
+    many of them must have cosigned the server's checkpoint (else `not_witnessed`), each
+    within the last `max_age` seconds (else `stale`; Quorum).
 
     Raises CertificateInvalid (not genuine offline: final), MalformedInput or NoQrCode (no
     token could be read), CannotCheckOnline (no verdict from a server).
     """
-    quorum = pinned_witnesses(witnesses, min_cosignatures)  # a bad option before any work
+    quorum = pinned_witnesses(witnesses, min_cosignatures, max_age)  # bad options first
     text = read_qr_text(source)
     token = parse_qr_text(text)
     keys = pinned_keys(list(vkeys))
     cert = verify_certificate(token, keys)
     verifiers = [NoteVerifier.from_vkey(v) for v in vkeys]
+    pinned_origin(v.name for v in verifiers)  # KeyProblem: the keys of two logs pinned
     if server is not None:
         base = _base_url(server)
         if base is None:
@@ -388,23 +407,30 @@ def verify_online(
 
 @dataclass(frozen=True)
 class Quorum:
-    """Pinned witnesses and how many of them must cosign."""
+    """Pinned witnesses, how many of them must cosign, and how recently (max_age seconds):
+    a checkpoint qualifies when at least `required` of them cosigned it within max_age."""
 
     witnesses: tuple[WitnessKey, ...] = ()
     required: int = 0
+    max_age: int = DEFAULT_MAX_AGE_SECONDS
 
 
-def pinned_witnesses(vkeys: Sequence[str], required: int) -> Quorum:
-    """Witness keys from vkeys, and the number required (0 to their count)."""
+def pinned_witnesses(
+    vkeys: Sequence[str], required: int, max_age: int = DEFAULT_MAX_AGE_SECONDS
+) -> Quorum:
+    """Witness keys from vkeys, the number required (0 to their count) and the largest age
+    in seconds of a cosignature that counts (at least 1)."""
     witnesses = tuple(WitnessKey.from_vkey(v) for v in vkeys)
     if isinstance(required, bool) or not isinstance(required, int) or required < 0:
         raise MalformedInput(f"--min-cosignatures: expected 0 or more, got {required!r}")
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1:
+        raise MalformedInput(f"--max-age: expected 1 second or more, got {max_age!r}")
     if required > len(set(witnesses)):
         raise MalformedInput(
             f"--min-cosignatures {required}: expected at least {required} distinct --witness "
             f"keys, got {len(set(witnesses))}"
         )
-    return Quorum(witnesses, required)
+    return Quorum(witnesses, required, max_age)
 
 
 def _fetch(client: httpx.Client, url: str, base: str) -> object:
@@ -472,6 +498,11 @@ class _Facts(_Lenient):
     id: str
 
 
+class _Witnessed(_Lenient):
+    checkpoint: str
+    proof: _Proof
+
+
 class _Answer(_Lenient):
     verdict: OnlineWord
     reason: str | None
@@ -481,6 +512,7 @@ class _Answer(_Lenient):
     lot: _Lot | None = None
     proof: _Proof | None = None
     checkpoint: str | None = None
+    witnessed: list[_Witnessed] = []
 
 
 def _judge(
@@ -521,15 +553,12 @@ def _judge(
             "do not rely on it",
             checkpoint=checkpoint,
         )
-    if len(cosigned_by) < quorum.required:
-        return verdict(
-            "not_genuine",
-            "not_witnessed",
-            f"{len(cosigned_by)} of the pinned witnesses cosigned the server's checkpoint, "
-            f"{quorum.required} required: it may be showing you a view of the log that "
-            "nobody else sees; do not rely on it",
-            checkpoint=checkpoint,
+    if quorum.required > 0:  # the witness policy picks the checkpoint proven against
+        checkpoint, cosigned_by, refusal, why = _witness_policy(
+            answer, checkpoint, cosigned_by, cert, verifiers, quorum
         )
+        if refusal is not None:
+            return verdict("not_genuine", refusal, why, checkpoint=checkpoint)
 
     reason = None if answer.verdict == "genuine" else answer.reason
     if answer.verdict == "not_current" and reason not in NOT_CURRENT_REASONS:
@@ -556,9 +585,80 @@ def _judge(
     )
 
 
+def _witness_policy(
+    answer: _Answer,
+    latest: Checkpoint | None,
+    latest_cosigners: tuple[str, ...],
+    cert: Certificate,
+    verifiers: list[NoteVerifier],
+    quorum: Quorum,
+) -> tuple[Checkpoint | None, tuple[str, ...], Literal["not_witnessed", "stale"] | None, str]:
+    """Step 3: the newest checkpoint the pinned witnesses vouch for, or why there is none.
+
+    Candidates: the answer's latest checkpoint (already checked) and its `witnessed` ones
+    (older checkpoints with their cosignatures and the entry's proof against each; one that
+    does not verify is skipped, never counted). The newest candidate with `required` pinned
+    cosignatures timestamped within max_age of this verifier's clock is chosen. None: then
+    `stale` when some candidate has them but older (the server may hide what the log
+    recorded since), else `not_witnessed`. Returns (checkpoint, cosigners, refusal, detail).
+    """
+    now = int(time.time())
+    needs_proof = answer.verdict != "not_genuine" or answer.reason == "revoked"
+    candidates: list[tuple[str, Checkpoint]] = []
+    if answer.checkpoint is not None and latest is not None:
+        candidates.append((answer.checkpoint, latest))
+    for other in answer.witnessed[:MAX_WITNESSED_READ]:
+        try:
+            checkpoint = _open(other.checkpoint, verifiers)
+            if needs_proof:
+                _check_proof(other.proof, checkpoint, cert)
+        except ProofInvalid:
+            continue
+        candidates.append((other.checkpoint, checkpoint))
+    candidates.sort(key=lambda c: c[1].size, reverse=True)
+
+    def names(found: list[WitnessKey]) -> tuple[str, ...]:
+        return tuple(_clean(w.name, 200) for w in found)
+
+    stale: tuple[Checkpoint, tuple[str, ...]] | None = None
+    for note, checkpoint in candidates:
+        valid = count_valid_cosignatures(note, quorum.witnesses, not_after=now + CLOCK_SKEW_SECONDS)
+        fresh = count_valid_cosignatures(
+            note,
+            quorum.witnesses,
+            not_after=now + CLOCK_SKEW_SECONDS,
+            not_before=now - quorum.max_age,
+        )
+        if len(fresh) >= quorum.required:
+            return checkpoint, names(fresh), None, ""
+        if stale is None and len(valid) >= quorum.required:
+            stale = (checkpoint, names(valid))
+    if stale is not None:
+        return (
+            stale[0],
+            stale[1],
+            "stale",
+            f"the pinned witnesses cosigned the server's checkpoint (tree size {stale[0].size}) "
+            f"more than {quorum.max_age} s ago (--max-age): the server may be hiding what the "
+            "log recorded since (a revocation, a sale); do not rely on it",
+        )
+    return (
+        latest,
+        latest_cosigners,
+        "not_witnessed",
+        f"{len(latest_cosigners)} of the pinned witnesses cosigned the server's checkpoint, "
+        f"{quorum.required} required: it may be showing you a view of the log that "
+        "nobody else sees; do not rely on it",
+    )
+
+
 def _open(note: str, verifiers: list[NoteVerifier]) -> Checkpoint:
+    # The origin expected is the pinned keys' name, never the note's own first line: a
+    # checkpoint signed by the real key but naming another log (say the origin with a
+    # trailing "/", a rewritten history) is refused (c2sp.org/tlog-checkpoint, issue 10).
     try:
-        checkpoint, _ = open_checkpoint(note, verifiers)
+        origin = pinned_origin(v.name for v in verifiers)
+        checkpoint, _ = open_checkpoint(note, verifiers, origin)
     except LedgerError as exc:
         raise ProofInvalid(f"checkpoint: {exc}") from exc
     return checkpoint

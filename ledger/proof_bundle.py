@@ -17,12 +17,16 @@ leaf hash is computed, not taken on trust.
 Verification (`verify_bundle`), with no server, against pinned keys:
 
     1. the text parses strictly (header, one index, 32-byte hashes)     MalformedInput
-    2. the checkpoint is signed by a pinned log key (pinned origin)     InvalidSignature,
-                                                                        UnknownKey,
+    2. the checkpoint is signed by a pinned log key, and its origin     InvalidSignature,
+       is the pinned keys' name (never the bundle's own origin line)    UnknownKey,
                                                                         OriginMismatch
     3. the entry is an Altan entry whose own index is the bundle's      MalformedInput
     4. SHA-256(0x00 || entry) is leaf `index` of the checkpoint's tree  RootMismatch
     5. at least `min_cosignatures` pinned witnesses cosigned it         NotWitnessed
+
+A bundle proves that the entry is in the log as of its checkpoint, nothing more: not that
+the certificate the entry stands for is still current (not revoked, sold or transferred
+since); only the online check (`altan verify --online`) asks about status.
 
 Step 5 is done by the caller's `cosigned` function, so that this module stays free of the
 witness format: it receives the verified checkpoint note and returns how many pinned
@@ -37,7 +41,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.checkpoint import Checkpoint, open_checkpoint, pinned_origin
 from ledger.entry import Entry
 from ledger.errors import MalformedInput, NotWitnessed
 from ledger.hashing import HASH_SIZE, hash_leaf
@@ -131,9 +135,17 @@ def verify_bundle(
     min_cosignatures: int = 0,
     cosigned: Callable[[str], int] | None = None,
 ) -> VerifiedBundle:
-    """Verify a bundle offline (module docstring); returns the checkpoint and the entry."""
+    """Verify a bundle offline (module docstring); returns the checkpoint and the entry.
+
+    origin: the origin the checkpoint must name; by default the common name of `log_keys`
+    (`ledger.checkpoint.pinned_origin`: KeyProblem when they name different logs). The
+    bundle's own origin line is never taken on trust: the log's real key signing a
+    checkpoint under another origin is another log's statement (OriginMismatch).
+    """
+    keys = list(log_keys)
+    expected = origin if origin is not None else pinned_origin(k.name for k in keys)
     bundle = parse_bundle(text)
-    checkpoint, signed_by = open_checkpoint(bundle.checkpoint_note, log_keys, origin)
+    checkpoint, signed_by = open_checkpoint(bundle.checkpoint_note, keys, expected)
     if bundle.entry is None:
         raise MalformedInput("proof bundle: expected the entry in the 'extra' line")
     entry = Entry.from_bytes(bundle.entry)

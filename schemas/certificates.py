@@ -129,6 +129,14 @@ class InclusionProof(_Model):
     root_hash: str  # hex, as in the checkpoint
 
 
+class WitnessedProof(_Model):
+    """The same entry proven against an older checkpoint that witnesses cosigned (with
+    their cosignatures), for verifiers that demand cosignatures the latest lacks so far."""
+
+    checkpoint: str  # the signed note with its cosignature lines
+    proof: InclusionProof
+
+
 class VerdictOut(_Model):
     """`GET /c/{token}` as JSON."""
 
@@ -143,3 +151,6 @@ class VerdictOut(_Model):
     proof: InclusionProof | None = None
     checkpoint: str | None = None  # the signed note (C2SP tlog-checkpoint)
     verifier_keys: list[str] = []  # C2SP vkeys of the log, to check the checkpoint
+    # Newest checkpoints with 1, 2, ... witnesses' cosignatures, older than `checkpoint`,
+    # holding the entry (at most 3): a verifier picks the newest its witness policy accepts.
+    witnessed: list[WitnessedProof] = []

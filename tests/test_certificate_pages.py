@@ -8,24 +8,42 @@ signed checkpoints; tests/test_verify_page_browser.py renders the same samples i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
+import shlex
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from html import unescape as html_unescape
 from html.parser import HTMLParser
-from typing import Literal
+from typing import Any, Literal
 
+import cbor2
 import pytest
 import qrcode
 import zxingcpp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from ledger.certificate import qr_text
+from ledger.certificate import (
+    MAX_ISSUED_AT,
+    Certificate,
+    CertificateKind,
+    MassUnit,
+    Origin,
+    qr_text,
+    sign_certificate,
+    token_text,
+)
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.hashing import hash_leaf
+from ledger.keys import LogKey, LogSigner
 from ledger.merkle import CompactRange, NodeId, inclusion_proof, root_hash, verify_inclusion
 from ledger.note import NoteSigner
 from schemas.certificates import (
@@ -49,11 +67,46 @@ PUBLIC_URL = "https://altan.mn"
 LOG_ORIGIN = "altan.mn/log"
 SIGNER = NoteSigner(Ed25519PrivateKey.from_private_bytes(bytes(range(32))), LOG_ORIGIN)
 OTHER_SIGNER = NoteSigner(Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33))), LOG_ORIGIN)
-TOKEN = bytes(range(100))
-TOKEN_URL = qr_text(PUBLIC_URL, TOKEN)
+# An attacker's key under the log's own name: what a fabricated page would list and use.
+ATTACKER = NoteSigner(Ed25519PrivateKey.from_private_bytes(bytes(range(7, 39))), LOG_ORIGIN)
 STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
 ENTRIES = [f"entry {i}: ore.delivered".encode() for i in range(7)]
 INDEX = 5
+
+
+def log_signer(seed: bytes) -> LogSigner:
+    """The log signer of a 32-byte seed under the log's name (certificates and notes)."""
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    public = NoteSigner(private, LOG_ORIGIN).verifier
+    key = LogKey(
+        LOG_ORIGIN,
+        public.key_id.hex(),
+        public.public_key,
+        "active",
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    return LogSigner(key, private)
+
+
+def sample_certificate() -> Certificate:
+    """The facts of ``certificate_out()``, as a token signs them."""
+    return Certificate(
+        kind=CertificateKind.GOLD_LOT,
+        lot_id="LOT-2026-0042",
+        mass=1234567,
+        unit=MassUnit.MG,
+        fineness_ppt=917,
+        origin=Origin(47, 12, 2, mercury_free=True),
+        custodian="Bornuur Gold Partnership",
+        issued_at=int(datetime(2026, 9, 1, 8, tzinfo=UTC).timestamp()),
+        ledger_index=INDEX,
+        leaf_hash_prefix=hash_leaf(ENTRIES[INDEX])[:16],
+    )
+
+
+TOKEN = sign_certificate(sample_certificate(), log_signer(bytes(range(32))))
+TOKEN_URL = qr_text(PUBLIC_URL, TOKEN)
+ATTACKER_TOKEN = sign_certificate(sample_certificate(), log_signer(bytes(range(7, 39))))
 
 
 # -- samples -------------------------------------------------------------------------------
@@ -167,7 +220,9 @@ def genuine_view(
     lot: str = "LOT-2026-0042",
     custodian: str = "Bornuur Gold Partnership",
     signer: NoteSigner = SIGNER,
+    listed: NoteSigner = SIGNER,
 ) -> VerdictOut:
+    """A genuine verdict; ``signer`` signs its checkpoint, ``listed`` is the key it lists."""
     proof, note = proof_for(entries, index, signer)
     return VerdictOut(
         verdict="genuine",
@@ -178,8 +233,14 @@ def genuine_view(
         lot=lot_now(lot, custodian),
         proof=proof,
         checkpoint=note,
-        verifier_keys=[SIGNER.verifier.vkey],
+        verifier_keys=[listed.verifier.vkey],
     )
+
+
+def fabricated_view() -> VerdictOut:
+    """What a fake site serves: a whole answer made with the attacker's own key, consistent
+    with itself (its page holds ATTACKER_TOKEN)."""
+    return genuine_view(signer=ATTACKER, listed=ATTACKER)
 
 
 def _refused(reason: Reason, step: str, certificate: CertificateOut | None) -> VerdictOut:
@@ -497,6 +558,64 @@ def test_browser_check_element(lang: Lang) -> None:
     assert not without.scripts  # no proof, no script
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_page_says_what_the_browser_check_proves_and_what_it_cannot(lang: Lang) -> None:
+    """Hole 7 of issue 10: everything the browser checks comes from this server, so the
+    page may claim consistency, never independence; it shows the key's fingerprint and the
+    independent check as a command, with where its key must come from."""
+    page = render("genuine", lang)
+    assert _t(lang, "browser.limits") in page.text
+    assert _t(lang, "fingerprint.compare") in page.text
+    assert _t(lang, "how.key_source") in page.text
+    for claim in ("on its own", "бие даан шалгаж"):  # the old overclaim, in either language
+        assert claim not in pages.verify_page(genuine_view(), lang, TOKEN_URL)
+    [fingerprint] = [a for a in page.attrs("strong") if "data-fingerprint" in a]
+    assert fingerprint["data-fingerprint"] == f"{LOG_ORIGIN}+{SIGNER.key_id.hex()}"
+    assert SIGNER.verifier.vkey in page.text  # the whole vkey, to compare or copy
+    command = f"altan verify '{TOKEN_URL}' --online --key '{SIGNER.verifier.vkey}'"
+    assert command in page.text
+
+
+def test_the_command_on_the_page_runs_as_printed() -> None:
+    """The printed command, split by a POSIX shell, is the argv `altan verify` expects."""
+    url = "https://altan.mn/it's/c/" + token_text(TOKEN)
+    line = pages.verify_command(url, [SIGNER.verifier.vkey, OTHER_SIGNER.verifier.vkey])
+    argv = shlex.split(line)
+    assert argv == [
+        "altan",
+        "verify",
+        url,
+        "--online",
+        "--key",
+        SIGNER.verifier.vkey,
+        "--key",
+        OTHER_SIGNER.verifier.vkey,
+    ]
+
+
+def test_the_printed_command_verifies_against_the_key_it_names(
+    signed_world: SignedWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the page's command through the real CLI, into the real app: exit 0."""
+    import httpx
+    from test_verify_online import App
+    from typer.testing import CliRunner
+
+    from clients import cli
+
+    token = signed_world.world.latest_token("AU-1")
+    html = signed_world.world.c.get(f"/c/{token}").text
+    [line] = re.findall(r'<code id="verify-command">(.*?)</code>', html)
+    argv = shlex.split(html_unescape(line))
+    assert argv[:2] == ["altan", "verify"] and "--online" in argv
+    monkeypatch.setattr(
+        cli, "_http_client", lambda: httpx.Client(transport=App(signed_world.world))
+    )
+    result = CliRunner().invoke(cli.app, argv[1:], catch_exceptions=False)
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("GENUINE gold lot AU-1")
+
+
 def test_page_has_a_phone_layout_and_headings() -> None:
     html = pages.verify_page(genuine_view(), "mn", TOKEN_URL)
     page = Page(html)
@@ -722,3 +841,152 @@ def test_print_page_escapes_user_text() -> None:
     evil = "<script>alert(1)</script>"
     html = images.print_page(genuine_view(lot=f"L{evil}"), qr_text(PUBLIC_URL, TOKEN), "A5", "en")
     assert evil not in html
+
+
+# -- strange tokens signed by the real log key (issue 10, hole 6) -------------------------
+#
+# Whoever holds the log key (or a bug in the issuer) can sign any payload. The page and its
+# JSON twin must answer every such token with a verdict, never a 5xx: the checklist refuses
+# what is malformed, and what it shows it must be able to render.
+
+
+def sign_payload(payload: bytes, signer: LogSigner) -> bytes:
+    """A COSE_Sign1 token over any payload bytes, built as ``sign_certificate`` builds one."""
+    kid = bytes.fromhex(signer.key.key_id)
+    protected = cbor2.dumps({1: -8, 4: kid}, canonical=True)
+    signature = signer.sign(cbor2.dumps(["Signature1", protected, b"", payload], canonical=True))
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature]), canonical=True)
+
+
+class SignedWorld:
+    """A running service with one issued certificate, and its real log signer."""
+
+    def __init__(self, world: Any, signer: LogSigner, real: Certificate) -> None:
+        self.world = world
+        self.signer = signer
+        self.real = real
+
+    def get(self, token: bytes) -> list[int]:
+        """The status of the page, the page asked for JSON, and the JSON API for ``token``."""
+        text = token_text(token)
+        c = self.world.c
+        return [
+            c.get(f"/c/{text}").status_code,
+            c.get(f"/c/{text}", headers={"Accept": "application/json"}).status_code,
+            c.get(f"/api/c/{text}").status_code,
+        ]
+
+
+@pytest.fixture(scope="module")
+def signed_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedWorld]:
+    from domain_helpers import running_api
+    from test_certificates_service import keystore_of, populate
+
+    from clients.verify import pinned_keys
+    from ledger.certificate import parse_qr_text, verify_certificate
+
+    with running_api(tmp_path_factory.mktemp("strange"), public_url=PUBLIC_URL) as api:
+        world = populate(api)
+        world.gold("AU-1", 50_000)
+        world.request("AU-1")
+        token = parse_qr_text(world.latest_token("AU-1"))
+        real = verify_certificate(token, pinned_keys(world.vkeys()))
+        yield SignedWorld(world, keystore_of(world).active(), real)
+
+
+@pytest.mark.parametrize(
+    "issued_at", [MAX_ISSUED_AT, MAX_ISSUED_AT - 8 * 3600, 0, 1, MAX_ISSUED_AT - 1]
+)
+def test_a_log_signed_token_dated_9999_12_31_gets_a_page(
+    signed_world: SignedWorld, issued_at: int
+) -> None:
+    """Hole 6 of issue 10: `/c/{token}` answered 500 for issued_at 9999-12-31 (the page
+    showed it in Ulaanbaatar time, which is year 10000)."""
+    cert = dataclasses.replace(signed_world.real, issued_at=issued_at)
+    token = sign_payload(cert.to_cbor(), signed_world.signer)
+    assert token == sign_certificate(cert, signed_world.signer)  # the helper is the real form
+    assert signed_world.get(token) == [200, 200, 200]
+    page = Page(signed_world.world.c.get(f"/c/{token_text(token)}?lang=en").text)
+    # refused: not in the log (the facts shown as claimed), or the key was not in use then
+    assert _t("en", "verdict.not_genuine") in page.text
+    if issued_at == MAX_ISSUED_AT:
+        assert "9999-12-31 23:59 (UTC)" in page.text
+
+
+_INT = st.one_of(
+    st.integers(-(2**64), 2**64),
+    st.sampled_from([-(2**70), 2**63 - 1, 2**63, 2**64 - 1, 10**12, 10**12 + 1, -1, 0]),
+)
+_DATE = st.one_of(
+    st.sampled_from([0, 1, -1, MAX_ISSUED_AT, MAX_ISSUED_AT + 1, 2**63, -(2**63), 10**18]),
+    st.integers(0, MAX_ISSUED_AT),
+    _INT,
+)
+_TEXT = st.one_of(
+    st.text(min_size=0, max_size=90),
+    st.text(alphabet="Ö\u0301 ab\u200b\u202e\U0001f600", min_size=1, max_size=40),
+    st.integers(1, 300).map(lambda n: "L" * n),
+)
+_VALUE = st.one_of(_INT, _TEXT, st.booleans(), st.none(), st.binary(max_size=20))
+_ORIGIN = st.one_of(
+    st.tuples(st.integers(-5, 300), _INT, _INT).map(list),
+    st.tuples(st.integers(0, 300), st.integers(0, 10**6), st.integers(0, 10**6), _VALUE).map(list),
+    st.lists(_VALUE, max_size=5),
+)
+_MASS = st.one_of(
+    st.tuples(_INT, st.integers(-1, 4)).map(list),
+    st.tuples(_INT, st.integers(1, 2), _INT).map(list),
+    st.lists(_VALUE, max_size=4),
+)
+
+
+@st.composite
+def strange_payloads(draw: st.DrawFn, real: Certificate) -> bytes:
+    """A payload map near a real certificate: each field kept, changed within its type
+    (extreme ints, dates, unknown aimag codes, long or odd text) or given another type;
+    sometimes a key dropped or an unknown one added."""
+    fields: dict[int, Any] = cbor2.loads(real.to_cbor())
+    fields = dict(fields)
+    changes = {
+        1: st.one_of(st.integers(-3, 5), _VALUE),
+        2: _TEXT,
+        3: _MASS,
+        6: _ORIGIN,
+        7: _TEXT,
+        8: _DATE,
+        9: st.one_of(
+            st.tuples(_INT, st.just(real.leaf_hash_prefix)).map(list),
+            st.tuples(_INT, st.binary(max_size=40)).map(list),
+            st.lists(_VALUE, max_size=3),
+        ),
+    }
+    for key, strategy in changes.items():
+        if draw(st.booleans()):
+            fields[key] = draw(strategy)
+    if draw(st.integers(0, 9)) == 0:
+        fields.pop(draw(st.sampled_from(sorted(fields))), None)
+    if draw(st.integers(0, 9)) == 0:
+        fields[draw(st.sampled_from([0, 4, 5, 10, 99, -1]))] = draw(_VALUE)
+    return cbor2.dumps(fields, canonical=True)
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_no_log_signed_token_gets_a_5xx(signed_world: SignedWorld, data: st.DataObject) -> None:
+    """However strange the signed facts, the page and the JSON verdict answer below 500."""
+    payload = data.draw(strange_payloads(signed_world.real))
+    statuses = signed_world.get(sign_payload(payload, signed_world.signer))
+    assert all(s < 500 for s in statuses), statuses
+
+
+@settings(max_examples=60)
+@given(text=st.text(max_size=200))
+def test_no_token_text_gets_a_5xx(signed_world: SignedWorld, text: str) -> None:
+    quoted = urllib.parse.quote(text, safe="")
+    c = signed_world.world.c
+    for url, headers in (
+        (f"/c/{quoted}", {}),
+        (f"/c/{quoted}", {"Accept": "application/json"}),
+        (f"/api/c/{quoted}", {}),
+    ):
+        assert c.get(url, headers=headers).status_code < 500, (url, text)

@@ -8,6 +8,7 @@ every single-byte change anywhere in a bundle is refused; the service serves bun
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,11 +21,12 @@ from typer.testing import CliRunner, Result
 import clients.proof
 from clients.cli import app
 from conftest import ORIGIN, Clock
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Event
-from ledger.errors import LedgerError, MalformedInput
+from ledger.errors import LedgerError, MalformedInput, OriginMismatch
 from ledger.keys import KeyStore
 from ledger.log import Log
-from ledger.note import NoteVerifier
+from ledger.note import Note, NoteVerifier
 from ledger.proof_bundle import HEADER, ProofBundle, parse_bundle, verify_bundle
 
 
@@ -170,7 +172,11 @@ def test_altan_verify_bundle_with_and_without_witnesses(tmp_path: Path) -> None:
         plain = tmp_path / "plain.tlog-proof"
         plain.write_text(api.client.get("/log/proof/bundle", params={"index": out["index"]}).text)
         ok = verify(plain)
-        assert ok.exit_code == 0 and ok.output.startswith("GENUINE entry"), ok.output
+        assert ok.exit_code == 0, ok.output
+        assert ok.output.startswith("INCLUDED IN THE LOG; STATUS UNKNOWN OFFLINE: entry ")
+        assert "a bundle proves that this entry is in the log, not that a certificate" in (
+            ok.output
+        )
         demand = ("--witness", w.key.vkey, "--min-cosignatures", "1")
         unwitnessed = verify(plain, *demand)
         assert unwitnessed.exit_code == 1
@@ -190,3 +196,58 @@ def test_altan_verify_bundle_with_and_without_witnesses(tmp_path: Path) -> None:
         assert json.loads(bad.output)["reason"] == "malformed"
         missing = verify(tmp_path / "nowhere.tlog-proof")
         assert missing.exit_code == 2
+
+
+def test_a_bundle_says_it_proves_inclusion_not_status(tmp_path: Path) -> None:
+    """Hole 8 of issue 10, for bundles: inclusion is proven, a certificate's status is not."""
+    with running_api(tmp_path) as api:
+        out = api.ok(
+            "admin:root",
+            "actor.registered",
+            {"actor": "centre:bornuur", "role": "processing_centre"},
+        )
+        vkey = api.client.get("/log/keys").json()["keys"][0]["verifier_key"]
+        path = tmp_path / "entry.tlog-proof"
+        path.write_text(api.client.get("/log/proof/bundle", params={"index": out["index"]}).text)
+        result = CliRunner().invoke(app, ["verify", str(path), "--bundle", "--key", vkey, "--json"])
+        assert result.exit_code == 0, result.output
+        verdict = json.loads(result.output)
+        assert (verdict["genuine"], verdict["reason"]) == (True, "included")
+        assert (verdict["status"], verdict["status_checked"]) == ("unknown_offline", False)
+        assert "not that a certificate for it is still current" in verdict["message"]
+
+
+def test_a_checkpoint_resigned_by_the_real_key_under_another_origin_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Hole 1 of issue 10, for bundles (c2sp.org/tlog-proof verification step 2): whoever
+    holds the log key signs the same tree under the origin with a trailing "/"; the bundle
+    verifies as a signed note, but names another log than the key pinned."""
+    with running_api(tmp_path) as api:
+        out = api.ok(
+            "admin:root",
+            "actor.registered",
+            {"actor": "centre:bornuur", "role": "processing_centre"},
+        )
+        vkey = api.client.get("/log/keys").json()["keys"][0]["verifier_key"]
+        honest = api.client.get("/log/proof/bundle", params={"index": out["index"]}).text
+        bundle = parse_bundle(honest)
+        cp = Checkpoint.from_text(Note.from_text(bundle.checkpoint_note).text)
+        signer = api.client.app.state.runtime.keystore.active().note_signer  # type: ignore[attr-defined]
+        other = Checkpoint(cp.origin + "/", cp.size, cp.root_hash, cp.extensions)
+        lied = dataclasses.replace(bundle, checkpoint_note=sign_checkpoint(other, signer)).to_text()
+
+        pinned = [NoteVerifier.from_vkey(vkey)]
+        assert verify_bundle(honest, pinned).checkpoint.origin == cp.origin
+        with pytest.raises(OriginMismatch):
+            verify_bundle(lied, pinned)
+        with pytest.raises(OriginMismatch):
+            clients.proof.verify_bundle_text(lied, [vkey])
+
+        path = tmp_path / "lied.tlog-proof"
+        path.write_text(lied)
+        result = CliRunner().invoke(app, ["verify", str(path), "--bundle", "--key", vkey, "--json"])
+        assert result.exit_code == 1, result.output
+        verdict = json.loads(result.output)
+        assert (verdict["genuine"], verdict["reason"]) == (False, "other_log")
+        assert f"found {cp.origin + '/'!r}" in verdict["message"]

@@ -39,10 +39,35 @@ def test_genuine_from_the_url_or_the_token(source: str) -> None:
     code, out = verify(source, "--key", VKEY)
     assert code == 0, out
     assert out == (
-        "GENUINE gold lot AU-2026-000123: 1,234.567 g, 995‰ fine; origin Övörkhangai "
-        "(37 miners, 4 sites, mercury-free); custodian centre:bornuur; ledger entry 123456; "
-        "issued 2026-05-20 09:30 UTC\n"
+        "GENUINE TOKEN; STATUS UNKNOWN OFFLINE: gold lot AU-2026-000123: 1,234.567 g, 995‰ "
+        "fine; origin Övörkhangai (37 miners, 4 sites, mercury-free); custodian "
+        "centre:bornuur; ledger entry 123456; issued 2026-05-20 09:30 UTC; "
+        f"{cli.OFFLINE_UNCHECKED}\n"
     )
+
+
+def test_offline_says_the_status_was_not_checked() -> None:
+    """Hole 8 of issue 10: a certificate of a lot sold since still verifies offline; the
+    output must not read as a plain GENUINE, in JSON or for a person."""
+    code, out = verify(URL, "--key", VKEY, "--json")
+    assert code == 0
+    verdict = json.loads(out)
+    assert verdict["genuine"] is True
+    assert (verdict["status"], verdict["status_checked"]) == ("unknown_offline", False)
+    assert "ownership and status not checked" in verdict["message"]
+    assert "GENUINE " not in verify(URL, "--key", VKEY)[1].replace("GENUINE TOKEN;", "")
+
+
+def test_offline_in_a_terminal_is_a_yellow_panel_that_says_what_it_did_not_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli, "_tty", lambda: True)
+    code, out = verify(URL, "--key", VKEY)
+    assert code == 0
+    assert "GENUINE TOKEN; STATUS UNKNOWN OFFLINE" in out.splitlines()[0]
+    text = " ".join(out.replace("│", " ").split())
+    assert "Not checked: ownership and status not checked offline" in text
+    assert "--online asks the ledger" in text.replace("`", "")
 
 
 def test_describe_an_ore_receipt_with_nothing_optional() -> None:

@@ -44,6 +44,7 @@ from ledger.certificate import (
     verify_certificate,
 )
 from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.errors import KeyProblem
 from ledger.hashing import hash_leaf
 from ledger.note import Note, NoteSigner, NoteVerifier
 
@@ -287,6 +288,70 @@ def test_a_server_whose_proof_does_not_hold_up(
         record["qr_text"], [vkey(world)], client=httpx.Client(transport=App(world, lie))
     )
     assert (v.verdict, v.reason, v.exit_code) == ("not_genuine", "proof_invalid", 1)
+
+
+def _origin_switch(world: World) -> Edit:
+    """A proxy holding the real log key: the real checkpoint re-signed by that key under
+    another origin (the log's name with a trailing "/"), as a rewritten history would be."""
+    signer = keystore_of(world).active().note_signer
+
+    def lie(view: dict[str, Any]) -> dict[str, Any]:
+        cp = Checkpoint.from_text(Note.from_text(view["checkpoint"]).text)
+        other = Checkpoint(cp.origin + "/", cp.size, cp.root_hash, cp.extensions)
+        return {**view, "checkpoint": sign_checkpoint(other, signer)}
+
+    return lie
+
+
+def test_a_checkpoint_signed_by_the_real_key_under_another_origin_is_refused(
+    world: World, network: Callable[..., App]
+) -> None:
+    """Hole 1 of issue 10, online: the origin expected is the pinned key's name, not the
+    note's first line, so the real key's signature on another origin proves nothing here."""
+    record = certified(world)
+    lie = _origin_switch(world)
+    network(edit=lie)
+    code, out = verify(record["qr_text"], "--key", vkey(world), "--online", "--json")
+    assert code == 1, out
+    verdict = json.loads(out)
+    assert (verdict["verdict"], verdict["reason"]) == ("not_genuine", "proof_invalid")
+    name = NoteVerifier.from_vkey(vkey(world)).name
+    assert f"checkpoint origin: expected {name!r}, found {name + '/'!r}" in verdict["detail"]
+    v = verify_online(
+        record["qr_text"], [vkey(world)], client=httpx.Client(transport=App(world, lie))
+    )
+    assert (v.verdict, v.reason, v.checkpoint) == ("not_genuine", "proof_invalid", None)
+    network()  # the same answer, honest: genuine (it is the origin alone that is refused)
+    assert verify(record["qr_text"], "--key", vkey(world), "--online")[0] == 0
+
+
+def test_the_keys_of_two_logs_cannot_be_pinned_together(world: World) -> None:
+    record = certified(world)
+    other = NoteSigner(Ed25519PrivateKey.generate(), "other.example/log").verifier.vkey
+    with pytest.raises(KeyProblem, match="name different logs"):
+        verify_online(record["qr_text"], [vkey(world), other], client=world.c)
+
+
+def test_offline_a_sold_lot_is_a_genuine_token_of_unknown_status(
+    world: World, network: Callable[..., App]
+) -> None:
+    """Hole 8 of issue 10: the lot changed hands; offline cannot know, and says so."""
+    old = certified(world)
+    world.offer_and_accept("OFFER-1", "AU-1", BANK)
+    code, out = verify(old["qr_text"], "--key", vkey(world), "--json")
+    assert code == 0
+    offline = json.loads(out)
+    assert (offline["genuine"], offline["status"], offline["status_checked"]) == (
+        True,
+        "unknown_offline",
+        False,
+    )
+    code, out = verify(old["qr_text"], "--key", vkey(world))
+    assert out.startswith("GENUINE TOKEN; STATUS UNKNOWN OFFLINE: gold lot AU-1")
+    code, out = verify(old["qr_text"], "--key", vkey(world), "--online", "--json")
+    assert code == 3
+    online = json.loads(out)
+    assert (online["reason"], online["status_checked"]) == ("transferred", True)
 
 
 def test_the_servers_own_key_list_is_not_trusted(world: World) -> None:

@@ -9,6 +9,7 @@ Screenshots go to test-output/screenshots/.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,17 +24,25 @@ from browser import new_phone_page, screenshot
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 from test_certificate_pages import (
+    ATTACKER,
+    ATTACKER_TOKEN,
     ENTRIES,
+    LOG_ORIGIN,
     OTHER_SIGNER,
+    SIGNER,
+    TOKEN,
+    fabricated_view,
     flipped_path_view,
     forged_view,
     genuine_view,
+    log_signer,
     malformed_view,
     revoked_view,
+    sample_certificate,
     superseded_view,
 )
 
-from ledger.certificate import qr_text
+from ledger.certificate import qr_text, sign_certificate
 from schemas.certificates import VerdictOut
 from services.certificates import i18n, images, pages
 
@@ -47,10 +56,15 @@ LANGS: tuple[Lang, ...] = ("mn", "en")
 
 
 class PageServer:
-    """Serves ``/c/<name>?lang=..`` as rendered verify pages (views registered by name)."""
+    """Serves ``/c/<name>?lang=..`` as rendered verify pages (views registered by name).
+
+    A view registered with a token is rendered as the page of that token (the address the
+    page names, and whose COSE signature the browser checks); without one, the page's
+    address holds no token and the browser checks the proof alone."""
 
     def __init__(self) -> None:
         self.views: dict[str, Callable[[], VerdictOut]] = {}
+        self.tokens: dict[str, bytes] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,7 +76,9 @@ class PageServer:
                 if make is None or lang not in ("mn", "en"):
                     self.send_error(404)
                     return
-                body = pages.verify_page(make(), lang, server.url(name)).encode("utf-8")  # type: ignore[arg-type]
+                token = server.tokens.get(name)
+                address = qr_text(server.base, token) if token is not None else server.url(name)
+                body = pages.verify_page(make(), lang, address).encode("utf-8")  # type: ignore[arg-type]
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Security-Policy", pages.PAGE_CSP)
@@ -84,20 +100,23 @@ class PageServer:
     def url(self, name: str, lang: str | None = None) -> str:
         return f"{self.base}/c/{name}" + (f"?lang={lang}" if lang else "")
 
-    def add(self, name: str, make: Callable[[], VerdictOut]) -> str:
+    def add(self, name: str, make: Callable[[], VerdictOut], token: bytes | None = None) -> str:
         self.views[name] = make
+        if token is not None:
+            self.tokens[name] = token
         return name
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PageServer]:
     s = PageServer()
-    s.add("genuine", genuine_view)
+    s.add("genuine", genuine_view, TOKEN)
     s.add("forged", forged_view)
     s.add("malformed", malformed_view)
-    s.add("superseded", superseded_view)
-    s.add("revoked", revoked_view)
-    s.add("flipped-path", flipped_path_view)
+    s.add("superseded", superseded_view, TOKEN)
+    s.add("revoked", revoked_view, TOKEN)
+    s.add("flipped-path", flipped_path_view, TOKEN)
+    s.add("fabricated", fabricated_view, ATTACKER_TOKEN)
     s.thread.start()
     try:
         yield s
@@ -138,6 +157,8 @@ def browser_result(page: Page) -> dict[str, str | None]:
         "result": element.get_attribute("data-result"),
         "signature": element.get_attribute("data-signature"),
         "failed": element.get_attribute("data-failed"),
+        "token": element.get_attribute("data-token"),
+        "key": element.get_attribute("data-key"),
         "text": element.inner_text(),
     }
 
@@ -175,8 +196,9 @@ def test_verify_page_on_a_phone(
     check = browser_result(browser_page)
     assert check["result"] == expected, check
     if expected == "ok":
-        # Chromium has Ed25519 in WebCrypto: the checkpoint signature is checked too
-        assert check["signature"] == "ok", check
+        # Chromium has Ed25519 in WebCrypto: the token's and the checkpoint's signatures
+        assert (check["signature"], check["token"]) == ("ok", "ok"), check
+        assert check["key"] == f"{LOG_ORIGIN}+{SIGNER.key_id.hex()}"
         assert check["text"] == t(lang, "browser.ok_signed")
     else:
         assert check["text"] == t(lang, "browser.not_applicable")
@@ -242,7 +264,6 @@ def _flip_signature(view: VerdictOut) -> VerdictOut:
     assert view.checkpoint is not None
     body, signature_line = view.checkpoint.rsplit("\n\n", 1)
     prefix, sig = signature_line.rstrip("\n").rsplit(" ", 1)
-    import base64
 
     raw = bytearray(base64.b64decode(sig))
     raw[10] ^= 0x01
@@ -301,16 +322,133 @@ TAMPERED: dict[str, tuple[Callable[[], VerdictOut], str]] = {
 }
 
 
+def _flipped_token(at: int) -> bytes:
+    raw = bytearray(TOKEN)
+    raw[at] ^= 0x01
+    return bytes(raw)
+
+
+# (view, the token in the page's address, the step that must fail)
+TAMPERED_TOKEN: dict[str, tuple[Callable[[], VerdictOut], bytes, str]] = {
+    "token-signature": (genuine_view, _flipped_token(-3), "token"),
+    "token-payload": (genuine_view, _flipped_token(30), "token"),
+    "token-by-an-unlisted-key": (
+        genuine_view,
+        sign_certificate(sample_certificate(), log_signer(bytes(range(1, 33)))),
+        "token",
+    ),
+    "facts-not-the-signed-ones": (
+        lambda: genuine_view(custodian="Somebody Else LLC"),
+        TOKEN,
+        "facts",
+    ),
+    "attacker-key-real-token": (fabricated_view, TOKEN, "token"),
+}
+
+
 def test_the_browser_check_catches_each_tampering(server: PageServer, browser: Browser) -> None:
     page = new_phone_page(browser)
     try:
         for name, (make, step) in TAMPERED.items():
-            server.add(f"tampered-{name}", make)
+            server.add(f"tampered-{name}", make, TOKEN)
+            open_page(page, server.url(f"tampered-{name}", "en"))
+            check = browser_result(page)
+            assert (name, check["result"], check["failed"]) == (name, "fail", step), check
+        for name, (make, token, step) in TAMPERED_TOKEN.items():
+            server.add(f"tampered-{name}", make, token)
             open_page(page, server.url(f"tampered-{name}", "en"))
             check = browser_result(page)
             assert (name, check["result"], check["failed"]) == (name, "fail", step), check
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_fabricated_page_with_an_attackers_key_claims_no_independence(
+    server: PageServer, browser_page: Page, lang: Lang
+) -> None:
+    """Hole 7 of issue 10: a fake site serves an answer made whole with its own key (token,
+    checkpoint, proof and key list agree). The browser can only find it consistent; the page
+    must not say it checked anything on its own, and must show the attacker's fingerprint,
+    which a person compares with the published one."""
+    errors, _ = open_page(browser_page, server.url("fabricated", lang))
+    check = browser_result(browser_page)
+    assert (check["result"], check["signature"], check["token"]) == ("ok", "ok", "ok"), check
+    attacker = f"{LOG_ORIGIN}+{ATTACKER.key_id.hex()}"
+    assert check["key"] == attacker
+    body = browser_page.inner_text("body")
+    for claim in ("on its own", "бие даан шалгаж", "independently"):
+        assert claim not in body
+    assert check["text"] == t(lang, "browser.ok_signed")
+    assert browser_page.inner_text("#browser-limits") == t(lang, "browser.limits")
+    shown = browser_page.locator("[data-fingerprint]").all_inner_texts()
+    assert shown == [attacker]  # the attacker's, for comparing with the regulator's
+    assert ATTACKER.verifier.vkey in body
+    assert SIGNER.verifier.vkey not in body and SIGNER.key_id.hex() not in body
+    command = browser_page.inner_text("#verify-command")
+    assert command.endswith(f"--online --key '{ATTACKER.verifier.vkey}'")
+    assert t(lang, "how.key_source") in body  # the key must come from the publication
+    assert not errors, errors
+    screenshot(browser_page, f"verify-fabricated-{lang}")
+
+
+SPLIT_NOTE_JS = """
+(note) => {
+  const parsed = window.altanVerify.parseNote(note);
+  return {body: parsed.body, names: parsed.signatures.map(s => s.name)};
+}
+"""
+
+
+def test_verify_js_splits_a_signed_note_at_its_last_blank_line(browser: Browser) -> None:
+    """c2sp.org/signed-note and ledger/note.py: the signatures follow the LAST blank line.
+    A note whose text holds a blank line tells the two rules apart (at the first one the
+    signature block would start with a text line and not parse)."""
+    page = browser.new_page()
+    try:
+        page.set_content("<!doctype html><title>t</title>")
+        page.add_script_tag(content=pages.VERIFY_JS)
+        sig = base64.b64encode(bytes(range(68))).decode()
+        note = f"example.com/log\n\n7\nroot\n\n\u2014 example.com/log {sig}\n"
+        assert page.evaluate(SPLIT_NOTE_JS, note) == {
+            "body": "example.com/log\n\n7\nroot\n",
+            "names": ["example.com/log"],
+        }
+        # and the checkpoint of a real page parses into its text and one signature
+        view = genuine_view()
+        assert view.checkpoint is not None
+        body, _ = view.checkpoint.rsplit("\n\n", 1)
+        parsed = page.evaluate(SPLIT_NOTE_JS, view.checkpoint)
+        assert parsed == {"body": body + "\n", "names": [LOG_ORIGIN]}
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(("viewport", "size"), [("phone", (390, 844)), ("tablet", (820, 1180))])
+@pytest.mark.parametrize("name", ["genuine", "fabricated"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_screens_for_people(
+    server: PageServer,
+    browser: Browser,
+    viewport: str,
+    size: tuple[int, int],
+    name: str,
+    lang: Lang,
+) -> None:
+    """Screenshots at phone and tablet size (test-output/screenshots/), for a person to
+    look at; the column never scrolls sideways and the key never overflows."""
+    width, height = size
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=1
+    )
+    page = context.new_page()
+    try:
+        open_page(page, server.url(name, lang))
+        browser_result(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"screen-{name}-{viewport}-{lang}")
+    finally:
+        context.close()
 
 
 # (size, index): the size-1 tree, last nodes that are carried up, full trees, the middle

@@ -60,11 +60,18 @@ MN: Final[dict[str, str]] = {
     "h.lot_now": "Багц одоо",
     "h.history": "Сүүлийн бичлэгүүд",
     "h.checks": "Шалгалтын алхмууд",
-    "h.browser": "Таны хөтчийн шалгалт",
+    "h.browser": "Таны хөтөч юуг шалгасан бэ",
+    "h.key": "Бүртгэлийн түлхүүр",
     "h.revocation": "Хүчингүй болгосон",
     "h.successors": "Шинэ гэрчилгээ",
     "h.technical": "Техникийн дэлгэрэнгүй",
     "h.offline": "Энэ сайтад найдалгүйгээр шалгах",
+    "label.fingerprint": "Түлхүүрийн хурууны хээ",
+    "fingerprint.compare": (
+        "Энэ сервер гэрчилгээ болон бүртгэлд гарын үсэг зурсан гэж хэлж буй түлхүүр. Энэ нь "
+        "хяналтын байгууллагын нийтэлсэн Алтан бүртгэлийн түлхүүртэй яг ижил байх ёстой; "
+        "өөр бол гэрчилгээг бүү хүлээн ав."
+    ),
     # labels
     "label.kind": "Төрөл",
     "label.lot": "Багц",
@@ -142,23 +149,45 @@ MN: Final[dict[str, str]] = {
     "event.certificate.issued": "Гэрчилгээ олгосон",
     "event.certificate.revoked": "Гэрчилгээ хүчингүй болгосон",
     # the browser's own check
-    "browser.nojs": "Таны хөтөч бүртгэлийн нотолгоог өөрөө шалгаж чадна; үүнд JavaScript хэрэгтэй.",
-    "browser.checking": "Таны хөтөч бүртгэлийн нотолгоог шалгаж байна…",
+    "browser.nojs": (
+        "JavaScript асаалттай бол таны хөтөч энэ серверийн илгээсэн гарын үсэг, нотолгоог "
+        "дахин шалгана."
+    ),
+    "browser.checking": "Таны хөтөч энэ серверийн илгээсэн мэдээллийг дахин шалгаж байна…",
     "browser.ok_signed": (
-        "Таны хөтөч энэ бичлэг бүртгэлийн модонд байгааг бие даан шалгаж, бүртгэлийн "
-        "гарын үсгийг баталгаажууллаа."
+        "Хоорондоо нийцэж байна: гэрчилгээ болон бүртгэлийн шалгах цэг доорх түлхүүрээр "
+        "гарын үсэг зурагдсан, харуулсан мэдээлэл нь гэрчилгээнд гарын үсэг зурсан мэдээлэл "
+        "мөн, нотолгоо энэ бичлэгийг бүртгэлд байгааг харуулж байна. Энэ бүгдийг энэ сервер "
+        "илгээсэн."
     ),
     "browser.ok_unsigned": (
-        "Таны хөтөч энэ бичлэг бүртгэлийн модонд байгааг бие даан шалгалаа. Бүртгэлийн "
-        "гарын үсгийг энэ хөтөч шалгаж чадсангүй."
+        "Энэ серверийн илгээсэн нотолгоо энэ бичлэгийг бүртгэлийн модонд байгааг харуулж "
+        "байгааг таны хөтөч шалгалаа. Гарын үсгийг энэ хөтөч шалгаж чадсангүй."
     ),
-    "browser.fail": ("Таны хөтөч бүртгэлийн нотолгоог шалгахад таарсангүй. Энэ хуудсанд бүү итгэ."),
-    "browser.unsupported": "Энэ хөтөч бүртгэлийн нотолгоог шалгаж чадахгүй байна.",
+    "browser.fail": (
+        "Энэ серверийн илгээсэн мэдээлэл хоорондоо таарахгүй байна: таны хөтчийн шалгалт "
+        "тэнцсэнгүй. Энэ хуудсанд бүү итгэ."
+    ),
+    "browser.unsupported": "Энэ хөтөч серверийн илгээсэн мэдээллийг дахин шалгаж чадахгүй.",
+    "browser.limits": (
+        "Энэ нь бие даасан шалгалт биш, зөвхөн уялдааны шалгалт юм: түлхүүр, шалгах цэг, "
+        "нотолгоо, мэдээлэл, төлөв бүгд энэ серверээс ирсэн бөгөөд хуурамч сайт өөрийн "
+        "түлхүүрээр тэдгээрийг хооронд нь таацуулж чадна. Энэ сайтыг хэн ажиллуулж байгааг, "
+        "харуулсан төлөв үнэн эсэхийг батлахгүй. Доорх түлхүүрийн хурууны хээг хяналтын "
+        "байгууллагын нийтэлсэнтэй харьцуулна уу."
+    ),
     "browser.not_applicable": "Бүртгэлийн нотолгоо байхгүй тул хөтчийн шалгалт хамаарахгүй.",
     # how to verify
     "how.address": "Хөтчийн хаягийн мөрөнд {host} гэж байгаа эсэхийг шалгана уу.",
     "how.offline": (
-        "Гэрчилгээг энэ сайтад найдалгүйгээр шалгахын тулд altan программыг ажиллуулна уу:"
+        "Бие даасан шалгалт: хяналтын байгууллагын нийтэлсэн бүртгэлийн түлхүүрээр altan "
+        "программыг ажиллуулна уу. Гэрчилгээний гарын үсэг болон бүртгэлийн хариуг тэр "
+        "түлхүүрээр шалгадаг тул хуурамч сайт үүнийг давж чадахгүй:"
+    ),
+    "how.key_source": (
+        "--key-ийн дараах түлхүүрийг энэ хуудаснаас биш, хяналтын байгууллагын нийтлэлээс "
+        "авна уу: энд зөвхөн хялбар болгох үүднээс энэ серверийн түлхүүрийг хэвлэсэн бөгөөд "
+        "хуурамч хуудас өөрийн түлхүүрийг хэвлэнэ."
     ),
     "print.title.gold_lot": "Алтны багцын гэрчилгээ",
     "print.title.ore_receipt": "Хүдэр хүлээн авсан баримт",
@@ -208,11 +237,18 @@ EN: Final[dict[str, str]] = {
     "h.lot_now": "The lot now",
     "h.history": "Latest entries",
     "h.checks": "Checks",
-    "h.browser": "Your browser's own check",
+    "h.browser": "What your browser checked",
+    "h.key": "The ledger's key",
     "h.revocation": "Revoked",
     "h.successors": "Newer certificate",
     "h.technical": "Technical details",
     "h.offline": "Check without trusting this site",
+    "label.fingerprint": "Key fingerprint",
+    "fingerprint.compare": (
+        "The key this server says signed the certificate and the ledger. It must be the same "
+        "as the Altan Ledger key the regulator publishes; if it differs, do not accept the "
+        "certificate."
+    ),
     "label.kind": "Kind",
     "label.lot": "Lot",
     "label.mass": "Mass",
@@ -285,21 +321,43 @@ EN: Final[dict[str, str]] = {
     "event.certificate.requested": "Certificate requested",
     "event.certificate.issued": "Certificate issued",
     "event.certificate.revoked": "Certificate revoked",
-    "browser.nojs": "Your browser can check the ledger proof itself; this needs JavaScript.",
-    "browser.checking": "Your browser is checking the ledger proof…",
+    "browser.nojs": (
+        "With JavaScript on, your browser re-checks the signatures and the proof this server sent."
+    ),
+    "browser.checking": "Your browser is re-checking what this server sent…",
     "browser.ok_signed": (
-        "Your browser checked on its own that this entry is in the ledger's tree, and that "
-        "the ledger's signature on the tree is valid."
+        "Consistent: the certificate and the ledger's checkpoint are signed by the key below, "
+        "the facts shown are the ones the certificate signs, and the proof puts this entry in "
+        "the ledger. All of it was sent by this server."
     ),
     "browser.ok_unsigned": (
-        "Your browser checked on its own that this entry is in the ledger's tree. This "
-        "browser could not check the ledger's signature."
+        "The proof this server sent puts this entry in the ledger's tree. This browser could "
+        "not check the signatures."
     ),
-    "browser.fail": "Your browser's check of the ledger proof failed. Do not trust this page.",
-    "browser.unsupported": "This browser cannot check the ledger proof.",
+    "browser.fail": (
+        "What this server sent does not add up: your browser's check failed. Do not trust "
+        "this page."
+    ),
+    "browser.unsupported": "This browser cannot re-check what this server sent.",
+    "browser.limits": (
+        "This is a consistency check, not an independent one: the key, the checkpoint, the "
+        "proof, the facts and the status all come from this server, and a fake site can make "
+        "them agree with a key of its own. It does not prove who runs this site, nor that the "
+        "status shown is true. Compare the key fingerprint below with the one the regulator "
+        "publishes."
+    ),
     "browser.not_applicable": "There is no ledger proof, so the browser check does not apply.",
     "how.address": "Check that the address bar shows {host}.",
-    "how.offline": "To check the certificate without trusting this site, run the altan program:",
+    "how.offline": (
+        "The independent check: run the altan program with the ledger key the regulator "
+        "publishes. It checks the certificate's signature and the ledger's answer against that "
+        "key, so a fake site cannot pass it:"
+    ),
+    "how.key_source": (
+        "The key after --key must come from the regulator's publication, not from this page: "
+        "this server's key is printed here only for convenience, and a fake page prints its "
+        "own."
+    ),
     "print.title.gold_lot": "Gold lot certificate",
     "print.title.ore_receipt": "Ore receipt",
     "print.how": ("Scan with a phone camera or run altan verify; the page must be on {host}."),

@@ -5,9 +5,13 @@ and an icon (never by colour alone), the reason in words, the certificate's fact
 origin, the lot now, its latest entries, a revocation, links to newer certificates and the
 numbered checklist. Mongolian is the default language, English the other (``?lang=``).
 
-One small inline script (``static/verify.js``) re-checks the inclusion proof in the browser
-with WebCrypto and, where the browser has Ed25519, the checkpoint's signature; its data is
-embedded as JSON (``<script type="application/json" id="proof-data">``). Nothing is loaded
+One small inline script (``static/verify.js``) re-checks in the browser, with WebCrypto,
+what this server sent: the token's own COSE signature and the checkpoint's (where the
+browser has Ed25519), that the facts shown are the signed ones, and the inclusion proof; its
+data is embedded as JSON (``<script type="application/json" id="proof-data">``). All of it
+comes from this server, so the page calls it a consistency check and no more, shows the
+fingerprints of the keys it used (to compare with the regulator's publication), and gives
+the independent check as a command that runs as printed (:func:`verify_command`). Nothing is loaded
 from another host: style and script are inline, so a strict Content-Security-Policy
 (:data:`PAGE_CSP`, with the hashes of both) can be sent with the page.
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +33,8 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from ledger.certificate import parse_qr_text
+from ledger.errors import MalformedInput
 from schemas.certificates import VerdictOut
 from services.certificates import i18n
 from services.certificates.i18n import DEFAULT_LANG, LANGS, Lang
@@ -39,6 +45,8 @@ __all__ = [
     "format_time",
     "render",
     "share_text",
+    "shell_quote",
+    "verify_command",
     "verify_page",
 ]
 
@@ -141,14 +149,24 @@ def render(template: str, lang: Lang, /, **context: Any) -> str:
 
 
 def format_time(value: str) -> str:
-    """An RFC 3339 time for people: ``2026-09-01 16:00 (UTC+8)``; unparsable text as is."""
+    """An RFC 3339 time for people: ``2026-09-01 16:00 (UTC+8)``; unparsable text as is.
+
+    A time that Ulaanbaatar's clock cannot show (a signed token may say 9999-12-31 23:59
+    UTC, which is year 10000 at UTC+8) is shown in UTC, labelled so, or else as is: a page
+    never fails for a strange date (issue 10, hole 6).
+    """
     try:
         when = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return value
     if when.tzinfo is None:
         return value
-    return when.astimezone(ULAANBAATAR).strftime("%Y-%m-%d %H:%M (UTC+8)")
+    for zone, label in ((ULAANBAATAR, "UTC+8"), (UTC, "UTC")):
+        try:
+            return when.astimezone(zone).strftime(f"%Y-%m-%d %H:%M ({label})")
+        except (OverflowError, ValueError):
+            continue
+    return value
 
 
 def share_text(share: str) -> str:
@@ -184,12 +202,31 @@ def host_of(url: str) -> str:
 # -- the verify page ----------------------------------------------------------------------
 
 
-def _proof_data(view: VerdictOut) -> dict[str, Any] | None:
+def _token_base64(token_url: str) -> str | None:
+    """The token in this page's address, as base64, for the browser to check its signature;
+    None when the address holds none."""
+    try:
+        return base64.b64encode(parse_qr_text(token_url)).decode("ascii")
+    except MalformedInput:
+        return None
+
+
+def _proof_data(view: VerdictOut, token_url: str) -> dict[str, Any] | None:
     if view.proof is None:
         return None
     cert = view.certificate
     return {
         "proof": view.proof.model_dump(mode="json"),
+        "token": _token_base64(token_url),
+        "certificate": None
+        if cert is None
+        else {
+            "lot": cert.lot,
+            "custodian": cert.custodian,
+            "mass": cert.mass,
+            "ledger_index": cert.ledger_index,
+            "leaf_hash_prefix": cert.leaf_hash_prefix,
+        },
         "leaf_hash_prefix": cert.leaf_hash_prefix if cert is not None else None,
         "ledger_index": cert.ledger_index if cert is not None else None,
         "checkpoint": view.checkpoint,
@@ -200,6 +237,20 @@ def _proof_data(view: VerdictOut) -> dict[str, Any] | None:
 def _key_ids(vkeys: list[str]) -> list[str]:
     """``name+keyid`` of each verifier key (the part people compare with a published one)."""
     return ["+".join(v.split("+", 2)[:2]) for v in vkeys]
+
+
+def shell_quote(text: str) -> str:
+    """``text`` in single quotes for a POSIX shell (a ``'`` inside written ``'\\''``), so
+    the command on the page runs as printed whatever the address holds."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def verify_command(token_url: str, vkeys: list[str]) -> str:
+    """The independent check of this certificate as one command line:
+    ``altan verify '<url>' --online --key '<vkey>'`` (one ``--key`` per log key listed).
+    The keys are this server's; the page says that the ones to use are the published ones."""
+    keys = " ".join(f"--key {shell_quote(v)}" for v in vkeys) or "--key '<log key>'"
+    return f"altan verify {shell_quote(token_url)} --online {keys}"
 
 
 def verify_page(view: VerdictOut, lang: Lang, token_url: str) -> str:
@@ -217,8 +268,9 @@ def verify_page(view: VerdictOut, lang: Lang, token_url: str) -> str:
         bold_host=Markup("<strong>{}</strong>").format(host_of(token_url)),
         token_url=token_url,
         history=history,
-        proof_data=_proof_data(view),
+        proof_data=_proof_data(view, token_url),
         key_ids=_key_ids(view.verifier_keys),
+        command=verify_command(token_url, list(view.verifier_keys)),
         script=VERIFY_JS,
         css=VERIFY_CSS,
     )

@@ -246,8 +246,7 @@ def _request(ctx: Context, body: CertificateRequested) -> None:
     if ctx.principal.role != "regulator" and lot.custodian_id != ctx.principal.actor_id:
         raise Forbidden(
             "not-custodian",
-            f"{ctx.principal.actor_id} is not the custodian of {lot.id} "
-            f"(custodian: {lot.custodian_id})",
+            f"{ctx.principal.actor_id} is not the custodian of {lot.id}",
             field="body.lot",
         )
     if lot.kind != "gold":

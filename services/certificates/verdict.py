@@ -15,6 +15,11 @@ Numbered steps, each with a named reason when it fails (schemas.certificates):
 
 Everything is read in one snapshot, and the inclusion proof of the reflected entry is
 against the latest checkpoint, which is returned with it so that the client can check both.
+The entry is also proven against the newest checkpoints that witnesses cosigned
+(`witnessed`, services.witnesses.service.witnessed_sizes): right after an append the latest
+has no cosignature yet, and a verifier that demands cosignatures picks the newest one its
+witnesses cosigned, and refuses it unless they cosigned it recently (`--max-age`): an older
+checkpoint alone could hide later entries, such as a revocation (commit 3ea4aba).
 """
 
 from __future__ import annotations
@@ -58,13 +63,14 @@ from schemas.certificates import (
     SiteShare,
     Successor,
     VerdictOut,
+    WitnessedProof,
 )
 from services.actors.models import Site
 from services.certificates.models import CertificateRecord
 from services.certificates.service import KIND_NAMES, certificate_id, current_certificate
 from services.lots import queries
 from services.lots.models import Lot, LotEvent, LotLink
-from services.witnesses.service import checkpoint_note
+from services.witnesses.service import checkpoint_note, witnessed_sizes
 
 STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
 HISTORY_SHOWN = 12
@@ -175,6 +181,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
         )
     assert checkpoint is not None
     proof = _proof(conn, entry[0], size, checkpoint.root_hash)
+    witnessed = _witnessed(conn, entry[0], size)
     lot = session.get(Lot, cert.lot_id)
     lot_now = _lot_now(session, conn, lot) if lot is not None else None
 
@@ -197,6 +204,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
             proof=proof,
             checkpoint=note,
             verifier_keys=vkeys,
+            witnessed=witnessed,
         )
 
     # 7. current
@@ -214,6 +222,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
         proof=proof,
         checkpoint=note,
         verifier_keys=vkeys,
+        witnessed=witnessed,
     )
 
 
@@ -241,6 +250,21 @@ def _refused(
         checkpoint=note,
         verifier_keys=vkeys,
     )
+
+
+def _witnessed(conn: Connection, entry: storage.StoredEntry, latest: int) -> list[WitnessedProof]:
+    """The entry proven against the newest cosigned checkpoints older than the latest."""
+    out = []
+    for size in witnessed_sizes(conn, latest, entry.index):
+        cosigned = storage.checkpoint_at(conn, size)
+        if cosigned is not None:
+            out.append(
+                WitnessedProof(
+                    checkpoint=checkpoint_note(conn, size),
+                    proof=_proof(conn, entry, size, cosigned.root_hash),
+                )
+            )
+    return out
 
 
 def _proof(conn: Connection, entry: storage.StoredEntry, size: int, root: bytes) -> InclusionProof:
