@@ -1,5 +1,16 @@
-"""`altan witness`: an independent witness of an Altan Ledger (c2sp.org/tlog-witness logic,
-pulled rather than pushed).
+"""`altan witness`: an independent witness of an Altan Ledger (c2sp.org/tlog-witness), pulling
+checkpoints from the log (`altan witness run`) or answering the log's pushes
+(`altan witness serve`, the spec's `POST /add-checkpoint`), with one state file and lock.
+
+The witness only ever cosigns for the log it pinned: the checkpoint's origin must be the
+pinned key's name (ledger.checkpoint.pinned_origin); a checkpoint signed by the real key under
+another origin (the name with a trailing "/", a rewritten history) is refused, never filed
+under a state of its own.
+
+Cosigning again: an unchanged checkpoint is cosigned anew, with a fresh timestamp, once this
+witness's newest cosignature of it is older than `refresh` seconds (REFRESH_SECONDS). A
+verifier that demands recent cosignatures (`altan verify --max-age`) thereby learns that the
+log showed its witnesses no later checkpoint before then.
 
 The witness keeps its own Ed25519 key (`altan witness keygen`) and its own state: the latest
 checkpoint it cosigned, per log origin. Each round, in order:
@@ -35,6 +46,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -52,8 +64,15 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from typer.core import TyperGroup
 
-from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.cosignature import WitnessKey, WitnessSigner, count_valid_cosignatures
+from ledger.checkpoint import Checkpoint, open_checkpoint, pinned_origin
+from ledger.cosignature import (
+    TLOG_SIZE_CONTENT_TYPE,
+    AddCheckpoint,
+    Cosignature,
+    WitnessKey,
+    WitnessSigner,
+    cosignatures_by,
+)
 from ledger.encoding import b64decode, b64encode
 from ledger.errors import KeyProblem, LedgerError, MalformedInput
 from ledger.files import read_private_file
@@ -69,6 +88,16 @@ MAX_CHECKPOINT_BYTES = 64 * 1024
 """The largest checkpoint note read from a log (its own line and up to 50 cosignatures)."""
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "altan-witness/0.1"
+REFRESH_SECONDS = 600
+"""Cosign an unchanged checkpoint again once this witness's newest cosignature of it is
+older than this (10 minutes: well inside the verifiers' default --max-age of an hour)."""
+MAX_ADD_CHECKPOINT_BYTES = 64 * 1024
+"""The largest add-checkpoint request read (63 proof lines and a checkpoint note)."""
+
+
+def now() -> float:
+    """The witness's clock (a seam: tests move it)."""
+    return time.time()
 
 
 class Refusal(Exception):
@@ -252,13 +281,14 @@ def default_state_path(key_path: Path) -> Path:
 # --- one round -------------------------------------------------------------------------------
 
 
-Outcome = Literal["cosigned", "already_cosigned"]
+Outcome = Literal["cosigned", "recosigned", "already_cosigned"]
 
 
 @dataclass(frozen=True)
 class Round:
-    """What one round did: `cosigned` (and handed in), or `already_cosigned` (the log
-    already shows this witness's cosignature of its latest checkpoint)."""
+    """What one round did: `cosigned` (and handed in), `recosigned` (the same checkpoint
+    again with a fresh timestamp, the newest shown being older than the refresh interval),
+    or `already_cosigned` (the log shows a recent cosignature of its latest checkpoint)."""
 
     outcome: Outcome
     checkpoint: Checkpoint
@@ -271,6 +301,8 @@ class Round:
         root = b64encode(cp.root_hash)
         if self.outcome == "already_cosigned":
             return f"UNCHANGED {cp.origin}: size {cp.size}, root {root}, already cosigned"
+        if self.outcome == "recosigned":
+            return f"RECOSIGNED {cp.origin}: size {cp.size} (unchanged), root {root}"
         since = "first checkpoint" if self.previous_size is None else f"from {self.previous_size}"
         return f"COSIGNED {cp.origin}: size {cp.size} ({since}), root {root}"
 
@@ -284,8 +316,140 @@ def new_http_client(base_url: str) -> httpx.Client:
     )
 
 
-class Witness:
-    """A witness of one log: its key, the log's pinned key, its state file, an HTTP client."""
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer of the witness protocol: status, media type, body."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    @classmethod
+    def text(cls, status: int, message: str) -> Answer:
+        return cls(status, "text/plain; charset=utf-8", (message.rstrip("\n") + "\n").encode())
+
+
+class LogWitness:
+    """A witness of one log: its key, the log's pinned keys, its state file and clock.
+
+    The origin is the pinned keys' name (pinned_origin); another `origin` is refused
+    (KeyProblem), so that no state is ever kept under a name a server chose.
+    """
+
+    def __init__(
+        self,
+        log_keys: NoteVerifier | list[NoteVerifier],
+        signer: WitnessSigner,
+        state_path: Path,
+        *,
+        origin: str | None = None,
+        clock: Callable[[], float] | None = None,
+        refresh: float = REFRESH_SECONDS,
+    ) -> None:
+        self.log_keys = [log_keys] if isinstance(log_keys, NoteVerifier) else list(log_keys)
+        if not self.log_keys:
+            raise KeyProblem("a witness needs at least one pinned log key")
+        pinned = pinned_origin(v.name for v in self.log_keys)
+        if origin is not None and origin != pinned:
+            raise KeyProblem(
+                f"origin {origin[:200]!r}: a witness only cosigns checkpoints under the pinned "
+                f"log key's name {pinned!r}"
+            )
+        self.signer = signer
+        self.state_path = state_path
+        self.origin = pinned
+        self.clock: Callable[[], float] = clock if clock is not None else now
+        self.refresh = refresh
+
+    def add_checkpoint(self, body: bytes) -> Answer:
+        """Answer a c2sp.org/tlog-witness `add-checkpoint` request, in the spec's order:
+
+        1. 400 the body is not `old <size>`, proof lines, a blank line, a checkpoint note;
+        2. 404 the checkpoint's origin is not the pinned log's;
+        3. 403 no signature on it verifies with a pinned log key;
+        4. 400 the old size is larger than the checkpoint's;
+        5. 409 (`text/x.tlog.size`: this witness's size) the old size is not the size this
+           witness last cosigned (0 if never), or the same size with another root;
+        6. 422 the consistency proof does not lead from the cosigned tree to the new one
+           (a proof must be empty from size 0 and between equal sizes);
+        7. 200 the cosignature line, after the new state is saved (under the lock, so that
+           two requests cannot both pass step 5 and the smaller be saved last).
+        """
+        try:
+            request = AddCheckpoint.from_bytes(body)
+            checkpoint = Checkpoint.from_text(Note.from_text(request.note).text)
+        except LedgerError as exc:
+            return Answer.text(400, f"malformed add-checkpoint request: {exc}")
+        if checkpoint.origin != self.origin:
+            return Answer.text(404, "unknown log origin: this witness witnesses " + self.origin)
+        try:
+            open_checkpoint(request.note, self.log_keys, self.origin)
+        except LedgerError:
+            return Answer.text(403, "no signature on the checkpoint verifies with the log's key")
+        if request.old_size > checkpoint.size:
+            return Answer.text(
+                400,
+                f"old size {request.old_size} is larger than the checkpoint's {checkpoint.size}",
+            )
+        note = Note.from_text(request.note)
+        with _locked(self.state_path):
+            trusted = read_state(self.state_path, self.origin)
+            size = 0 if trusted is None else trusted.size
+            if request.old_size != size or (
+                trusted is not None
+                and checkpoint.size == size
+                and checkpoint.root_hash != trusted.root_hash
+            ):
+                return Answer(409, TLOG_SIZE_CONTENT_TYPE, f"{size}\n".encode())
+            problem = _proof_problem(trusted, checkpoint, list(request.proof))
+            if problem is not None:
+                return Answer.text(422, f"consistency proof: {problem}")
+            cosignature = self._cosign_and_save(note, checkpoint, request.note)
+        return Answer(200, "text/plain; charset=utf-8", cosignature.to_line().encode())
+
+    def _cosign_and_save(self, note: Note, checkpoint: Checkpoint, served: str) -> Cosignature:
+        """Cosign now and save the state before the cosignature leaves (the caller holds
+        the lock)."""
+        timestamp = int(self.clock())
+        cosignature = self.signer.cosign(note.text, timestamp)
+        write_state(
+            self.state_path,
+            self.origin,
+            Trusted(checkpoint.size, checkpoint.root_hash, served, timestamp),
+        )
+        return cosignature
+
+    def _newest_own(self, note: Note) -> int | None:
+        """The timestamp of this witness's newest valid cosignature on `note`, or None."""
+        newest: int | None = None
+        for _, cosignature in cosignatures_by(note, [self.signer.key]):
+            if isinstance(cosignature, Cosignature):
+                try:
+                    self.signer.key.verify(note.text, cosignature)
+                except LedgerError:
+                    continue
+                if newest is None or cosignature.timestamp > newest:
+                    newest = cosignature.timestamp
+        return newest
+
+
+def _proof_problem(
+    trusted: Trusted | None, checkpoint: Checkpoint, proof: list[bytes]
+) -> str | None:
+    """Why `proof` does not show that `checkpoint` extends the trusted tree, or None."""
+    if trusted is None or trusted.size == 0 or trusted.size == checkpoint.size:
+        return None if not proof else "expected an empty proof"
+    try:
+        verify_consistency(
+            trusted.size, checkpoint.size, proof, trusted.root_hash, checkpoint.root_hash
+        )
+    except LedgerError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+class Witness(LogWitness):
+    """A witness that pulls: each round fetches the log's latest checkpoint over `client`."""
 
     def __init__(
         self,
@@ -295,16 +459,11 @@ class Witness:
         state_path: Path,
         *,
         origin: str | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        refresh: float = REFRESH_SECONDS,
     ) -> None:
+        super().__init__(log_keys, signer, state_path, origin=origin, clock=clock, refresh=refresh)
         self.client = client
-        self.log_keys = [log_keys] if isinstance(log_keys, NoteVerifier) else list(log_keys)
-        if not self.log_keys:
-            raise KeyProblem("a witness needs at least one pinned log key")
-        self.signer = signer
-        self.state_path = state_path
-        self.origin = origin if origin is not None else self.log_keys[0].name
-        self.clock = clock
 
     def round(self) -> Round:
         """One round (module docstring). Raises Refusal or CannotWitness."""
@@ -324,30 +483,28 @@ class Witness:
         with _locked(self.state_path):
             # 3. consistent with what this witness cosigned before
             trusted = read_state(self.state_path, self.origin)
-            if trusted is not None:
-                if (
-                    checkpoint.size == trusted.size
-                    and checkpoint.root_hash == trusted.root_hash
-                    and self.signer.key in count_valid_cosignatures(note, [self.signer.key])
-                ):
-                    return Round("already_cosigned", checkpoint, trusted.size)
-                self._check_consistent(trusted, checkpoint, note_text)
-            # 4. cosign
-            timestamp = int(self.clock())
-            cosignature = self.signer.cosign(note.text, timestamp)
-            # 5. remember it before anyone sees it
-            write_state(
-                self.state_path,
-                self.origin,
-                Trusted(checkpoint.size, checkpoint.root_hash, note_text, timestamp),
+            unchanged = (
+                trusted is not None
+                and checkpoint.size == trusted.size
+                and checkpoint.root_hash == trusted.root_hash
             )
+            if unchanged:
+                # Shown with a recent cosignature of ours: nothing to do. Shown with none, or
+                # only old ones: cosign again, so verifiers see the log is still at this size.
+                newest = self._newest_own(note)
+                if newest is not None and newest >= self.clock() - self.refresh:
+                    return Round("already_cosigned", checkpoint, checkpoint.size)
+            elif trusted is not None:
+                self._check_consistent(trusted, checkpoint, note_text)
+            # 4-5. cosign, and remember it before anyone sees it
+            cosignature = self._cosign_and_save(note, checkpoint, note_text)
         # 6. hand it in, with the log's own signature line
         mine = {(v.name, v.key_id) for v in signed_by}
         own = [s for s in note.signatures if (s.name, s.key_id) in mine]
         submission = Note(note.text, (*own, cosignature.to_note_signature())).to_text()
         answer = self._post("/log/cosignatures", submission)
         return Round(
-            "cosigned",
+            "recosigned" if unchanged else "cosigned",
             checkpoint,
             None if trusted is None else trusted.size,
             cosignature.to_line(),
@@ -487,6 +644,65 @@ def follow(
             sleep(interval)
 
 
+# --- add-checkpoint over HTTP (c2sp.org/tlog-witness) -----------------------------------------
+
+
+class _AddCheckpointHandler(BaseHTTPRequestHandler):
+    """`POST /add-checkpoint` and nothing else; bodies are bounded and read with a timeout."""
+
+    server: WitnessHTTPServer
+    timeout = TIMEOUT_SECONDS  # a slow client cannot hold a thread forever
+    protocol_version = "HTTP/1.1"  # keep-alive, as the spec suggests
+    server_version = USER_AGENT
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != "/add-checkpoint":
+            self._answer(Answer.text(404, "not found: POST /add-checkpoint"))
+            return
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit():
+            self._answer(Answer.text(411, "expected a Content-Length"), close=True)
+            return
+        if int(length) > MAX_ADD_CHECKPOINT_BYTES:
+            self._answer(
+                Answer.text(413, f"expected at most {MAX_ADD_CHECKPOINT_BYTES} bytes"), close=True
+            )
+            return
+        body = self.rfile.read(int(length))
+        try:
+            answer = self.server.witness.add_checkpoint(body)
+        except CannotWitness as exc:  # the state file: not the log's fault
+            answer = Answer.text(500, f"the witness cannot work: {exc}")
+        self._answer(answer)
+
+    def do_GET(self) -> None:
+        self._answer(Answer.text(405 if self.path == "/add-checkpoint" else 404, "use POST"))
+
+    def _answer(self, answer: Answer, *, close: bool = False) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _err(f"{self.address_string()} {format % args}")
+
+
+class WitnessHTTPServer(ThreadingHTTPServer):
+    """A witness answering `POST /add-checkpoint` (serve_forever; shutdown from another
+    thread). Requests are handled in threads; the state file's lock orders them."""
+
+    daemon_threads = True
+
+    def __init__(self, witness: LogWitness, host: str, port: int) -> None:
+        self.witness = witness
+        super().__init__((host, port), _AddCheckpointHandler)
+
+
 # --- the command line (registered in clients.cli as `altan witness`) ---------------------------
 
 
@@ -546,7 +762,8 @@ def run_command(
         typer.Option(help="The witness's state file (default: <witness key>.state.json)"),
     ] = None,
     origin: Annotated[
-        str | None, typer.Option(help="Expected checkpoint origin (default: the key's name)")
+        str | None,
+        typer.Option(help="The checkpoint origin: must be the pinned key's name (the default)"),
     ] = None,
     follow_log: Annotated[
         bool, typer.Option("--follow", help="Keep witnessing every --interval seconds")
@@ -555,6 +772,14 @@ def run_command(
     rounds: Annotated[
         int | None, typer.Option(help="With --follow, stop after this many rounds")
     ] = None,
+    refresh: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Cosign an unchanged checkpoint again once our newest cosignature of it is "
+            "older than this many seconds",
+        ),
+    ] = REFRESH_SECONDS,
 ) -> None:
     """Check the log's latest checkpoint, cosign it and hand the cosignature in.
 
@@ -567,15 +792,10 @@ def run_command(
     by the pinned key, evidence printed as JSON; 2 the round could not be done (key, state,
     network, or the log refused the cosignature).
     """
-    try:
-        log_keys = [NoteVerifier.from_vkey(k) for k in key]
-        signer = load_key(witness_key, _passphrase())
-    except LedgerError as exc:
-        _err(f"cannot witness: {exc}")
-        raise typer.Exit(2) from exc
+    log_keys, signer = _keys(key, witness_key, origin)
     state_path = state if state is not None else default_state_path(witness_key)
     with new_http_client(url) as client:
-        witness = Witness(client, log_keys, signer, state_path, origin=origin)
+        witness = Witness(client, log_keys, signer, state_path, refresh=refresh)
         try:
             if follow_log:
                 follow(witness, interval, rounds=rounds, report=_report)
@@ -588,6 +808,67 @@ def run_command(
         except CannotWitness as exc:
             _err(f"CANNOT WITNESS: {exc}")
             raise typer.Exit(2) from exc
+        except KeyboardInterrupt:
+            return
+
+
+def _keys(
+    key: list[str], witness_key: Path, origin: str | None
+) -> tuple[list[NoteVerifier], WitnessSigner]:
+    """The pinned log keys and this witness's signer; exit 2 on a bad key, file or origin."""
+    try:
+        log_keys = [NoteVerifier.from_vkey(k) for k in key]
+        pinned = pinned_origin(v.name for v in log_keys)
+        if origin is not None and origin != pinned:
+            raise KeyProblem(
+                f"--origin {origin[:200]!r}: expected the pinned key's name {pinned!r} (a "
+                "checkpoint under any other origin is another log's, or a rewritten history)"
+            )
+        signer = load_key(witness_key, _passphrase())
+    except LedgerError as exc:
+        _err(f"cannot witness: {exc}")
+        raise typer.Exit(2) from exc
+    return log_keys, signer
+
+
+@app.command("serve")
+def serve_command(
+    key: Annotated[
+        list[str],
+        typer.Option("--key", help="The log's verifier key to pin; repeat for rotated keys"),
+    ],
+    witness_key: Annotated[
+        Path, typer.Option("--witness-key", help="This witness's key file (altan witness keygen)")
+    ],
+    state: Annotated[
+        Path | None,
+        typer.Option(help="The witness's state file (default: <witness key>.state.json)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 7380,
+) -> None:
+    """Answer the log's `POST /add-checkpoint` (c2sp.org/tlog-witness) until interrupted.
+
+    Each request carries the log's new checkpoint and a consistency proof from the size this
+    witness last cosigned; it is cosigned only when signed by the pinned key under its name
+    and consistent with that size (same state file and lock as `altan witness run`).
+    Answers: 200 cosignature, 400 malformed, 403 not signed by the pinned key, 404 another
+    origin, 409 another old size (body: this witness's size), 422 a bad proof.
+    """
+    log_keys, signer = _keys(key, witness_key, None)
+    state_path = state if state is not None else default_state_path(witness_key)
+    witness = LogWitness(log_keys, signer, state_path)
+    try:
+        server = WitnessHTTPServer(witness, host, port)
+    except OSError as exc:
+        _err(f"cannot listen on {host}:{port}: {exc.strerror}")
+        raise typer.Exit(2) from exc
+    _err(
+        f"witness {signer.name} of {witness.origin} listening on http://{host}:{port}/add-checkpoint"
+    )
+    with server:
+        try:
+            server.serve_forever()
         except KeyboardInterrupt:
             return
 

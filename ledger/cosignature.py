@@ -30,10 +30,19 @@ Counting (:func:`count_valid_cosignatures`) over a note whose log signature the 
 already verified:
 
 1. a signature line whose (name, key id) is not a trusted witness's is ignored;
-2. a line by a trusted witness that is malformed, does not verify, or (when ``not_after`` is
-   given) is timestamped later than it, is not counted; it never makes the note invalid,
-   so a bad line cannot hide the good ones;
+2. a line by a trusted witness that is malformed, does not verify, or (when ``not_after`` /
+   ``not_before`` are given) is timestamped later / earlier than them, is not counted; it
+   never makes the note invalid, so a bad line cannot hide the good ones;
 3. each witness counts once, however many valid lines it has.
+
+The witness protocol (c2sp.org/tlog-witness ``add-checkpoint``) sends a checkpoint to a
+witness with a consistency proof from the size the witness last cosigned;
+:class:`AddCheckpoint` is that request body, parsed strictly and written exactly::
+
+    old <size>\n
+    <base64 hash>\n        (0 to 63 consistency proof lines)
+    \n
+    <the signed checkpoint note>
 
 Errors (ledger.errors): MalformedInput (cannot parse), UnknownKey (a cosignature by another
 key than the one given), InvalidSignature (it does not verify), KeyProblem (two trusted
@@ -62,13 +71,17 @@ from ledger.note import Note, NoteSignature, check_key_name
 __all__ = [
     "ALG_COSIGNATURE_V1",
     "COSIGNATURE_V1_HEADER",
+    "MAX_ADD_CHECKPOINT_PROOF",
     "MAX_TIMESTAMP",
+    "TLOG_SIZE_CONTENT_TYPE",
+    "AddCheckpoint",
     "Cosignature",
     "WitnessKey",
     "WitnessSigner",
     "cosign",
     "cosignatures_by",
     "count_valid_cosignatures",
+    "parse_tlog_size",
     "signed_message",
     "verify_cosignature",
     "witness_key_id",
@@ -371,13 +384,17 @@ def count_valid_cosignatures(
     witnesses: Iterable[WitnessKey],
     *,
     not_after: int | None = None,
+    not_before: int | None = None,
 ) -> list[WitnessKey]:
     """The trusted witnesses with at least one valid cosignature on ``note``, in line order.
 
     The caller verifies the log's own signature (open_checkpoint) first; this counts the
     witnesses only (module docstring: unknown lines ignored, bad lines not counted, each
     witness once). ``not_after``: cosignatures timestamped after it (POSIX seconds) are not
-    counted, e.g. the verifier's clock plus a tolerated skew.
+    counted, e.g. the verifier's clock plus a tolerated skew. ``not_before``: nor those
+    timestamped before it, e.g. the verifier's clock minus the largest age it accepts (a
+    witness re-cosigns the log's latest checkpoint, so a recent cosignature says the log
+    showed it no later checkpoint before then).
     """
     parsed = _parsed(note)
     found: list[WitnessKey] = []
@@ -386,9 +403,93 @@ def count_valid_cosignatures(
             continue
         if not_after is not None and cosignature.timestamp > not_after:
             continue
+        if not_before is not None and cosignature.timestamp < not_before:
+            continue
         try:
             verify_cosignature(parsed.text, cosignature, witness)
         except (InvalidSignature, MalformedInput):
             continue
         found.append(witness)
     return found
+
+
+# -- the witness protocol (c2sp.org/tlog-witness) ----------------------------------------------
+
+MAX_ADD_CHECKPOINT_PROOF = 63
+"""The most consistency proof lines an add-checkpoint request may carry (the spec's limit)."""
+
+TLOG_SIZE_CONTENT_TYPE = "text/x.tlog.size"
+"""The media type of a witness's 409 answer: its latest cosigned size and a newline."""
+
+_DECIMAL = frozenset("0123456789")
+
+
+def _parse_size(text: str, what: str) -> int:
+    """ASCII decimal, no leading zeros (``0`` alone for zero), at most 2^63 - 1."""
+    if not text or not set(text) <= _DECIMAL or (len(text) > 1 and text[0] == "0"):
+        raise MalformedInput(f"{what}: expected a decimal size without leading zeros")
+    if len(text) > 19 or int(text) > MAX_TIMESTAMP:
+        raise MalformedInput(f"{what}: expected a size below 2^63, found {text[:30]!r}")
+    return int(text)
+
+
+def parse_tlog_size(body: bytes) -> int:
+    """The size in a ``text/x.tlog.size`` body: a decimal size and a newline."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput("tlog size: expected ASCII") from exc
+    if not text.endswith("\n"):
+        raise MalformedInput("tlog size: expected a size followed by a newline")
+    return _parse_size(text[:-1], "tlog size")
+
+
+@dataclass(frozen=True)
+class AddCheckpoint:
+    """An ``add-checkpoint`` request: the size the sender believes the witness last
+    cosigned, a consistency proof from it, and the signed checkpoint note.
+
+    Parsing checks the framing only (sizes, base64 32-byte hashes, at most 63 of them, a
+    signed note whose text is a checkpoint); signatures and the proof are the witness's to
+    check, each with its own status code.
+    """
+
+    old_size: int
+    proof: tuple[bytes, ...]
+    note: str
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AddCheckpoint:
+        """Parse a request body (MalformedInput: a 400 Bad Request)."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedInput("add-checkpoint: expected UTF-8 text") from exc
+        head, sep, note = text.partition("\n\n")
+        if not sep:
+            raise MalformedInput("add-checkpoint: expected a blank line before the checkpoint")
+        lines = head.split("\n")
+        first = lines[0]
+        if not first.startswith("old "):
+            raise MalformedInput("add-checkpoint: expected a first line 'old <size>'")
+        old_size = _parse_size(first[4:], "add-checkpoint old size")
+        if len(lines) - 1 > MAX_ADD_CHECKPOINT_PROOF:
+            raise MalformedInput(
+                f"add-checkpoint: expected at most {MAX_ADD_CHECKPOINT_PROOF} proof lines, "
+                f"found {len(lines) - 1}"
+            )
+        proof = tuple(
+            b64decode(line, size=32, what="add-checkpoint proof line") for line in lines[1:]
+        )
+        Checkpoint.from_text(Note.from_text(note).text)  # a signed note of a checkpoint
+        return cls(old_size, proof, note)
+
+    def to_bytes(self) -> bytes:
+        """The request body, exactly as the spec frames it."""
+        _check_timestamp(self.old_size)  # the same range: 0 to 2^63 - 1
+        if len(self.proof) > MAX_ADD_CHECKPOINT_PROOF:
+            raise MalformedInput(
+                f"add-checkpoint: expected at most {MAX_ADD_CHECKPOINT_PROOF} proof hashes"
+            )
+        lines = [f"old {self.old_size}\n", *(b64encode(h) + "\n" for h in self.proof), "\n"]
+        return ("".join(lines) + self.note).encode("utf-8")

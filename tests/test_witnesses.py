@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -138,9 +139,19 @@ def test_a_registered_witness_cosigns_and_the_checkpoint_carries_it(api: Api) ->
     # Idempotent: the same again is acknowledged, not stored twice.
     again = cosign_latest(api.client, w)
     assert again.status_code == 200 and again.json()["cosignatures"][0]["stored"] is False
-    later = cosign_latest(api.client, w, NOW + 60)  # a fresher one for the same checkpoint
-    assert later.status_code == 200 and later.json()["cosignatures"][0]["stored"] is False
     assert api.client.get("/log/checkpoint").text == note
+    # A fresher one for the same checkpoint replaces it (issue 10: the newest is kept, so
+    # that verifiers demanding recent cosignatures see it); an older one does not.
+    later = cosign_latest(api.client, w, NOW + 60)  # the served note already holds NOW's
+    assert later.status_code == 201
+    assert [c["stored"] for c in later.json()["cosignatures"]] == [False, True]
+    [line] = api.client.get("/log/checkpoint").text[len(before) :].splitlines(keepends=True)
+    assert Cosignature.from_line(line).timestamp == NOW + 60
+    older = cosign_latest(api.client, w, NOW + 30)
+    assert older.status_code == 200
+    assert [c["stored"] for c in older.json()["cosignatures"]] == [False, False]
+    [line] = api.client.get("/log/checkpoint").text[len(before) :].splitlines(keepends=True)
+    assert Cosignature.from_line(line).timestamp == NOW + 60
 
     # A new append: the new latest checkpoint carries no cosignature yet.
     api.register("miner:bat", "miner")
@@ -344,7 +355,7 @@ def test_the_certificate_verdict_carries_the_cosignatures(tmp_path: Path) -> Non
         world.request("AU-1")
         w = witness()
         register(a, w)
-        assert cosign_latest(a.client, w).status_code == 201
+        assert cosign_latest(a.client, w, int(time.time())).status_code == 201
         view = world.verdict(world.latest_token("AU-1"))
         assert count_valid_cosignatures(view["checkpoint"], [w.key]) == [w.key]
         record = world.certificates("AU-1")[0]
@@ -512,11 +523,15 @@ def serve(data_dir: Path, tokens: dict[str, str]) -> Iterator[Api]:
 
 
 def test_a_split_view_is_caught_by_the_witness_and_by_verify(
-    tmp_path: Path, network: Network
+    tmp_path: Path, network: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two servers with the same log key show two logs that share a prefix. A witness that
     follows one refuses the other (the consistency proof fails), and a buyer who requires a
-    cosignature gets `not_witnessed` from the server no witness vouched for."""
+    cosignature gets `not_witnessed` from the server no witness vouched for, or `stale`
+    when that server proves against the common checkpoint, cosigned longer ago than the
+    buyer's --max-age (commit 3ea4aba: an old cosigned checkpoint can hide later entries)."""
+    # The witness cosigned the common prefix two hours ago; it cosigns A's view now.
+    monkeypatch.setattr(witness_client, "now", lambda: time.time() - 7200)
     key_path, vkey = keygen(tmp_path)
     run = ["witness", "http://a.test", "--witness-key", str(key_path)]
 
@@ -540,6 +555,7 @@ def test_a_split_view_is_caught_by_the_witness_and_by_verify(
         a = stack.enter_context(serve(tmp_path / "a" / "data", tokens))
         b = stack.enter_context(serve(tmp_path / "b" / "data", tokens))
         network.hosts.update({"a.test": a.client, "b.test": b.client})
+        monkeypatch.setattr(witness_client, "now", time.time)
         assert log_key(a.client) == log_key(b.client)  # one log key, two histories
         common = Checkpoint.from_text(Note.from_text(a.client.get("/log/checkpoint").text).text)
 
@@ -581,7 +597,14 @@ def test_a_split_view_is_caught_by_the_witness_and_by_verify(
         require = ["--key", pinned, "--witness", vkey, "--min-cosignatures", "1"]
         code, out, _ = altan("verify", qr_text, "--server", "http://b.test", *require)
         assert code == 1, out
-        assert out.startswith("NOT GENUINE (not_witnessed): 0 of the pinned witnesses")
+        assert out.startswith("NOT GENUINE (stale): the pinned witnesses cosigned the server's")
+        assert f"(tree size {common.size})" in out
+        # The bound is --max-age: with a window of three hours, B may hide what it appended
+        # since the witness's cosignature of the common prefix, and is believed.
+        code, out, _ = altan(
+            "verify", qr_text, "--server", "http://b.test", *require, "--max-age", "10800"
+        )
+        assert code == 0 and f"(tree size {common.size})" in out, out
         code, out, _ = altan("verify", qr_text, "--server", "http://a.test", *require, "--json")
         assert code == 0, out
         verdict = json.loads(out)
@@ -632,7 +655,8 @@ def test_a_rollback_and_a_same_size_fork_are_refused(tmp_path: Path) -> None:
     reports: list[Any] = []
     show(5, b"\x05" * 32)
     follow(w, 0, rounds=1, report=reports.append)
-    assert [r.outcome for r in reports] == ["cosigned"]  # the fake log shows no cosignature
+    # The fake log shows no cosignature of this unchanged checkpoint: cosigned again.
+    assert [r.outcome for r in reports] == ["recosigned"]
     state = read_state(tmp_path / "state.json", "fake.example/log")
     assert state is not None and (state.size, state.root_hash) == (5, b"\x05" * 32)
 

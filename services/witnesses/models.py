@@ -24,13 +24,17 @@ class Witness(Projection, Base):
     removed_index: Mapped[int | None] = mapped_column(BigInteger)
     removed_by: Mapped[str | None] = mapped_column(String(80))
     removed_reason: Mapped[str | None] = mapped_column(Text)
+    # Where the log submits its checkpoints (c2sp.org/tlog-witness add-checkpoint prefix);
+    # None: a witness that pulls (`altan witness run`).
+    url: Mapped[str | None] = mapped_column(String(300))
 
 
 class LogCosignature(Base):
     """Off the log: one witness's cosignature of the published checkpoint of `size`.
 
-    The first valid cosignature per (size, witness key) is kept; later ones for the same
-    checkpoint are acknowledged and dropped, so the table only grows by new facts.
+    The newest valid cosignature per (size, witness key) is kept: a witness cosigns an
+    unchanged checkpoint again with a fresh timestamp, and verifiers that demand recent
+    cosignatures need the newest. An older or equal one is acknowledged and dropped.
     """
 
     __tablename__ = "log_cosignatures"

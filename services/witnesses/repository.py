@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from services.witnesses.models import LogCosignature, Witness
@@ -66,3 +66,42 @@ def shown_cosignatures(conn: Connection, size: int, limit: int) -> Sequence[Any]
         .limit(limit)
     )
     return conn.execute(query).all()
+
+
+def cosigned_sizes(conn: Connection, limit: int) -> list[tuple[int, int]]:
+    """The newest `limit` checkpoint sizes that still-active witnesses cosigned, largest
+    first, each with how many active witness keys cosigned it."""
+    query = (
+        select(LogCosignature.size, func.count())
+        .join(
+            Witness,
+            (Witness.name == LogCosignature.witness) & (Witness.key_id == LogCosignature.key_id),
+        )
+        .where(Witness.status == "active")
+        .group_by(LogCosignature.size)
+        .order_by(LogCosignature.size.desc())
+        .limit(limit)
+    )
+    return [(int(size), int(count)) for size, count in conn.execute(query)]
+
+
+def witnesses_with_url(session: Session) -> list[Witness]:
+    """The active witness keys registered with a submission URL, in order of registration."""
+    return list(
+        session.scalars(
+            select(Witness)
+            .where(Witness.status == "active", Witness.url.is_not(None))
+            .order_by(Witness.registered_index)
+        )
+    )
+
+
+def last_cosigned_size(session: Session, name: str, key_id: str) -> int:
+    """The largest checkpoint size this witness key cosigned here (0 if none): the size the
+    log believes the witness last saw."""
+    found = session.scalar(
+        select(func.max(LogCosignature.size)).where(
+            LogCosignature.witness == name, LogCosignature.key_id == key_id
+        )
+    )
+    return 0 if found is None else int(found)

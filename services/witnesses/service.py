@@ -19,7 +19,12 @@ and nothing is stored unless all pass:
    a cosignature of a fork into this store; a valid cosignature of a checkpoint this log never
    published is evidence of a split view and is logged as such.
 
-Storing is idempotent: the first cosignature per (size, witness key) is kept.
+Storing keeps the newest cosignature per (size, witness key): a witness cosigns an unchanged
+checkpoint again with a fresh timestamp (so verifiers can demand recent cosignatures), and an
+older or equal one is acknowledged and dropped.
+
+`witnessed_sizes` names, for verifiers with a witness policy, the newest checkpoints with one,
+two, ... cosignatures (GET /api/c/{token} proves the entry against them too).
 """
 
 from __future__ import annotations
@@ -112,6 +117,7 @@ def _project_witness(s: Session, e: Applied) -> None:
             status="active",
             registered_index=e.index,
             registered_by=e.actor,
+            url=e.body.get("url"),
         )
     )
 
@@ -142,7 +148,7 @@ def _project_witness_removed(s: Session, e: Applied) -> None:
 @dataclass(frozen=True)
 class Accepted:
     """One cosignature of an accepted submission; `stored` is False when the store already
-    had one by this witness key for this checkpoint."""
+    had one by this witness key for this checkpoint, as new or newer."""
 
     witness: str
     key_id: str
@@ -277,8 +283,17 @@ def _store(
     session: Session, size: int, key: WitnessKey, cosignature: Cosignature, received: str
 ) -> Accepted:
     key_id = key.key_id.hex()
-    if repository.stored_cosignature(session, size, key.name, key_id) is not None:
-        return Accepted(key.name, key_id, cosignature.timestamp, stored=False)
+    kept = repository.stored_cosignature(session, size, key.name, key_id)
+    if kept is not None:
+        if kept.timestamp >= cosignature.timestamp:
+            return Accepted(key.name, key_id, cosignature.timestamp, stored=False)
+        # A fresher cosignature of the same checkpoint: it says more (the log was still at
+        # this size then), and one row per witness key keeps the shown note bounded.
+        kept.timestamp = cosignature.timestamp
+        kept.signature = cosignature.signature
+        kept.received_at = received
+        session.flush()
+        return Accepted(key.name, key_id, cosignature.timestamp, stored=True)
     session.add(
         LogCosignature(
             size=size,
@@ -322,3 +337,28 @@ def checkpoint_note(conn: Connection, size: int | None = None) -> str:
         for row in repository.shown_cosignatures(conn, published.size, MAX_COSIGNATURES_SHOWN)
     ]
     return published.note + "".join(lines)
+
+
+MAX_WITNESSED_SHOWN = 3
+"""At most this many witnessed checkpoints besides the latest go with a certificate verdict."""
+_COSIGNED_SIZES_READ = 32
+
+
+def witnessed_sizes(conn: Connection, latest: int, covering: int) -> list[int]:
+    """Sizes of the newest checkpoints with k = 1, 2, ... active witnesses' cosignatures
+    (largest first, distinct, at most MAX_WITNESSED_SHOWN), smaller than `latest` (whose
+    note carries its own cosignatures) and larger than `covering` (they hold that entry).
+
+    A verifier with a witness policy picks the newest of these (or the latest) that its
+    pinned witnesses cosigned recently enough; the log cannot know which witnesses it pins.
+    """
+    found: list[int] = []
+    need = 1
+    for size, count in repository.cosigned_sizes(conn, _COSIGNED_SIZES_READ):
+        if size <= covering:
+            break
+        while count >= need and len(found) < MAX_WITNESSED_SHOWN:
+            if size < latest and size not in found:
+                found.append(size)
+            need += 1
+    return found
