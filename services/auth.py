@@ -1,4 +1,10 @@
-"""Bearer tokens: issued per user of an actor, stored as SHA-256 hashes, revocable."""
+"""Bearer tokens: issued per user of an actor, stored as SHA-256 hashes, revocable; and
+who may read whose records.
+
+Reads (README "Reads"): officers (administrators, regulators, auditors) read every record;
+anyone else reads the records it is a party to. To anyone else a record that exists is
+answered exactly as one that does not (the same 404 problem), so ids cannot be probed.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from services import observability
 from services.actors.models import Actor, ApiToken
-from services.errors import Forbidden, NotFound, Unauthenticated
+from services.actors.roles import OFFICERS
+from services.errors import Forbidden, NotFound, RuleViolation, Unauthenticated
 from services.events.service import BearerToken, Principal
 
 TOKEN_PREFIX = "altan_"  # noqa: S105 - a prefix, not a secret
-READ_ALL = frozenset({"administrator", "regulator", "auditor"})
+READ_ALL = OFFICERS  # the officers read every record (kept under its old name for importers)
 
 
 def hash_token(token: str) -> str:
@@ -25,9 +32,20 @@ def hash_token(token: str) -> str:
 
 
 def issue_token(session: Session, actor_id: str, label: str, now: str) -> tuple[str, str]:
-    """Create a token for a user of `actor_id`; returns (token id, the token, shown once)."""
-    if session.get(Actor, actor_id) is None:
+    """Create a token for a user of `actor_id`; returns (token id, the token, shown once).
+
+    Only for an active actor: a suspended actor's token could not record anything, and a
+    revoked actor's would be refused at once, so minting one is always a mistake (for an
+    administrator, see `altan admin recover`)."""
+    actor = session.get(Actor, actor_id)
+    if actor is None:
         raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor")
+    if actor.status != "active":
+        raise RuleViolation(
+            "actor-not-active",
+            f"{actor_id} is {actor.status}; no token is issued for it",
+            field="actor",
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = "tok_" + secrets.token_hex(8)
     session.add(
@@ -83,9 +101,38 @@ def authenticate(request: Request) -> Principal:
         return principal_for(Session(bind=conn), token.token)
 
 
+def require_active(session: Session, principal: Principal) -> None:
+    """Refuse a caller whose actor is not active (suspended): its token still reads what it
+    may, but it changes nothing, on the log (see the event pipeline) or off it (tokens,
+    personal data)."""
+    actor = session.get(Actor, principal.actor_id)
+    if actor is None or actor.status != "active":
+        status = "unknown" if actor is None else actor.status
+        raise Forbidden(
+            "caller-not-active",
+            f"{principal.actor_id} is {status} and may not do this",
+            field="Authorization",
+        )
+
+
+def may_read(principal: Principal, parties: set[str]) -> bool:
+    """Whether `principal` reads a record whose parties are `parties` (officers read all)."""
+    return principal.role in OFFICERS or principal.actor_id in parties
+
+
+def hidden(what: str, field: str) -> NotFound:
+    """The one answer for a record that does not exist or that the caller may not read:
+    the same status and body either way, so a stranger cannot tell them apart."""
+    # The detail does not echo the id: some routes look a lot up by another record's id (a
+    # certificate's), and the lot's id must not reach a stranger either.
+    return NotFound(f"unknown-{what}", f"no such {what}, or none that you may read", field=field)
+
+
 def require_reader_of(principal: Principal, owners: set[str]) -> None:
-    """Readers of a record: auditors, regulators, administrators, and the parties to it."""
-    if principal.role in READ_ALL or principal.actor_id in owners:
+    """Readers of a record: auditors, regulators, administrators, and the parties to it.
+    (For a record looked up by id, use `may_read` and `hidden` instead: this 403 tells a
+    stranger that the record exists.)"""
+    if may_read(principal, owners):
         return
     raise Forbidden("not-a-party", "only its parties, auditors and regulators may read this")
 

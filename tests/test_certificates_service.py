@@ -204,8 +204,9 @@ def test_a_receipt_is_consumed_once_its_ore_is_processed(world: World) -> None:
 def test_a_stranger_may_not_read_a_receipt(world: World) -> None:
     world.deliver("ORE-1", 1_000_000)
     resp = world.c.get("/lots/ORE-1/certificates", headers=world.api.headers(TRADER))
-    assert resp.status_code == 403
-    assert resp.json()["type"].endswith("/not-a-party")
+    # the same answer as a lot that does not exist (issue 11)
+    assert resp.status_code == 404
+    assert resp.json()["type"].endswith("/unknown-lot")
 
 
 # --- gold lot certificates ---------------------------------------------------------------

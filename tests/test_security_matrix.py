@@ -5,7 +5,9 @@
   each role, and for records that belong to someone a party and a stranger (the centre
   that holds a lot, the other centre, the buyer it was offered to, another buyer...).
   Each answer must be the entry's success status for those it lists, 403 for every other
-  holder of a token, 401 without one.
+  holder of a token, 401 without one; except that a record a token holder may not read
+  (`hidden`) answers it 404, exactly as an absent record does (issue 11), unless it is an
+  officer (officers read every record, so they only ever meet a 403 for an action).
 - A revoked token, or the token of a revoked actor, fails at the very next request.
 - A centre's stolen token does nothing to another centre's lots: no offer, split, merge,
   cancel or certificate request; no read.
@@ -71,6 +73,7 @@ class Probe:
     json: Any = None
     content: bytes | None = None
     denied: int = 403  # what a token holder outside `allowed` gets
+    hidden: bool = False  # non-officers outside `allowed` get the 404 of an absent record
 
 
 def probe(
@@ -235,6 +238,14 @@ def _verdict(prefix: str, lot: str) -> Callable[[World, str], str]:
     return lambda w, _who: f"{prefix}{w.tokens[lot]}"
 
 
+def hidden_probe(
+    method: str, url: Any, allowed: frozenset[str] | set[str], ok: int = 200, **kw: Any
+) -> Probe:
+    """A probe of a record: strangers get the 404 an absent record gets."""
+    return Probe(method, url, frozenset(allowed), ok, hidden=True, **kw)
+
+
+CENTRE_READERS = OFFICERS | {"centre", "partnership", "buyer"}
 AU1_READERS = OFFICERS | {"centre", "buyer"}
 AU2_READERS = OFFICERS | {"centre"}
 AU3_READERS = OFFICERS | {"other_centre"}
@@ -279,14 +290,14 @@ MATRIX: dict[str, list[Probe]] = {
         )
     ],
     "POST /actors/{actor_id}/tokens": [
-        probe(
+        hidden_probe(
             "POST",
             "/actors/centre:bornuur/tokens",
             {"administrator", "regulator", "centre"},
             201,
             json={"label": "x"},
         ),
-        probe(
+        hidden_probe(
             "POST",
             "/actors/auditor:mrpam/tokens",
             {"administrator", "auditor"},
@@ -297,7 +308,12 @@ MATRIX: dict[str, list[Probe]] = {
     "DELETE /tokens/{token_id}": [
         probe("DELETE", _fresh_centre_token, {"administrator", "centre"}, 204)
     ],
-    "GET /actors/{actor_id}": [probe("GET", "/actors/centre:bornuur", AUTHENTICATED)],
+    # the record to officers and itself, the public minimum to those it trades with
+    # (bornuur: the partnership whose ore it took, the buyer it offered gold to)
+    "GET /actors/{actor_id}": [
+        hidden_probe("GET", "/actors/centre:bornuur", CENTRE_READERS),
+        hidden_probe("GET", "/actors/miner:bat", OFFICERS | {"miner", "other_centre"}),
+    ],
     "GET /actors/{actor_id}/personal": [
         probe("GET", "/actors/miner:bat/personal", {"administrator", "regulator", "miner"}),
         # allowed, but there is none: 404 past the permission check
@@ -315,64 +331,71 @@ MATRIX: dict[str, list[Probe]] = {
             json={"reason": "lawful request"},
         )
     ],
-    "GET /sites/{site_id}": [probe("GET", "/sites/SITE-1", AUTHENTICATED)],
-    "GET /sites/{site_id}/history": [probe("GET", "/sites/SITE-1/history", AUTHENTICATED)],
+    "GET /sites/{site_id}": [
+        hidden_probe("GET", "/sites/SITE-1", OFFICERS | {"partnership"}),
+        hidden_probe("GET", "/sites/SITE-2", OFFICERS | {"miner"}),
+    ],
+    "GET /sites/{site_id}/history": [
+        hidden_probe("GET", "/sites/SITE-1/history", OFFICERS | {"partnership"})
+    ],
     "GET /sites/{site_id}/downstream": [
-        probe("GET", "/sites/SITE-1/downstream", OFFICERS | {"partnership"}),
-        probe("GET", "/sites/SITE-2/downstream", OFFICERS | {"miner"}),
+        hidden_probe("GET", "/sites/SITE-1/downstream", OFFICERS | {"partnership"}),
+        hidden_probe("GET", "/sites/SITE-2/downstream", OFFICERS | {"miner"}),
     ],
     "GET /actors/{actor_id}/downstream": [
-        probe("GET", "/actors/partnership:tuul/downstream", OFFICERS | {"partnership"}),
-        probe("GET", "/actors/miner:bat/downstream", OFFICERS | {"miner"}),
+        hidden_probe("GET", "/actors/partnership:tuul/downstream", OFFICERS | {"partnership"}),
+        hidden_probe("GET", "/actors/miner:bat/downstream", OFFICERS | {"miner"}),
     ],
     "GET /lots/{lot_id}": [
-        probe("GET", "/lots/AU-1", AU1_READERS),
-        probe("GET", "/lots/AU-3", AU3_READERS),
-        probe("GET", "/lots/ORE-1", OFFICERS | {"centre", "partnership"}),
-        probe("GET", "/lots/ORE-2", OFFICERS | {"other_centre", "miner"}),
+        hidden_probe("GET", "/lots/AU-1", AU1_READERS),
+        hidden_probe("GET", "/lots/AU-3", AU3_READERS),
+        hidden_probe("GET", "/lots/ORE-1", OFFICERS | {"centre", "partnership"}),
+        hidden_probe("GET", "/lots/ORE-2", OFFICERS | {"other_centre", "miner"}),
     ],
     "GET /lots/{lot_id}/history": [
-        probe("GET", "/lots/AU-1/history", AU1_READERS),
-        probe("GET", "/lots/AU-3/history", AU3_READERS),
+        hidden_probe("GET", "/lots/AU-1/history", AU1_READERS),
+        hidden_probe("GET", "/lots/AU-3/history", AU3_READERS),
     ],
     "GET /lots/{lot_id}/provenance": [
-        probe("GET", "/lots/AU-1/provenance", AU1_READERS),
-        probe("GET", "/lots/AU-3/provenance", AU3_READERS),
+        hidden_probe("GET", "/lots/AU-1/provenance", AU1_READERS),
+        hidden_probe("GET", "/lots/AU-3/provenance", AU3_READERS),
     ],
     "GET /lots/{lot_id}/downstream": [
-        probe("GET", "/lots/AU-1/downstream", AU1_READERS),
-        probe("GET", "/lots/AU-3/downstream", AU3_READERS),
+        hidden_probe("GET", "/lots/AU-1/downstream", AU1_READERS),
+        hidden_probe("GET", "/lots/AU-3/downstream", AU3_READERS),
     ],
-    "GET /offers/{offer_id}": [probe("GET", "/offers/OFFER-1", OFFICERS | {"centre", "buyer"})],
+    "GET /offers/{offer_id}": [
+        hidden_probe("GET", "/offers/OFFER-1", OFFICERS | {"centre", "buyer"})
+    ],
     "GET /cases": [probe("GET", "/cases", AUTHENTICATED)],
     "GET /cases/{case_id}": [
-        probe("GET", "/cases/CASE-1", AU2_READERS),
-        probe("GET", "/cases/CASE-2", AU3_READERS),
+        hidden_probe("GET", "/cases/CASE-1", AU2_READERS),
+        hidden_probe("GET", "/cases/CASE-2", AU3_READERS),
     ],
     "GET /lots/{lot_id}/certificates": [
-        probe("GET", "/lots/AU-2/certificates", AU2_READERS),
-        probe("GET", "/lots/AU-3/certificates", AU3_READERS),
+        hidden_probe("GET", "/lots/AU-2/certificates", AU2_READERS),
+        hidden_probe("GET", "/lots/AU-3/certificates", AU3_READERS),
     ],
     "GET /certificates/{certificate_id}": [
-        probe("GET", _cert("AU-2"), AU2_READERS),
-        probe("GET", _cert("AU-3"), AU3_READERS),
+        hidden_probe("GET", _cert("AU-2"), AU2_READERS),
+        hidden_probe("GET", _cert("AU-3"), AU3_READERS),
     ],
     "GET /certificates/{certificate_id}/qr.png": [
-        probe("GET", _cert("AU-2", "/qr.png"), AU2_READERS),
-        probe("GET", _cert("AU-3", "/qr.png"), AU3_READERS),
+        hidden_probe("GET", _cert("AU-2", "/qr.png"), AU2_READERS),
+        hidden_probe("GET", _cert("AU-3", "/qr.png"), AU3_READERS),
     ],
     "GET /certificates/{certificate_id}/qr.svg": [
-        probe("GET", _cert("AU-2", "/qr.svg"), AU2_READERS),
-        probe("GET", _cert("AU-3", "/qr.svg"), AU3_READERS),
+        hidden_probe("GET", _cert("AU-2", "/qr.svg"), AU2_READERS),
+        hidden_probe("GET", _cert("AU-3", "/qr.svg"), AU3_READERS),
     ],
     "GET /certificates/{certificate_id}/print": [
-        probe("GET", _cert("AU-2", "/print"), AU2_READERS),
-        probe("GET", _cert("AU-3", "/print"), AU3_READERS),
+        hidden_probe("GET", _cert("AU-2", "/print"), AU2_READERS),
+        hidden_probe("GET", _cert("AU-3", "/print"), AU3_READERS),
     ],
     "GET /epcis/events": [probe("GET", "/epcis/events", OFFICERS)],
     "GET /epcis/lots/{lot_id}": [
-        probe("GET", "/epcis/lots/AU-1", AU1_READERS),
-        probe("GET", "/epcis/lots/AU-3", AU3_READERS),
+        hidden_probe("GET", "/epcis/lots/AU-1", AU1_READERS),
+        hidden_probe("GET", "/epcis/lots/AU-3", AU3_READERS),
     ],
     "GET /reports/mass-balance": [
         # without `centre` a centre reads its own; with another centre's id it may not
@@ -411,7 +434,9 @@ def test_every_route_has_an_entry(world: World) -> None:
 def _expected(p: Probe, who: str) -> int:
     if who in p.allowed:
         return p.ok
-    return 401 if who == "anonymous" else p.denied
+    if who == "anonymous":
+        return 401
+    return 404 if p.hidden and who not in OFFICERS else p.denied
 
 
 def run_probes(world: World, route: str) -> list[str]:
@@ -495,7 +520,8 @@ def test_stolen_centre_token_cannot_touch_another_centres_lots(world: World) -> 
     resp = api.post("buyer:stranger", "transfer.accepted", {"offer": "OFFER-1"})
     assert resp.status_code == 403, resp.text
     for path in ("/lots/AU-2", "/offers/OFFER-1", "/lots/AU-2/certificates", "/cases/CASE-1"):
-        assert api.client.get(path, headers=api.headers(thief)).status_code == 403, path
+        # not hers: the same 404 as a record that does not exist (issue 11)
+        assert api.client.get(path, headers=api.headers(thief)).status_code == 404, path
     assert world.size() == before
     lot = api.client.get("/lots/AU-2", headers=api.headers("admin:root")).json()
     assert lot["custodian"] == "centre:bornuur"

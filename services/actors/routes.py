@@ -1,4 +1,14 @@
-"""`/actors`, `/tokens`, `/sites`: registry reads, bearer tokens, erasure of personal data."""
+"""`/actors`, `/tokens`, `/sites`: registry reads, bearer tokens, erasure of personal data.
+
+Who reads what (least privilege; README "Reads"):
+
+- `/actors/{id}`: officers (administrators, regulators, auditors) and the actor itself read
+  the whole record; an actor it trades with (a party to one of the same lots or offers)
+  reads the public minimum: id, role, buyer kind and status (whether it may trade now);
+  anyone else gets the 404 an absent actor gets.
+- `/sites/{id}`, `/sites/{id}/history`: officers and the site's owner; anyone else the 404
+  of an absent site (coordinates, permits and status reasons are the owner's business).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +21,23 @@ from sqlalchemy.orm import Session
 from ledger import storage
 from schemas.api import ErasureIn, TokenIn, TokenOut
 from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site, SiteEvent
-from services.auth import READ_ALL, PrincipalDep, issue_token, revoke_token
+from services.actors.roles import ADMINISTRATOR, OFFICERS, REGULATOR, outranks
+from services.auth import (
+    PrincipalDep,
+    hidden,
+    issue_token,
+    may_read,
+    require_active,
+    revoke_token,
+)
+from services.bodies import StrictJSONRoute
 from services.errors import Forbidden, NotFound, RuleViolation
-from services.events.service import EventService
+from services.events.service import EventService, Principal
+from services.limits import ensure_token_room
+from services.lots.queries import trades_with
 from services.runtime import utc_now
 
-router = APIRouter(tags=["actors"])
+router = APIRouter(tags=["actors"], route_class=StrictJSONRoute)  # strict bodies (issue 11)
 
 
 def _events(request: Request) -> EventService:
@@ -54,15 +75,44 @@ def actor_view(s: Session, actor: Actor) -> dict[str, Any]:
     }
 
 
+def public_actor_view(actor: Actor) -> dict[str, Any]:
+    """What an actor's trading partners see of it: who it is and whether it may trade."""
+    return {
+        "actor": actor.id,
+        "role": actor.role,
+        "buyer_kind": actor.buyer_kind,
+        "status": actor.status,
+    }
+
+
 @router.get("/actors/{actor_id}", summary="An actor as the log says it is now")
 def get_actor(actor_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
-    """Registration, licence, region, status and keys (personal data is never here)."""
+    """Registration, licence, region, status and keys (personal data is never here), for
+    officers and the actor itself; id, role, buyer kind and status for an actor it trades
+    with; for anyone else the same 404 as an actor that does not exist."""
     with storage.read_transaction(_events(request).engine) as conn:
         s = Session(bind=conn)
         actor = s.get(Actor, actor_id)
-        if actor is None:
-            raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor_id")
-        return actor_view(s, actor)
+        if actor is not None:
+            if may_read(principal, {actor.id}):
+                return actor_view(s, actor)
+            if trades_with(s, principal.actor_id, actor.id):
+                return public_actor_view(actor)
+        raise hidden("actor", "actor_id")
+
+
+def _may_issue_for(principal: Principal, target: Actor) -> bool:
+    """Administrators issue tokens for anyone; regulators for the roles they outrank that
+    are not officers (the trading roles); any actor for its own users."""
+    return (
+        principal.role == ADMINISTRATOR
+        or principal.actor_id == target.id
+        or (
+            principal.role == REGULATOR
+            and target.role not in OFFICERS
+            and outranks(principal.role, target.role)
+        )
+    )
 
 
 @router.post(
@@ -75,21 +125,21 @@ def create_token(
     actor_id: str, body: TokenIn, principal: PrincipalDep, request: Request
 ) -> TokenOut:
     """Administrators issue tokens for anyone; regulators for miners, partnerships, centres,
-    buyers and laboratories; an actor for its own users."""
+    buyers and laboratories; an actor for its own users. Only an active caller mints
+    tokens (a suspended administrator mints none), and only for an active actor."""
     with storage.write_transaction(_events(request).engine) as conn:
         s = Session(bind=conn)
+        require_active(s, principal)
         target = s.get(Actor, actor_id)
-        if target is None:
-            raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor_id")
-        allowed = (
-            principal.role == "administrator"
-            or principal.actor_id == actor_id
-            or (principal.role == "regulator" and target.role not in READ_ALL)
-        )
-        if not allowed:
+        if target is None or not may_read(principal, {target.id}):
+            # a stranger learns nothing of whether the actor exists (officers and the
+            # actor itself, all who may ever issue for it, read it anyway)
+            raise hidden("actor", "actor_id")
+        if not _may_issue_for(principal, target):
             raise Forbidden("not-allowed", "you may not issue tokens for this actor")
         if target.status != "active":
             raise RuleViolation("actor-not-active", f"{actor_id} is {target.status}")
+        ensure_token_room(s, actor_id, request.app.state.settings.max_tokens_per_actor)
         token_id, token = issue_token(s, actor_id, body.label, _now())
         s.flush()
     return TokenOut(token_id=token_id, actor=actor_id, token=token)
@@ -102,8 +152,10 @@ def delete_token(token_id: str, principal: PrincipalDep, request: Request) -> No
         row = s.get(ApiToken, token_id)
         if row is None:
             raise NotFound("unknown-token", f"no token {token_id!r}", field="token_id")
-        if principal.role != "administrator" and principal.actor_id != row.actor_id:
+        if principal.role != ADMINISTRATOR and principal.actor_id != row.actor_id:
             raise Forbidden("not-allowed", "only an administrator or the token's actor may")
+        if principal.actor_id != row.actor_id:
+            require_active(s, principal)  # a suspended actor may still revoke its own
         revoke_token(s, token_id, _now())
         s.flush()
 
@@ -113,7 +165,7 @@ def delete_token(token_id: str, principal: PrincipalDep, request: Request) -> No
     summary="Off-log personal data (administrators, regulators, the actor itself)",
 )
 def get_personal(actor_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
-    if principal.role not in ("administrator", "regulator") and principal.actor_id != actor_id:
+    if principal.role not in (ADMINISTRATOR, REGULATOR) and principal.actor_id != actor_id:
         raise Forbidden("not-allowed", "personal data is for administrators, regulators and self")
     with storage.read_transaction(_events(request).engine) as conn:
         row = Session(bind=conn).get(PersonalRecord, actor_id)
@@ -137,10 +189,11 @@ def erase_personal(
 ) -> dict[str, Any]:
     """Deletes the data and its salt; the salted commitment in the log then opens to
     nothing anyone holds, and every entry, proof and signature still verifies."""
-    if principal.role != "administrator":
+    if principal.role != ADMINISTRATOR:
         raise Forbidden("not-allowed", "only an administrator erases personal data")
     with storage.write_transaction(_events(request).engine) as conn:
         s = Session(bind=conn)
+        require_active(s, principal)
         row = s.get(PersonalRecord, actor_id)
         if row is None:
             raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
@@ -152,24 +205,31 @@ def erase_personal(
         return {"actor": actor_id, "erased_at": row.erased_at}
 
 
+def readable_site(s: Session, principal: Principal, site_id: str) -> Site:
+    """The site, if `principal` may read it (officers, its owner); else the 404 of an
+    absent site, so a stranger cannot tell the two apart."""
+    site = s.get(Site, site_id)
+    if site is None or not may_read(principal, {site.owner_id}):
+        raise hidden("site", "site_id")
+    return site
+
+
 @router.get("/sites/{site_id}/history", summary="Every ledger entry about a site, by index")
 def get_site_history(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     """Registration, status changes, deliveries of its ore and cases about it; each index
-    can be proven with `/log/proof/inclusion`."""
+    can be proven with `/log/proof/inclusion`. For officers and the site's owner."""
     with storage.read_transaction(_events(request).engine) as conn:
         s = Session(bind=conn)
-        if s.get(Site, site_id) is None:
-            raise NotFound("unknown-site", f"no site {site_id!r}", field="site_id")
+        readable_site(s, principal, site_id)
         rows = s.query(SiteEvent).filter(SiteEvent.site_id == site_id).order_by(SiteEvent.index)
         return {"site": site_id, "events": [{"index": r.index, "type": r.type} for r in rows]}
 
 
 @router.get("/sites/{site_id}", summary="A mine site")
 def get_site(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    """Region, coordinates, permit, capacity and status, for officers and the owner."""
     with storage.read_transaction(_events(request).engine) as conn:
-        site = Session(bind=conn).get(Site, site_id)
-        if site is None:
-            raise NotFound("unknown-site", f"no site {site_id!r}", field="site_id")
+        site = readable_site(Session(bind=conn), principal, site_id)
         return {
             "site": site.id,
             "owner": site.owner_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.commitment import matches
@@ -22,13 +23,19 @@ from schemas.events import (
     SiteStatusChanged,
 )
 from services.actors.models import Actor, ActorKey, PersonalRecord, Site, SiteEvent
+from services.actors.roles import (
+    ADMINISTRATOR,
+    GOVERNMENT,
+    PRIVILEGED,
+    ROLES,
+    SITE_OWNERS,
+    may_change_status,
+)
 from services.errors import Conflict, Forbidden, RuleViolation
-from services.events.service import Context, handles, lookup
+from services.events.service import Context, Principal, handles, lookup
 from services.projection import Applied, projects
 
-GOVERNMENT = ("administrator", "regulator")
-PRIVILEGED_ROLES = {"administrator", "regulator", "auditor"}
-SITE_OWNERS = {"miner", "partnership"}
+ALL_ROLES = ROLES  # every role may record some types (its keys, case responses)
 MAX_PERSONAL_BYTES = 16 * 1024
 
 
@@ -96,7 +103,7 @@ def _register_actor(ctx: Context, body: ActorRegistered) -> None:
         raise Conflict(
             "actor-exists", f"actor {body.actor} is already registered", field="body.actor"
         )
-    if body.role in PRIVILEGED_ROLES and ctx.principal.role != "administrator":
+    if body.role in PRIVILEGED and ctx.principal.role != ADMINISTRATOR:
         raise Forbidden(
             "role-not-allowed",
             f"only an administrator registers a {body.role}",
@@ -159,19 +166,57 @@ def _project_actor(s: Session, e: Applied) -> None:
         )
 
 
+def active_administrators(s: Session) -> list[str]:
+    """The ids of the administrators whose status is active, in id order."""
+    stmt = (
+        select(Actor.id)
+        .where(Actor.role == ADMINISTRATOR, Actor.status == "active")
+        .order_by(Actor.id)
+    )
+    return list(s.scalars(stmt))
+
+
+def check_status_change(s: Session, by: Principal | None, actor: Actor, status: str) -> None:
+    """The rules of a change of `actor`'s status to `status`, asked by `by` (None: the
+    server's operator, through `altan admin`). Raises the problem that refuses it.
+
+    Rank before state, so a caller who may not touch the actor learns nothing of its state.
+    """
+    if by is not None:
+        if actor.id == by.actor_id:
+            raise Forbidden(
+                "own-status", "an actor cannot change its own status", field="body.actor"
+            )
+        if not may_change_status(by.role, actor.role):
+            raise Forbidden(
+                "role-outranked",
+                f"a {by.role} may not change the status of a {actor.role}: only a role that "
+                "ranks above it may (administrator > regulator > auditor > the trading roles; "
+                "administrators are suspended or revoked only by the server's operator)",
+                field="body.actor",
+            )
+    if actor.status == "revoked":
+        raise RuleViolation("actor-revoked", f"{actor.id} is revoked for good", field="body.actor")
+    if actor.status == status:
+        raise RuleViolation("no-change", f"{actor.id} is already {status}", field="body.status")
+    if (
+        actor.role == ADMINISTRATOR
+        and actor.status == "active"
+        and status != "active"
+        and active_administrators(s) == [actor.id]
+    ):
+        raise Conflict(
+            "last-administrator",
+            f"{actor.id} is the last active administrator; make another one first "
+            "(`altan admin recover --actor <new id>` on the server)",
+            field="body.actor",
+        )
+
+
 @handles("actor.status_changed", ActorStatusChanged, GOVERNMENT)
 def _change_actor_status(ctx: Context, body: ActorStatusChanged) -> None:
     actor: Actor = lookup(ctx.session, Actor, body.actor, "actor", "body.actor")
-    if actor.status == "revoked":
-        raise RuleViolation(
-            "actor-revoked", f"{body.actor} is revoked for good", field="body.actor"
-        )
-    if actor.status == body.status:
-        raise RuleViolation(
-            "no-change", f"{body.actor} is already {body.status}", field="body.status"
-        )
-    if actor.id == ctx.principal.actor_id:
-        raise Forbidden("own-status", "an actor cannot change its own status", field="body.actor")
+    check_status_change(ctx.session, ctx.principal, actor, body.status)
 
 
 @projects("actor.status_changed")
@@ -186,18 +231,6 @@ def _project_actor_status(s: Session, e: Applied) -> None:
 def _may_manage_keys(ctx: Context, actor_id: str) -> None:
     if ctx.principal.role not in GOVERNMENT and ctx.principal.actor_id != actor_id:
         raise Forbidden("not-own-key", "an actor manages only its own keys", field="body.actor")
-
-
-ALL_ROLES = (
-    "administrator",
-    "regulator",
-    "auditor",
-    "processing_centre",
-    "buyer",
-    "laboratory",
-    "miner",
-    "partnership",
-)
 
 
 @handles("actor.key_added", ActorKeyAdded, ALL_ROLES)

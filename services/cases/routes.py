@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from services.auth import PrincipalDep
+from services.auth import PrincipalDep, hidden
 from services.cases.models import Case
 from services.cases.service import is_party
-from services.errors import Forbidden, NotFound
 from services.reads import read_session
 
 router = APIRouter(tags=["cases"])
@@ -35,10 +34,9 @@ def case_view(case: Case) -> dict[str, Any]:
 def get_case(case_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     with read_session(request) as s:
         case = s.get(Case, case_id)
-        if case is None:
-            raise NotFound("unknown-case", f"no case {case_id!r}", field="case_id")
-        if not is_party(s, case, principal.actor_id, principal.role):
-            raise Forbidden("not-a-party", "only case officers and the parties may read it")
+        # absent and not-yours answer alike, so a stranger cannot probe case ids
+        if case is None or not is_party(s, case, principal.actor_id, principal.role):
+            raise hidden("case", "case_id")
         return case_view(case)
 
 

@@ -180,8 +180,7 @@ def _respond(ctx: Context, body: CaseResponded) -> None:
     if not is_party(ctx.session, case, ctx.principal.actor_id, ctx.principal.role):
         raise Forbidden(
             "not-a-party",
-            f"{ctx.principal.actor_id} is not a party to case {body.case} "
-            f"(on {case.target_kind} {case.target_id})",
+            f"{ctx.principal.actor_id} is not a party to case {body.case}",
             field="body.case",
         )
 

@@ -82,6 +82,39 @@ def open_offer(session: Session, lot_id: str) -> Offer | None:
     return session.scalars(stmt).first()
 
 
+# --- who is a party to what (read permissions) ---------------------------------------------
+
+
+def lot_parties(session: Session, lot: Lot) -> set[str]:
+    """The actors a lot's record belongs to: its custodian, owner and miner, and both
+    sides of every offer of it (these, and the officers, may read it)."""
+    parties = {lot.custodian_id, lot.owner_id}
+    if lot.miner_id:
+        parties.add(lot.miner_id)
+    for offer in session.scalars(select(Offer).where(Offer.lot_id == lot.id)):
+        parties.update((offer.from_id, offer.to_id))
+    return parties
+
+
+def trades_with(session: Session, actor_id: str, other_id: str) -> bool:
+    """Whether two actors trade with each other: both are parties to one lot (a centre
+    and the miner whose ore it received, say) or to one offer."""
+    if actor_id == other_id:
+        return True
+
+    def party(x: str) -> Any:
+        return or_(Lot.custodian_id == x, Lot.owner_id == x, Lot.miner_id == x)
+
+    lot = select(Lot.id).where(party(actor_id), party(other_id)).limit(1)
+    if session.scalars(lot).first() is not None:
+        return True
+    pair = or_(
+        and_(Offer.from_id == actor_id, Offer.to_id == other_id),
+        and_(Offer.from_id == other_id, Offer.to_id == actor_id),
+    )
+    return session.scalars(select(Offer.id).where(pair).limit(1)).first() is not None
+
+
 # --- a lot --------------------------------------------------------------------------------
 
 

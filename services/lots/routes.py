@@ -1,40 +1,33 @@
-"""`/lots`, `/offers`, provenance: what a lot is, where it came from, where it went."""
+"""`/lots`, `/offers`, provenance: what a lot is, where it came from, where it went.
+
+Each record is read by the officers and its parties (README "Reads"); to anyone else a
+lot, offer, site or miner that exists gets the very 404 one that does not exist gets."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.actors.models import Actor, Site
-from services.auth import PrincipalDep, require_reader_of
-from services.errors import NotFound
+from services.actors.roles import PRICE_READERS
+from services.auth import PrincipalDep, hidden, may_read
 from services.events.service import Principal
 from services.lots import queries
 from services.lots.models import Lot, Offer, OfferPrice
+from services.lots.queries import lot_parties
 from services.reads import read_session
 
 router = APIRouter(tags=["lots"])
-PRICE_READERS = frozenset({"auditor", "regulator"})
-
-
-def lot_parties(s: Session, lot: Lot) -> set[str]:
-    parties = {lot.custodian_id, lot.owner_id}
-    if lot.miner_id:
-        parties.add(lot.miner_id)
-    offers = s.scalars(select(Offer).where(Offer.lot_id == lot.id))
-    for offer in offers:
-        parties.update((offer.from_id, offer.to_id))
-    return parties
 
 
 def readable_lot(s: Session, principal: Principal, lot_id: str) -> Lot:
+    """The lot, if `principal` may read it; else the 404 of an absent lot (the same status
+    and body), so a stranger cannot learn which lot ids exist."""
     lot = s.get(Lot, lot_id)
-    if lot is None:
-        raise NotFound("unknown-lot", f"no lot {lot_id!r}", field="lot_id")
-    require_reader_of(principal, lot_parties(s, lot))
+    if lot is None or not may_read(principal, lot_parties(s, lot)):
+        raise hidden("lot", "lot_id")
     return lot
 
 
@@ -76,9 +69,8 @@ def get_lot_downstream(lot_id: str, principal: PrincipalDep, request: Request) -
 def get_site_downstream(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     with read_session(request) as s:
         site = s.get(Site, site_id)
-        if site is None:
-            raise NotFound("unknown-site", f"no site {site_id!r}", field="site_id")
-        require_reader_of(principal, {site.owner_id})
+        if site is None or not may_read(principal, {site.owner_id}):
+            raise hidden("site", "site_id")
         return {"site": site_id, "downstream": queries.downstream(s, site_id=site_id)}
 
 
@@ -87,9 +79,8 @@ def get_miner_downstream(
     actor_id: str, principal: PrincipalDep, request: Request
 ) -> dict[str, Any]:
     with read_session(request) as s:
-        if s.get(Actor, actor_id) is None:
-            raise NotFound("unknown-actor", f"no actor {actor_id!r}", field="actor_id")
-        require_reader_of(principal, {actor_id})
+        if s.get(Actor, actor_id) is None or not may_read(principal, {actor_id}):
+            raise hidden("actor", "actor_id")
         return {"actor": actor_id, "downstream": queries.downstream(s, miner_id=actor_id)}
 
 
@@ -99,10 +90,9 @@ def get_offer(offer_id: str, principal: PrincipalDep, request: Request) -> dict[
     others (administrators included) see the commitment in the log and nothing more."""
     with read_session(request) as s:
         offer = s.get(Offer, offer_id)
-        if offer is None:
-            raise NotFound("unknown-offer", f"no offer {offer_id!r}", field="offer_id")
-        parties = {offer.from_id, offer.to_id}
-        require_reader_of(principal, parties)
+        parties = set() if offer is None else {offer.from_id, offer.to_id}
+        if offer is None or not may_read(principal, parties):
+            raise hidden("offer", "offer_id")
         out: dict[str, Any] = {
             "offer": offer.id,
             "lot": offer.lot_id,

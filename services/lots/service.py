@@ -102,8 +102,7 @@ def _custodian(ctx: Context, lot: Lot, field: str) -> None:
     if lot.custodian_id != ctx.principal.actor_id:
         raise Forbidden(
             "not-custodian",
-            f"{ctx.principal.actor_id} is not the custodian of {lot.id} "
-            f"(custodian: {lot.custodian_id})",
+            f"{ctx.principal.actor_id} is not the custodian of {lot.id}",
             field=field,
         )
 
