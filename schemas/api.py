@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from schemas.types import Identifier, ShortText, StrictBool, Text, check_json_strings
 
 # RFC 9457 `type` URIs are this base + the rule's slug; stable, shared by server and SDK.
 PROBLEM_BASE = "https://altan-ledger.org/problems/"
+
+
+def _check_private(value: dict[str, Any]) -> dict[str, Any]:
+    check_json_strings(value)
+    salt = value.get("salt")
+    if salt is not None and not (
+        isinstance(salt, str) and len(salt) == 64 and all(c in "0123456789abcdef" for c in salt)
+    ):
+        # bytes.fromhex also takes spaces and capitals; the stored salt is exactly 64 hex.
+        raise PydanticCustomError(
+            "salt", "salt: expected 64 lowercase hex digits (32 bytes), nothing else", {}
+        )
+    return value
+
+
+PrivateData = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_private),
+    Field(
+        description="Kept off the log, opening a commitment in the body: "
+        '{"personal" or "price": {...}, "salt": "<64 lowercase hex>"}'
+    ),
+]
 
 
 class SignatureIn(BaseModel):
@@ -23,7 +49,7 @@ class EventIn(BaseModel):
     """One event to record: its type, its body (logged exactly as sent), optional private
     data kept off the log (opening a commitment in the body), optional actor signature."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Annotated[str, Field(max_length=64, examples=["ore.delivered"])]
     body: dict[str, Any] = Field(
@@ -38,9 +64,9 @@ class EventIn(BaseModel):
             }
         ]
     )
-    private: dict[str, Any] | None = None
+    private: PrivateData | None = None
     signature: SignatureIn | None = None
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    idempotency_key: Identifier | None = Field(
         default=None, description="for batch items; single requests use the header"
     )
 
@@ -64,7 +90,7 @@ class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: Annotated[list[EventIn], Field(min_length=1)]
-    atomic: bool = Field(default=False, description="all or nothing")
+    atomic: StrictBool = Field(default=False, description="all or nothing (true or false)")
 
 
 class ItemProblem(BaseModel):
@@ -90,7 +116,7 @@ class BatchOut(BaseModel):
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: Annotated[str, Field(min_length=1, max_length=200, examples=["operator Bat-Erdene"])]
+    label: Annotated[ShortText, Field(examples=["operator Bat-Erdene"])]
 
 
 class TokenOut(BaseModel):
@@ -102,4 +128,4 @@ class TokenOut(BaseModel):
 class ErasureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Text

@@ -16,21 +16,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.types import Day, EventDay, Identifier, Moment, ShortText, Text
+
 # Identifiers chosen by the client ("centre:bornuur", "ORE-2026-000123"): the client knows
 # them before it is online, so offline records can refer to each other.
 ActorId = Annotated[str, Field(pattern=r"^[a-z_]+:[a-z0-9][a-z0-9._-]{0,62}$", max_length=80)]
 ObjectId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-Moment = Annotated[
-    str,
-    Field(
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$",
-        description="RFC 3339 with its UTC offset, as the field device recorded it",
-        examples=["2026-09-14T10:12:00+08:00"],
-    ),
-]
+# Times, dates and texts: one strict definition for every body (schemas.types).
 Commitment = Annotated[
     str,
     Field(
@@ -140,7 +132,7 @@ class OreDelivered(Body):
     miner: ActorId
     site: ObjectId
     mass_g: OreGrams
-    mined_on: Day
+    mined_on: EventDay
     moisture_permille: Annotated[int, Field(ge=0, le=1000)] | None = None
     notes: Text | None = None
 
@@ -167,8 +159,8 @@ class ProcessingRecorded(Body):
     tailings_g: Annotated[int, Field(ge=0, le=1_000_000_000)] | None = None
     method: Literal["gravity", "flotation", "cyanidation", "amalgamation", "other"]
     mercury_free: bool
-    started_on: Day
-    finished_on: Day
+    started_on: EventDay
+    finished_on: EventDay
 
 
 class AssayRecorded(Body):
@@ -242,7 +234,7 @@ class CaseTarget(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     kind: Literal["lot", "actor", "site"]
-    id: Annotated[str, Field(min_length=1, max_length=80)]
+    id: Annotated[Identifier, Field(max_length=80)]
 
 
 class CaseOpened(Body):
@@ -340,11 +332,24 @@ WitnessVkey = Annotated[
 ]
 
 
+WitnessUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^https?://[!-~]{1,280}$",
+        description="the witness's c2sp.org/tlog-witness submission prefix (http or https); "
+        "the log POSTs <url>/add-checkpoint (`altan witness push`)",
+        examples=["https://witness.example.mn"],
+    ),
+]
+
+
 class WitnessRegistered(Body):
-    """A witness whose cosignatures the log accepts and shows with its checkpoints."""
+    """A witness whose cosignatures the log accepts and shows with its checkpoints; with a
+    `url`, one the log submits its checkpoints to."""
 
     witness: WitnessName
     key: WitnessVkey
+    url: WitnessUrl | None = None
 
 
 class WitnessRemoved(Body):

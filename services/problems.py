@@ -8,9 +8,11 @@ A test fails when a LedgerError subclass is missing from `ERROR_TABLE`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +39,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     sa_exc.TimeoutError,
 )
 RETRY_AFTER_SECONDS = 2
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,46 @@ def install(app: FastAPI) -> None:
 
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, _database_unavailable)
+
+    async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value the edge let through (a NUL, a string too long for
+        # its column, a number out of range): the request's fault, so a 4xx, but also a gap
+        # in the edge's checks, so logged as an error. Never with the statement, its
+        # parameters or the driver's message (which may quote the value): the driver's
+        # error class and SQLSTATE only.
+        orig = getattr(exc, "orig", None)
+        log.error(
+            "database refused a value: %s (SQLSTATE %s) on %s %s",
+            type(orig or exc).__name__,
+            getattr(orig, "sqlstate", None),
+            request.method,
+            getattr(request.scope.get("route"), "path", "?"),
+        )
+        if _CONTROL.search(request.url.path) or _CONTROL.search(unquote(request.url.path)):
+            # An id in the path no record can have: nothing has it.
+            return problem_response(404, "not-found", "Not Found", "no record has this id")
+        return problem_response(
+            422,
+            "invalid-value",
+            "Invalid value",
+            "a value in the request cannot be stored (a control character, or too long); "
+            "nothing was recorded",
+        )
+
+    app.add_exception_handler(sa_exc.DataError, _data_error)
+
+    async def _statement_error(request: Request, exc: Exception) -> JSONResponse:
+        # A value SQLAlchemy could not turn into a parameter (ValueError from a type's
+        # conversion) is the request's; anything else is a bug, answered 500 as a problem
+        # and logged without the statement's parameters (str(exc) would carry them).
+        if isinstance(getattr(exc, "orig", None), ValueError):
+            return await _data_error(request, exc)
+        log.error("database statement failed: %s", type(getattr(exc, "orig", None) or exc).__name__)
+        return problem_response(
+            500, "internal-error", "Internal error", "the service failed; nothing was recorded"
+        )
+
+    app.add_exception_handler(sa_exc.StatementError, _statement_error)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -283,7 +283,8 @@ def test_delivery_refusals(world: World) -> None:
     refused(NotFound, "unknown-site", "body.site", site="SITE-NONE")
     refused(RuleViolation, "site-not-owned", "body.site", site=SITE_M)
     refused(RuleViolation, "mined-after-delivery", "body.mined_on", mined_on="2026-09-15")
-    refused(RuleViolation, "bad-date", "body.mined_on", mined_on="2026-02-30")
+    # not a real date: refused by the schema (schemas.types.EventDay), issue 11 finding 2
+    refused(RuleViolation, "invalid-date", "body.mined_on", mined_on="2026-02-30")
     refused(RuleViolation, "invalid-greater-than", "body.mass_g", mass_g=0)
     # mined the same local day as delivered is fine (UTC+8: 02:12Z is the 14th in Töv)
     w.submit(CENTRE, "ore.delivered", **{**ok, "mined_on": "2026-09-14"})
@@ -406,7 +407,7 @@ def test_processing_refusals(world: World) -> None:
         started_on="2026-09-13",
         finished_on="2026-09-12",
     )
-    refused(RuleViolation, "bad-date", "body.started_on", started_on="2026-13-01")
+    refused(RuleViolation, "invalid-date", "body.started_on", started_on="2026-13-01")
     refused(
         RuleViolation,
         "mercury-free-amalgamation",

@@ -278,10 +278,26 @@ def _maps(event_type: str) -> Callable[[Mapper], Mapper]:
     return register
 
 
+class Unmappable(Exception):
+    """An entry whose body the mapping cannot read (an old entry, logged before the edge
+    checked everything, that lacks a field or holds a value of another type)."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
 def map_entry(e: Logged, facts: Facts) -> dict[str, Any] | None:
-    """The EPCIS event of one entry, or None when its type is not exported."""
+    """The EPCIS event of one entry, or None when its type is not exported; raises
+    Unmappable when the entry's body is not what its type promises."""
     mapper = MAPPERS.get(e.type)
-    return None if mapper is None else mapper(e, facts)
+    if mapper is None:
+        return None
+    try:
+        return mapper(e, facts)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise Unmappable(e.index, f"{type(exc).__name__} reading its body") from None
 
 
 def _event(kind: str, e: Logged, fields: Fields) -> Fields:

@@ -27,7 +27,15 @@ from ledger import storage
 from ledger.entry import format_time
 from ledger.errors import MalformedInput, OutOfRange
 from services.epcis import repository
-from services.epcis.mapping import MAPPERS, Logged, epcis_document, event_time, instant, map_entry
+from services.epcis.mapping import (
+    MAPPERS,
+    Logged,
+    Unmappable,
+    epcis_document,
+    event_time,
+    instant,
+    map_entry,
+)
 from services.errors import RuleViolation
 from services.lots import queries
 
@@ -76,6 +84,7 @@ def export_range(
     stop = size if end is None else min(end, size)
     facts = repository.ProjectionFacts(session)
     events: list[dict[str, Any]] = []
+    skipped: list[Unmappable] = []
     pos, scanned = start, 0
     while pos < stop and len(events) < limit and scanned < SCAN_MAX:
         batch = repository.read_range(
@@ -87,12 +96,12 @@ def export_range(
             pos, scanned = e.index + 1, scanned + 1
             if not _may_fall_within(e, since, until):
                 continue
-            event = map_entry(e, facts)
+            event = _mapped(e, facts, skipped)
             if event is not None and _within(event["eventTime"], since, until):
                 events.append(event)
                 if len(events) == limit:
                     break
-    doc = epcis_document(events, format_time(now))
+    doc = _document(events, skipped, now)
     return Page(document=doc, next_start=pos if pos < stop else None, end=stop)
 
 
@@ -128,7 +137,31 @@ def export_lot(session: Session, lot_id: str, now: datetime) -> dict[str, Any]:
         )
     facts = repository.ProjectionFacts(session)
     found = repository.read_at(session, indices)
+    skipped: list[Unmappable] = []
     events = [
-        event for i in indices if i in found and (event := map_entry(found[i], facts)) is not None
+        event
+        for i in indices
+        if i in found and (event := _mapped(found[i], facts, skipped)) is not None
     ]
-    return epcis_document(events, format_time(now))
+    return _document(events, skipped, now)
+
+
+def _mapped(e: Logged, facts: repository.ProjectionFacts, skipped: list[Unmappable]) -> Any:
+    """The entry's EPCIS event, or None; an entry whose body cannot be read is skipped
+    and reported (an old entry must not break the export of everything else)."""
+    try:
+        return map_entry(e, facts)
+    except Unmappable as exc:
+        skipped.append(exc)
+        return None
+
+
+def _document(
+    events: list[dict[str, Any]], skipped: list[Unmappable], now: datetime
+) -> dict[str, Any]:
+    doc = epcis_document(events, format_time(now))
+    if skipped:
+        doc["altan:notComputable"] = [
+            {"index": u.index, "reason": f"entry {u.index} left out: {u.reason}"} for u in skipped
+        ]
+    return doc

@@ -18,8 +18,10 @@ from schemas.api import (
     RecordedOut,
 )
 from schemas.log import Problem
+from schemas.types import Identifier
 from services.auth import PrincipalDep, bearer_token
-from services.errors import DomainError, RuleViolation
+from services.bodies import StrictJSONRoute
+from services.errors import Conflict, DomainError, RuleViolation
 from services.events.service import (
     EventCommitter,
     EventService,
@@ -28,7 +30,8 @@ from services.events.service import (
     decode_signature,
 )
 
-router = APIRouter(tags=["events"])
+# Bodies parsed strictly (services.bodies): no duplicate keys, UTF-8 only, bounded depth.
+router = APIRouter(tags=["events"], route_class=StrictJSONRoute)
 
 _PROBLEMS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "description": text}
@@ -74,8 +77,8 @@ async def record_event(
     item: EventIn,
     request: Request,
     idempotency_key: Annotated[
-        str | None,
-        Header(max_length=200, description="Retries with the same key and body record once"),
+        Identifier | None,
+        Header(description="Retries with the same key and body record once"),
     ] = None,
 ) -> JSONResponse:
     """Check the event against the rules, append it to the log and return the receipt.
@@ -114,9 +117,26 @@ def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> B
         )
     items = []
     early: dict[int, DomainError] = {}
+    repeats: dict[int, int] = {}  # item -> the earlier item of the batch it repeats
+    first_with_key: dict[str, tuple[int, str]] = {}
     for i, item in enumerate(batch.items):
         try:
-            items.append((principal, _submission(item, item.idempotency_key)))
+            sub = _submission(item, item.idempotency_key)
+            if sub.idempotency_key is not None:
+                seen, asked = first_with_key.get(sub.idempotency_key), _request_hash(sub)
+                if seen is None:
+                    first_with_key[sub.idempotency_key] = (i, asked)
+                elif asked and seen[1] == asked:
+                    repeats[i] = seen[0]  # a retry inside the batch: the first's answer
+                    continue
+                else:
+                    raise Conflict(
+                        "idempotency-key-reused",
+                        f"items {seen[0]} and {i} of this batch have the same "
+                        "idempotency_key with different requests",
+                        field=f"items.{i}.idempotency_key",
+                    )
+            items.append((principal, sub))
         except DomainError as exc:
             early[i] = exc
     if early and batch.atomic:
@@ -128,6 +148,9 @@ def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> B
         if i in early:
             out.append(_problem(early[i]))
             continue
+        if i in repeats:
+            out.append(_repeated(out[repeats[i]]))
+            continue
         res = next(results)
         if res.error is not None:
             out.append(_problem(res.error))
@@ -136,6 +159,23 @@ def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> B
             out.append(BatchItemOut(status=201, recorded=_out(res.recorded)))
     recorded = sum(1 for o in out if o.recorded is not None)
     return BatchOut(recorded=recorded, failed=len(out) - recorded, results=out)
+
+
+def _request_hash(sub: Submission) -> str:
+    """What makes two items with one key the same request ("" when it cannot be hashed:
+    the item then fails on its own)."""
+    try:
+        return sub.request_hash()
+    except DomainError:
+        return ""
+
+
+def _repeated(first: BatchItemOut) -> BatchItemOut:
+    """The answer to an item that repeats an earlier one of its batch (same key, same
+    request): the earlier one's receipt, as a replay (200), or its problem."""
+    if first.recorded is None:
+        return first
+    return BatchItemOut(status=200, recorded=first.recorded)
 
 
 def _problem(exc: DomainError) -> BatchItemOut:

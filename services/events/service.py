@@ -15,7 +15,8 @@ A failure at any step records nothing for that item: steps 1-4 and the checks of
 only read, and writing starts only once they have all passed. So in a batch that is not
 atomic, valid items are recorded even when others fail, with no savepoint per item
 (savepoints tripled the cost of an item). An unexpected error (a bug, the database)
-aborts the whole transaction instead.
+aborts the whole transaction instead; the group committer then runs the batch again
+without the item that failed (see `EventCommitter`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import binascii
 import builtins
 import hashlib
 import json
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
 from ledger import storage
@@ -49,6 +54,7 @@ from schemas.events import Body
 from services import observability
 from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 from services.events.models import IdempotencyRecord
+from services.events.times import check_not_future
 from services.projection import Applied, apply
 from services.settings import Settings
 
@@ -248,17 +254,20 @@ class EventService:
         return result.recorded
 
     def submit_many(
-        self, items: Sequence[tuple[Who, Submission]], *, atomic: bool
+        self, items: Sequence[tuple[Who, Submission]], *, atomic: bool, blame: bool = False
     ) -> list[ItemResult]:
         """Record many submissions in one transaction with one checkpoint.
 
         atomic: the first failure records nothing of the batch (its error is returned for
         that item, the others are reported as not recorded); otherwise each item stands alone.
+        blame: an unexpected error (not a DomainError, not a lost database) raised while one
+        item is checked or followed is raised as `ItemCrashed` naming that item, so that the
+        caller can run the others again without it; the transaction is rolled back.
         """
         appended: list[str] = []
         try:
             with storage.write_transaction(self.engine) as conn:
-                results = self._run(conn, items, atomic, appended)
+                results = self._run(conn, items, atomic, appended, blame)
         except _AtomicFailure as failure:
             aborted = RuleViolation(
                 "batch-aborted",
@@ -277,6 +286,7 @@ class EventService:
         items: Sequence[tuple[Who, Submission]],
         atomic: bool,
         appended_types: list[str],
+        blame: bool = False,
     ) -> list[ItemResult]:
         size = self.log.lock(conn)
         now = self.clock()
@@ -310,13 +320,21 @@ class EventService:
                     raise _AtomicFailure(pos, exc) from exc
                 results.append(ItemResult(error=exc))
                 continue
+            except (OperationalError, InterfaceError):
+                raise  # the database's failure (lost, timed out), not this item's
+            except Exception as exc:
+                if blame:
+                    raise ItemCrashed(pos, exc) from exc
+                raise
             req_hash = sub.request_hash() if sub.idempotency_key is not None else ""
             planned.append(_Planned(pos, len(events), item_events, sub, principal, req_hash, ctx))
             events.extend(item_events)
             results.append(ItemResult())  # filled in below
         if events:
             appended = self.log.append_in(conn, events, now)
-            follow = self._follow(session, planned, appended.receipts, size + len(events), now)
+            follow = self._follow(
+                session, planned, appended.receipts, size + len(events), now, blame
+            )
             if follow:
                 self.log.append_in(conn, [ev for _, ev, _ in follow], now)
             appended_types.extend(ev.type for ev in events)
@@ -361,19 +379,28 @@ class EventService:
         receipts: Sequence[Any],
         next_index: int,
         now: datetime,
+        blame: bool = False,
     ) -> list[tuple[int, Event, int]]:
         """Run the followers' second steps now that the batch's entries have leaf hashes;
         project what they answer. Returns (item position, event, index) in log order."""
         out: list[tuple[int, Event, int]] = []
         signer: LogSigner | None = None
         for item in planned:
-            for offset, finish in item.ctx.pending:
-                receipt = receipts[item.offset + offset]
-                signer = signer or self.log.signer()
-                for ev in finish(Appended(receipt.index, receipt.leaf_hash), signer, now):
-                    index = next_index + len(out)
-                    apply(session, Applied(index, item.ctx.time, ev.type, ev.actor, dict(ev.body)))
-                    out.append((item.pos, ev, index))
+            try:
+                for offset, finish in item.ctx.pending:
+                    receipt = receipts[item.offset + offset]
+                    signer = signer or self.log.signer()
+                    for ev in finish(Appended(receipt.index, receipt.leaf_hash), signer, now):
+                        index = next_index + len(out)
+                        applied = Applied(index, item.ctx.time, ev.type, ev.actor, dict(ev.body))
+                        apply(session, applied)
+                        out.append((item.pos, ev, index))
+            except (OperationalError, InterfaceError, DomainError):
+                raise
+            except Exception as exc:
+                if blame:
+                    raise ItemCrashed(item.pos, exc) from exc
+                raise
         session.flush()
         return out
 
@@ -416,6 +443,7 @@ class EventService:
             )
         _check_active(ctx, principal, handler)
         body = _validate(handler, sub.body)
+        check_not_future(body, ctx.now, self.settings.max_clock_skew_seconds)
         event = self._signed_event(ctx, principal, sub)
         handler.decide(ctx, body)
         if handler.store_private is not None:
@@ -475,54 +503,141 @@ class EventService:
 class EventCommitter:
     """Group commit for concurrent requests: each waits for its own result while one
     writer records whatever has queued in one transaction (items independent, as in a
-    non-atomic batch), so a busy server pays one commit and one checkpoint per batch."""
+    non-atomic batch), so a busy server pays one commit and one checkpoint per batch.
 
-    def __init__(self, events: EventService, max_batch: int, linger: float = 0.005) -> None:
+    An item that fails unexpectedly (a bug, a value the database refuses) fails alone and
+    costs its neighbours one more transaction: the batch runs again without it (the item
+    it was checking is known). Only an error no item can be blamed for (at the append
+    or the commit) splits the batch in halves, so k bad items cost about 2k·log2(n)
+    transactions, never one per item: a client sending poison must not drop everyone
+    else to one-by-one commits (issue 11, finding 5)."""
+
+    def __init__(
+        self,
+        events: EventService,
+        max_batch: int,
+        linger: float = 0.005,
+        timeout: float | None = None,
+    ) -> None:
         self.events = events
         self._batcher: Batcher[tuple[Who, Submission], Recorded] = Batcher(
             self._commit, max_batch, name="altan-events", linger=linger
         )
-
-    @staticmethod
-    def _principal(session: Session, who: Who, known: dict[str, Principal]) -> Principal:
-        if isinstance(who, Principal):
-            return who
-        if who.token not in known:
-            from services.auth import principal_for  # auth builds on this module
-
-            known[who.token] = principal_for(session, who.token)
-        return known[who.token]
+        self._timeout = timeout
+        self._waiting: deque[tuple[float, Future[Recorded]]] = deque()
+        self._answer = threading.Lock()  # one of the batch and the watchdog answers
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        if timeout is not None:
+            self._watchdog = threading.Thread(
+                target=self._watch, name="altan-events-watchdog", daemon=True
+            )
+            self._watchdog.start()
 
     def submit(self, principal: Who, submission: Submission) -> Recorded:
         """Record one submission (waiting for its batch) or raise its DomainError."""
         return self.submit_nowait(principal, submission).result()
 
     def submit_nowait(self, principal: Who, submission: Submission) -> Future[Recorded]:
-        """Queue one submission; the future resolves to its receipt or its DomainError."""
-        return self._batcher.submit((principal, submission))
+        """Queue one submission; the future resolves to its receipt or its DomainError,
+        or, with a `timeout`, to `CommitTimedOut` when its batch is not done by then."""
+        inner = self._batcher.submit((principal, submission))
+        if self._timeout is None:
+            return inner
+        outer: Future[Recorded] = Future()
+
+        def relay(done: Future[Recorded]) -> None:
+            with self._answer:
+                if outer.done():
+                    return  # the watchdog answered first
+                error = done.exception()
+                if error is not None:
+                    outer.set_exception(error)
+                else:
+                    outer.set_result(done.result())
+
+        with self._answer:
+            self._waiting.append((time.monotonic() + self._timeout, outer))
+        inner.add_done_callback(relay)
+        return outer
 
     def close(self) -> None:
         self._batcher.close()
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+
+    def _watch(self) -> None:
+        """Answer the requests whose batch is stuck (a hung database) with a timeout: the
+        writer thread may stay blocked, the clients do not."""
+        assert self._timeout is not None
+        tick = min(0.25, self._timeout / 4)
+        while not self._stop.wait(tick):
+            now = time.monotonic()
+            with self._answer:
+                while self._waiting and (self._waiting[0][1].done() or self._waiting[0][0] <= now):
+                    _, fut = self._waiting.popleft()
+                    if not fut.done():
+                        fut.set_exception(
+                            CommitTimedOut(
+                                f"the database did not record the event within {self._timeout} s"
+                            )
+                        )
 
     def _commit(self, items: list[tuple[Who, Submission]]) -> list[Recorded | BaseException]:
         observability.GROUP_COMMIT_BATCH.observe(len(items))
-        try:
-            results = self.events.submit_many(items, atomic=False)
-        except Exception as exc:
-            # A lost database connection is no item's fault, and the batch may even have
-            # committed before the connection broke: running it again item by item could
-            # record it twice. Every waiter hears of it (503) and retries with its key.
-            if len(items) == 1 or isinstance(exc, (OperationalError, InterfaceError)):
-                raise
-            # Something unexpected in one item must not fail its neighbours: one by one.
-            return [self._one(item) for item in items]
-        return [r.error if r.error is not None else _recorded(r) for r in results]
+        return self._settle(items)
 
-    def _one(self, item: tuple[Who, Submission]) -> Recorded | BaseException:
-        try:
-            return self.events.submit(*item)
-        except Exception as exc:
-            return exc
+    def _settle(self, items: list[tuple[Who, Submission]]) -> list[Recorded | BaseException]:
+        """Each item's receipt or error; see the class's docstring."""
+        settled: dict[int, Recorded | BaseException] = {}
+        while True:
+            live = [i for i in range(len(items)) if i not in settled]
+            if not live:
+                break
+            try:
+                results = self.events.submit_many(
+                    [items[i] for i in live], atomic=False, blame=True
+                )
+            except ItemCrashed as crash:
+                observability.GROUP_COMMIT_RETRIES.labels("item").inc()
+                settled[live[crash.position]] = crash.error
+                continue
+            except (OperationalError, InterfaceError) as exc:
+                # A lost or hung database is no item's fault, and the batch may even have
+                # committed before the connection broke: running it again could record it
+                # twice. Every waiter hears of it (503) and retries with its key.
+                settled.update(dict.fromkeys(live, exc))
+                break
+            except Exception as exc:
+                if len(live) == 1:
+                    settled[live[0]] = exc
+                    break
+                observability.GROUP_COMMIT_RETRIES.labels("split").inc()
+                half = len(live) // 2
+                for part in (live[:half], live[half:]):
+                    settled.update(zip(part, self._settle([items[i] for i in part]), strict=True))
+                break
+            for i, r in zip(live, results, strict=True):
+                settled[i] = r.error if r.error is not None else _recorded(r)
+            break
+        return [settled[i] for i in range(len(items))]
+
+
+class CommitTimedOut(SATimeoutError):
+    """A group commit did not finish in time (the database hangs): answered 503 with
+    Retry-After like any database wait that ran out; the event may still be recorded,
+    so a retry with the same Idempotency-Key records it at most once."""
+
+
+class ItemCrashed(Exception):
+    """An unexpected error while one item of a batch was checked (`submit_many(...,
+    blame=True)`): `position` in the items given, `error` what it raised."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(f"item {position} failed: {type(error).__name__}")
+        self.position = position
+        self.error = error
 
 
 def _recorded(result: ItemResult) -> Recorded:

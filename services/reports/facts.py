@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from services.lots.models import Lot, LotLink, ProcessingRun
 from services.lots.service import yield_g_per_t
-from services.reports.periods import instant, local_day
+from services.reports.periods import Unreadable, readable_instant
 from services.settings import Settings
 
 
@@ -82,8 +82,11 @@ def bounds(settings: Settings) -> tuple[Fraction, Fraction]:
     return Fraction(repr(settings.yield_min_g_per_t)), Fraction(repr(settings.yield_max_g_per_t))
 
 
-def deliveries(s: Session, centre: str | None = None) -> list[Delivery]:
-    """Every ore lot (of one centre, when given), in log order."""
+def deliveries(
+    s: Session, centre: str | None = None, unreadable: list[Unreadable] | None = None
+) -> list[Delivery]:
+    """Every ore lot (of one centre, when given), in log order; one whose `occurred_at`
+    names no moment is left out and added to `unreadable`."""
     stmt = select(
         Lot.id,
         Lot.custodian_id,
@@ -96,18 +99,27 @@ def deliveries(s: Session, centre: str | None = None) -> list[Delivery]:
     ).where(Lot.kind == "ore")
     if centre is not None:
         stmt = stmt.where(Lot.custodian_id == centre)
-    out = [
-        Delivery(lot, cust, miner, site, mass, rem, idx, when, instant(when), local_day(when))
-        for lot, cust, miner, site, mass, rem, idx, when in s.execute(
-            stmt.order_by(Lot.created_index)
-        )
-    ]
+    out = []
+    for lot, cust, miner, site, mass, rem, idx, when in s.execute(stmt.order_by(Lot.created_index)):
+        at = readable_instant(when)
+        if at is None:
+            _unreadable(unreadable, idx, when)
+            continue
+        out.append(Delivery(lot, cust, miner, site, mass, rem, idx, when, at, at.date()))
     return out
 
 
-def runs(s: Session, centre: str | None = None) -> list[Run]:
+def _unreadable(into: list[Unreadable] | None, index: int, value: object) -> None:
+    if into is not None and all(u.index != index for u in into):
+        into.append(Unreadable(index, "body.occurred_at", value))
+
+
+def runs(
+    s: Session, centre: str | None = None, unreadable: list[Unreadable] | None = None
+) -> list[Run]:
     """Every processing run (of one centre, when given), in log order, with its inputs and
-    outputs; a run's time is its outputs' `occurred_at` (the run's own)."""
+    outputs; a run's time is its outputs' `occurred_at` (the run's own). A run whose
+    `occurred_at` names no moment is left out and added to `unreadable`."""
     stmt = select(ProcessingRun.id, ProcessingRun.centre_id, ProcessingRun.index)
     if centre is not None:
         stmt = stmt.where(ProcessingRun.centre_id == centre)
@@ -133,8 +145,12 @@ def runs(s: Session, centre: str | None = None) -> list[Run]:
         run = by_index[idx]
         run.outputs.append(Output(lot, form, mass, fineness))
         if not run.occurred_at:
-            run.occurred_at, run.at, run.day = when, instant(when), local_day(when)
-            run.mercury_free = mercury_free
+            at = readable_instant(when)
+            if at is None:
+                _unreadable(unreadable, idx, when)
+            else:
+                run.occurred_at, run.at, run.day = when, at, at.date()
+                run.mercury_free = mercury_free
     for idx, parent, grams in s.execute(ins):
         by_index[idx].inputs[parent] = grams
     return [by_index[i] for i in sorted(by_index) if by_index[i].day is not None]

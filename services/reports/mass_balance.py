@@ -33,7 +33,7 @@ from services.actors.models import Actor
 from services.errors import NotFound
 from services.reports import evidence, facts
 from services.reports.facts import Delivery, Run
-from services.reports.periods import Period
+from services.reports.periods import Period, Unreadable
 from services.reports.stats import Distribution, number
 from services.settings import Settings
 
@@ -59,8 +59,9 @@ def mass_balance(
     conn = s.connection()
     cp = evidence.checkpoint(conn)
     low, high = facts.bounds(settings)
-    all_deliveries = facts.deliveries(s, centre)
-    all_runs = facts.runs(s, centre)
+    unreadable: list[Unreadable] = []
+    all_deliveries = facts.deliveries(s, centre, unreadable)
+    all_runs = facts.runs(s, centre, unreadable)
     in_period = [r for r in all_runs if r.day is not None and period.contains(r.day)]
     methods = {
         i: str(e.event.body.get("method"))
@@ -94,6 +95,7 @@ def mass_balance(
         "centres": centre_rows,
         "runs": run_rows,
         "stock": stock_rows,
+        "not_computable": [u.to_json() for u in sorted(unreadable, key=lambda u: u.index)],
     }
 
 

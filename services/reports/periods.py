@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Final
 
+from schemas.types import parse_moment
 from services.errors import RuleViolation
 
 ULAANBAATAR: Final = timezone(timedelta(hours=8), "UTC+8")
@@ -28,6 +29,39 @@ def instant(occurred_at: str) -> datetime:
     if moment.tzinfo is None:  # the schema demands an offset; be safe with old data
         moment = moment.replace(tzinfo=ULAANBAATAR)
     return moment.astimezone(ULAANBAATAR)
+
+
+def readable_instant(occurred_at: object) -> datetime | None:
+    """The moment an `occurred_at` names, in UTC+8, or None when it names none.
+
+    The edge checks every new time strictly (schemas.types.Moment), but an entry logged
+    before it did may hold anything ("2026-09-14T24:00+08:00", a number, nothing): a report
+    then lists that entry under `not_computable` instead of failing."""
+    if not isinstance(occurred_at, str):
+        return None
+    try:
+        return parse_moment(occurred_at).astimezone(ULAANBAATAR)
+    except (ValueError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A logged value a report could not use: the entry, its field and what it holds."""
+
+    index: int
+    field: str
+    value: object
+
+    def to_json(self) -> dict[str, Any]:
+        shown = repr(self.value)
+        return {
+            "rule": "unreadable_value",
+            "reason": f"entry {self.index}: {self.field} is not a date and time "
+            f"({shown[:80]}); the entry is left out of this report",
+            "index": self.index,
+            "field": self.field,
+        }
 
 
 def local_day(occurred_at: str) -> date:

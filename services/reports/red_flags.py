@@ -72,7 +72,7 @@ from services.lots.queries import BLOCKING_STATUSES
 from services.reports import evidence, facts
 from services.reports.facts import Delivery, Run
 from services.reports.mass_balance import stock_check
-from services.reports.periods import ULAANBAATAR, Period, instant, local_day
+from services.reports.periods import ULAANBAATAR, Period, Unreadable, readable_instant
 from services.reports.stats import Distribution, number
 from services.settings import Settings
 
@@ -166,8 +166,9 @@ def red_flags(
     cp = evidence.checkpoint(conn)
     days = hold_days if hold_days is not None else settings.report_hold_days
     as_of = period.end_instant() or now.astimezone(ULAANBAATAR)
-    ds = facts.deliveries(s)
-    rs = facts.runs(s)
+    unreadable: list[Unreadable] = []
+    ds = facts.deliveries(s, unreadable=unreadable)
+    rs = facts.runs(s, unreadable=unreadable)
     ds_in = [d for d in ds if period.contains(d.day)]
     rs_in = [r for r in rs if r.day is not None and period.contains(r.day)]
     cases = list(s.scalars(select(Case).order_by(Case.opened_index)))
@@ -176,12 +177,12 @@ def red_flags(
     flags += _sites(s, ds_in, cases)
     yields, accounted = _yields(rs_in, cases, settings)
     flags += yields
-    flags += _holds(s, cases, period, as_of, days)
-    flags += _custody(s, ds_in, rs_in, rs, period)
+    flags += _holds(s, cases, period, as_of, days, unreadable)
+    flags += _custody(s, ds_in, rs_in, rs, period, unreadable)
     flags += _mercury(rs, rs_in)
     flags += _capacity(s, ds, rs, period)
     flags += _mass_balance(ds, rs, period)
-    flags += _recorded(s, cases, accounted, period)
+    flags += _recorded(s, cases, accounted, period, unreadable)
     rank = {name: i for i, name in enumerate(SEVERITIES)}
     flags.sort(key=lambda f: (rank[f.severity], f.category, f.evidence[:1], f.lot or ""))
     rows = [f.to_json(cp["tree_size"]) for f in flags]
@@ -201,7 +202,8 @@ def red_flags(
         "rules": RULES,
         "counts": dict(sorted(counts.items())),
         "flags": rows,
-        "not_computable": NOT_COMPUTABLE,
+        "not_computable": NOT_COMPUTABLE
+        + [u.to_json() for u in sorted(unreadable, key=lambda u: u.index)],
     }
 
 
@@ -379,7 +381,14 @@ def _yields(rs_in: list[Run], cases: list[Case], settings: Settings) -> tuple[li
 # --- holds --------------------------------------------------------------------------------
 
 
-def _holds(s: Session, cases: list[Case], period: Period, as_of: datetime, days: int) -> list[Flag]:
+def _holds(
+    s: Session,
+    cases: list[Case],
+    period: Period,
+    as_of: datetime,
+    days: int,
+    unreadable: list[Unreadable],
+) -> list[Flag]:
     holds = [c for c in cases if c.kind == "hold"]
     if not holds:
         return []
@@ -392,13 +401,15 @@ def _holds(s: Session, cases: list[Case], period: Period, as_of: datetime, days:
         opened = entries.get(case.opened_index)
         if opened is None:
             continue
-        start = instant(str(opened.event.body["occurred_at"]))
-        if start >= as_of:
+        start = _moment(opened.event.body, case.opened_index, unreadable)
+        if start is None or start >= as_of:
             continue
         until, lifted = as_of, False
         closing = entries.get(case.last_index)
         if case.status not in BLOCKING_STATUSES and closing is not None:
-            end = instant(str(closing.event.body["occurred_at"]))
+            end = _moment(closing.event.body, case.last_index, unreadable)
+            if end is None:
+                continue  # when it was lifted is unknown: listed under not_computable
             if end < as_of:
                 until, lifted = end, True
         if until - start <= limit:
@@ -433,7 +444,12 @@ def _holds(s: Session, cases: list[Case], period: Period, as_of: datetime, days:
 
 
 def _custody(
-    s: Session, ds_in: list[Delivery], rs_in: list[Run], rs: list[Run], period: Period
+    s: Session,
+    ds_in: list[Delivery],
+    rs_in: list[Run],
+    rs: list[Run],
+    period: Period,
+    unreadable: list[Unreadable],
 ) -> list[Flag]:
     runs_at = {r.index: r for r in rs}
     centre_of = {
@@ -444,11 +460,13 @@ def _custody(
         select(Offer).where(Offer.status == "accepted").order_by(Offer.closed_index)
     ):
         offers[offer.lot_id].append(offer)
-    gold = [
-        lot
-        for lot in s.scalars(select(Lot).where(Lot.kind == "gold").order_by(Lot.created_index))
-        if period.contains(local_day(lot.created_at))
-    ]
+    gold = []
+    created: dict[str, date] = {}
+    for lot in s.scalars(select(Lot).where(Lot.kind == "gold").order_by(Lot.created_index)):
+        at = _moment({"occurred_at": lot.created_at}, lot.created_index, unreadable)
+        if at is not None and period.contains(at.date()):
+            gold.append(lot)
+            created[lot.id] = at.date()
     ids = [lot.id for lot in gold] + [d.lot for d in ds_in]
     links: dict[str, list[LotLink]] = defaultdict(list)
     history: dict[str, set[int]] = defaultdict(set)
@@ -531,7 +549,7 @@ def _custody(
                 f"it is with {lot.custodian_id} but its transfers leave it with {holder}"
             )
         if problems:
-            flags.append(_gap(lot.id, local_day(lot.created_at), problems, idx, lot.custodian_id))
+            flags.append(_gap(lot.id, created[lot.id], problems, idx, lot.custodian_id))
     return flags
 
 
@@ -664,7 +682,13 @@ def _mass_balance(ds: list[Delivery], rs: list[Run], period: Period) -> list[Fla
 # --- cases recorded as red flags -----------------------------------------------------------
 
 
-def _recorded(s: Session, cases: list[Case], accounted: set[str], period: Period) -> list[Flag]:
+def _recorded(
+    s: Session,
+    cases: list[Case],
+    accounted: set[str],
+    period: Period,
+    unreadable: list[Unreadable],
+) -> list[Flag]:
     chosen = [c for c in cases if c.kind == "red_flag" and c.id not in accounted]
     if not chosen:
         return []
@@ -674,7 +698,8 @@ def _recorded(s: Session, cases: list[Case], accounted: set[str], period: Period
         if case.raised_by == SYSTEM_ACTOR and case.category == "yield_out_of_bounds":
             continue  # a run's flag, reported with its run when the run is in the period
         entry = entries.get(case.opened_index)
-        day = local_day(str(entry.event.body["occurred_at"])) if entry else None
+        at = _moment(entry.event.body, case.opened_index, unreadable) if entry else None
+        day = None if at is None else at.date()
         if day is None or not period.contains(day):
             continue
         target = {case.target_kind: case.target_id}
@@ -693,3 +718,13 @@ def _recorded(s: Session, cases: list[Case], accounted: set[str], period: Period
             )
         )
     return flags
+
+
+def _moment(body: Any, index: int, unreadable: list[Unreadable]) -> datetime | None:
+    """An entry's `occurred_at` in UTC+8, or None (and the entry listed as unreadable)
+    when an old entry holds something that names no moment."""
+    value = body.get("occurred_at") if isinstance(body, dict) else None
+    at = readable_instant(value)
+    if at is None and all(u.index != index for u in unreadable):
+        unreadable.append(Unreadable(index, "body.occurred_at", value))
+    return at
