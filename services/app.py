@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from ledger.errors import LedgerError
+from ledger.log import Log
 from schemas.log import Health
 from services import observability, problems, security
 from services.actors.routes import router as actors_router
@@ -17,7 +24,7 @@ from services.deps import LogDep
 from services.epcis.routes import router as epcis_router
 from services.events.routes import router as events_router
 from services.events.service import EventCommitter
-from services.limits import BodyLimit
+from services.limits import AuthBeforeBody, BodyLimit
 from services.log.bundle import router as bundle_router
 from services.log.routes import router as log_router
 from services.lots.routes import router as lots_router
@@ -34,9 +41,19 @@ Ed25519 receipts on every entry. Base64 is standard with padding.
 """
 
 
+class Liveness(BaseModel):
+    """`/livez`: the process answers."""
+
+    status: str
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database, keys and log open when it starts."""
     cfg = settings or get_settings()
+    # Threads of their own for what asks the database outside the routes (probes, token
+    # checks before a body is read): a hung database queues them here, not in the routes'.
+    probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="altan-probe")
+    auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="altan-auth")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,13 +64,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_log = runtime.read_log  # the read replica's, or the same log
         app.state.events = runtime.events
         app.state.committer = EventCommitter(
-            runtime.events, cfg.group_commit_max, cfg.group_commit_linger_ms / 1000
+            runtime.events,
+            cfg.group_commit_max,
+            cfg.group_commit_linger_ms / 1000,
+            timeout=cfg.write_timeout_s,
         )
         app.state.settings = cfg
         try:
             yield
         finally:
             app.state.committer.close()
+            probe_pool.shutdown(wait=False, cancel_futures=True)
+            auth_pool.shutdown(wait=False, cancel_futures=True)
             runtime.close()
             logging_setup.undo()
 
@@ -65,8 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=cfg.max_request_bytes)
+    app.add_middleware(AuthBeforeBody, timeout=cfg.readiness_timeout_s, pool=auth_pool)
     # Pure ASGI middleware only; the last added runs first: request id, log line and
-    # latency around everything, then headers, CORS and rate limits, then body limits.
+    # latency around everything (and the one catch-all 500), then headers, CORS and rate
+    # limits (per actor once its token is known valid, else per address), then a write's
+    # bearer token is checked, then body limits; only then is a body read.
     hsts = cfg.public_url.startswith("https://")
     limiter = None
     if cfg.rate_limit_per_minute:
@@ -94,17 +119,66 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(witnesses_router)
 
+    async def database_answers(log: Log) -> int | JSONResponse:
+        """The log's size, or a 503 problem when the database has not answered within
+        ALTAN_READINESS_TIMEOUT_S."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(probe_pool, log.size), cfg.readiness_timeout_s
+            )
+        except (TimeoutError, SQLAlchemyError, LedgerError) as exc:
+            # the type only: a database error's text may name the statement
+            problems.log.warning("readiness: the database did not answer (%s)", type(exc).__name__)
+            return problems.problem_response(
+                503,
+                "not-ready",
+                "Not ready",
+                f"the database did not answer within {cfg.readiness_timeout_s} s",
+                headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
+            )
+
+    @app.get(
+        "/livez",
+        response_model=Liveness,
+        tags=["operations"],
+        summary="Liveness: the process answers (the database is not asked)",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
+    async def livez() -> Liveness:
+        """For a liveness probe: restarting the process would not mend a database, so this
+        never asks it."""
+        return Liveness(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["operations"],
+        summary="Readiness: the database answers within a bound",
+        responses={
+            200: {"content": {"application/json": {"example": {"status": "ok", "tree_size": 300}}}},
+            503: {"description": "The database did not answer in time (Retry-After)"},
+        },
+    )
+    async def readyz(log: LogDep) -> Health | JSONResponse:
+        """`{"status": "ok", "tree_size": n}` when the database answered within
+        ALTAN_READINESS_TIMEOUT_S, else 503 problem+json with Retry-After; for readiness
+        probes and load balancers."""
+        size = await database_answers(log)
+        return size if isinstance(size, JSONResponse) else Health(status="ok", tree_size=size)
+
     @app.get(
         "/healthz",
         response_model=Health,
         tags=["operations"],
-        summary="Liveness: the service answers and can read the log",
+        summary="Readiness, as `/readyz` (kept for existing load balancers)",
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ok", "tree_size": 300}}}}
+            200: {"content": {"application/json": {"example": {"status": "ok", "tree_size": 300}}}},
+            503: {"description": "The database did not answer in time (Retry-After)"},
         },
     )
-    def healthz(log: LogDep) -> Health:
-        """`{"status": "ok", "tree_size": n}` when the database answers; for load balancers."""
-        return Health(status="ok", tree_size=log.size())
+    async def healthz(log: LogDep) -> Health | JSONResponse:
+        """The same answer as `/readyz`."""
+        return await readyz(log)
 
     return app

@@ -20,11 +20,19 @@ from ledger.entry import format_time
 from ledger.errors import BackupInvalid, LedgerError, NotEmpty
 from ledger.keys import KeyStore
 from services import backup
-from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
+from services.actors.bootstrap import (
+    FIRST_ADMIN,
+    Recovery,
+    administrators,
+    bootstrap_administrator,
+    recover_administrator,
+    revoke_administrator,
+)
 from services.auth import issue_token
 from services.database import current_revision, head_revision, migrate
 from services.demo import fill_demo
 from services.errors import DomainError
+from services.events.service import SYSTEM_ACTOR, EventService
 from services.observability import uvicorn_log_config
 from services.projection import rebuild as replay_log
 from services.runtime import open_runtime, utc_now
@@ -32,6 +40,10 @@ from services.settings import get_settings
 
 keys_app = typer.Typer(help="The log's signing keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Recover a lost or compromised administrator (the server's operator only).",
+    no_args_is_help=True,
+)
 
 
 def serve(
@@ -94,9 +106,76 @@ def init() -> None:
                 f"{token}\n"
             )
         else:
-            sys.stdout.write("an administrator exists already; no token issued\n")
+            _report_administrators(runtime.events)
     finally:
         runtime.close()
+
+
+def _report_administrators(events: EventService) -> None:
+    """`altan init` on a log that has administrators: say which are active, and how to
+    recover when none is."""
+    admins = administrators(events)
+    for a in admins:
+        reason = f" ({a.reason})" if a.reason else ""
+        sys.stdout.write(f"administrator {a.actor}: {a.status}{reason}\n")
+    if any(a.status == "active" for a in admins):
+        sys.stdout.write("an active administrator exists; no token issued\n")
+    else:
+        sys.stdout.write(
+            "no active administrator; no token issued. The operator recovers one with "
+            "`altan admin recover --actor <id> --reason <why>`\n"
+        )
+
+
+def _print_recovery(out: Recovery) -> None:
+    for index, type_, what in out.appended:
+        sys.stdout.write(f"{what}: entry {index} ({type_} by {SYSTEM_ACTOR})\n")
+    if not out.appended:
+        sys.stdout.write(f"{out.actor} is already an active administrator; nothing appended\n")
+    if out.revoked_tokens:
+        sys.stdout.write(f"revoked {out.revoked_tokens} earlier token(s) of {out.actor}\n")
+    if out.token is not None:
+        sys.stdout.write(f"new token of {out.actor} (shown once, keep it safe):\n{out.token}\n")
+
+
+def admin_recover(
+    actor: Annotated[str, typer.Option(help="The administrator to make active (new or suspended)")],
+    reason: Annotated[str, typer.Option(help="Why, as the log will say")] = "lost administrator",
+) -> None:
+    """Make ACTOR an active administrator through the log (registered, or made active
+    again, by the system principal), revoke its earlier tokens and print a new one.
+    Twice appends once. Exit 0 done, 2 refused (a revoked or non-administrator id)."""
+    runtime = open_runtime(get_settings())
+    try:
+        out = recover_administrator(runtime.events, actor, reason)
+    except DomainError as exc:
+        sys.stderr.write(f"REFUSED {exc.rule}: {exc.detail}\nnothing was changed\n")
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    _print_recovery(out)
+
+
+def admin_revoke(
+    actor: Annotated[str, typer.Argument(help="The administrator to revoke")],
+    reason: Annotated[str, typer.Option(help="Why, as the log will say")],
+    suspend: Annotated[
+        bool, typer.Option(help="Suspend instead (undone by `altan admin recover`)")
+    ] = False,
+) -> None:
+    """Revoke a lost or compromised administrator through the log (by the system
+    principal); its tokens stop at once. The last active administrator cannot be revoked:
+    recover another first. Exit 0 done, 2 refused."""
+    runtime = open_runtime(get_settings())
+    status = "suspended" if suspend else "revoked"
+    try:
+        out = revoke_administrator(runtime.events, actor, reason, status=status)
+    except DomainError as exc:
+        sys.stderr.write(f"REFUSED {exc.rule}: {exc.detail}\nnothing was changed\n")
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    _print_recovery(out)
 
 
 def rebuild() -> None:
@@ -324,8 +403,67 @@ def import_command(
         sys.stderr.write(f"warning: {warning}\n")
 
 
+def witness_push(
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=5,
+            help="Push again every this many seconds (fresh cosignatures even when nothing "
+            "was appended; keep it well under the verifiers' --max-age)",
+        ),
+    ] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="With --every, stop after N")] = None,
+) -> None:
+    """Submit the log's latest checkpoint, with a consistency proof, to every registered
+    witness that has a URL (c2sp.org/tlog-witness add-checkpoint) and keep their
+    cosignatures. Exit 0 every witness cosigned (or none has a URL); 1 a witness has seen a
+    larger tree of this log (a rollback or split view); 2 a witness refused, was
+    unreachable or answered badly (of the last round, with --every)."""
+    import time
+
+    from services.witnesses.push import push_checkpoint
+
+    url = get_settings().resolved_database_url
+    if _sqlite_file_missing(url):
+        sys.stderr.write(f"no database at {backup.shown_url(url)}\n")
+        raise typer.Exit(2)
+    engine = storage.make_engine(url)
+    done, code = 0, 0
+    try:
+        while True:
+            results = push_checkpoint(engine, utc_now())
+            if not results:
+                sys.stdout.write("no registered witness has a url: nothing to push\n")
+            for r in results:
+                sys.stdout.write(f"{r.outcome.upper()} {r.witness} ({r.url}): {r.detail}\n")
+            sys.stdout.flush()
+            outcomes = {r.outcome for r in results}
+            code = 1 if "conflict" in outcomes else 2 if outcomes - {"cosigned"} else 0
+            done += 1
+            if every is None or (rounds is not None and done >= rounds):
+                break
+            time.sleep(every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+    raise typer.Exit(code)
+
+
+def _witness_group(app: typer.Typer) -> typer.Typer | None:
+    """The `altan witness` sub-app the clients attached (found by name: the service never
+    imports the clients)."""
+    for group in app.registered_groups:
+        if group.name == "witness" and group.typer_instance is not None:
+            return group.typer_instance
+    return None
+
+
 def register(app: typer.Typer) -> None:
     """Attach the server-side commands to the `altan` app."""
+    witness_app = _witness_group(app)
+    if witness_app is not None:
+        witness_app.command("push")(witness_push)
     app.command("serve")(serve)
     app.command("init")(init)
     app.command("demo")(demo)
@@ -341,3 +479,6 @@ def register(app: typer.Typer) -> None:
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
     app.add_typer(db_app, name="db")
+    admin_app.command("recover")(admin_recover)
+    admin_app.command("revoke")(admin_revoke)
+    app.add_typer(admin_app, name="admin")

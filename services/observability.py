@@ -20,12 +20,15 @@ Request ids
 Metrics (`/metrics`, when ALTAN_METRICS is true; ALTAN_METRICS_TOKEN protects it)
     altan_entries_appended_total{type}             entries appended, by event type
     altan_group_commit_batch_size                  histogram: events per group commit
+    altan_group_commit_retries_total{reason}       batches run again after an item failed
+                                                   unexpectedly (`item`: without it;
+                                                   `split`: in halves)
     altan_http_request_duration_seconds{method,route,status}
                                                    histogram by route template and status
                                                    class (2xx...); `unrouted` when no route
                                                    matched (no raw paths: bounded labels)
     altan_proof_duration_seconds{kind}             histogram: inclusion/consistency proofs
-    altan_rate_limited_total{key}                  requests refused with 429 (token / ip)
+    altan_rate_limited_total{key}                  requests refused with 429 (actor / ip)
     altan_checkpoint_age_seconds                   now - the latest checkpoint's time (scrape)
     altan_log_size                                 the latest checkpoint's tree size (scrape)
 Each process counts its own. With several workers (`altan serve --workers N`) either
@@ -45,6 +48,7 @@ import re
 import secrets
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +89,12 @@ GROUP_COMMIT_BATCH = Histogram(
     "altan_group_commit_batch_size",
     "Events gathered by one group commit (concurrent POST /events)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 10_000),
+)
+GROUP_COMMIT_RETRIES = Counter(
+    "altan_group_commit_retries",
+    "Group commits run again because one item failed unexpectedly: `item` (again without "
+    "the item that failed) or `split` (no item to blame: the batch in halves)",
+    ["reason"],
 )
 HTTP_DURATION = Histogram(
     "altan_http_request_duration_seconds",
@@ -204,6 +214,12 @@ def note_principal(token_hash: str, actor_id: str) -> None:
         _TOKEN_ACTORS[token_hash] = actor_id
 
 
+def actor_of_token(token: bytes) -> str | None:
+    """The actor a bearer token was seen to stand for in this process (validated by
+    `services.auth.principal_for`), or None for a token never seen valid."""
+    return _TOKEN_ACTORS.get(hashlib.sha256(token).hexdigest())
+
+
 def _actor_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     for name, value in headers:
         if name == b"authorization":
@@ -267,14 +283,18 @@ class RequestObservability:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             if status == 0:  # nothing sent yet: a problem+json 500 that carries the id
                 status = 500
                 await self._server_error(send, id_header)
-            # The exception goes on to the server, which logs it; the request id stays in
-            # this task's context so that line names it too.
+            # Logged here, and not raised on to the server: uvicorn would print the
+            # exception's message, which may hold the request's data (SQLAlchemy's holds
+            # the statement's parameters: names, national IDs, prices, salts). The line
+            # names the exception's type, the route and the request id, never a message.
+            _log_unhandled(exc, scope)
             self._done(scope, info, status, start)
-            raise
+            _current.reset(context_token)
+            return
         _current.reset(context_token)
         self._done(scope, info, status, start)
 
@@ -289,7 +309,7 @@ class RequestObservability:
             ).observe(elapsed)
         if self.access_log and self.log.isEnabledFor(logging.INFO):
             actor = info.actor or _actor_of(scope["headers"])
-            path = scope["path"][:MAX_LOGGED_PATH]
+            path = loggable_path(scope["path"][:MAX_LOGGED_PATH])
             fields: dict[str, Any] = {
                 "request_id": info.request_id,
                 "method": scope["method"],
@@ -336,6 +356,85 @@ class RequestObservability:
 
 # --- logging ------------------------------------------------------------------------------
 
+ERROR_LOGGER = "altan.error"
+
+
+def _log_unhandled(exc: BaseException, scope: Scope) -> None:
+    route = getattr(scope.get("route"), "path_format", None) or "unrouted"
+    logging.getLogger(ERROR_LOGGER).error(
+        "unhandled %s in %s %s",
+        type(exc).__name__,
+        scope["method"],
+        route,
+        extra={"error_type": _type_name(exc), "traceback": safe_traceback(exc)},
+    )
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """A traceback without any exception's message: frames and types only (and the
+    SQLSTATE of a database error). Messages may hold request data: SQLAlchemy's hold the
+    statement's parameters, PostgreSQL's DETAIL the row's values, pydantic's the input."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(chain) < 10:
+        chain.append(current)
+        seen.add(id(current))
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts: list[str] = []
+    for item in reversed(chain):
+        if parts:
+            parts.append("\nThe above exception led to the following:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(item.__traceback__))
+        code = getattr(getattr(item, "orig", None), "sqlstate", None) or getattr(
+            item, "sqlstate", None
+        )
+        suffix = f" (SQLSTATE {code})" if isinstance(code, str) else ""
+        parts.append(f"{_type_name(item)}{suffix}: [message withheld]\n")
+    return "".join(parts).rstrip("\n")
+
+
+def _may_hold_request_data(exc: BaseException) -> bool:
+    """Whether an exception (or one it came from) carries data of a request in its text."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import StatementError
+
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return False
+        if isinstance(current, StatementError | ValidationError | UnicodeError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class WithholdRequestData(logging.Filter):
+    """Replaces the traceback of a record logged while a request is served (or of a
+    database or validation error at any time) with `safe_traceback`: frames and types,
+    no messages. On uvicorn's loggers and on our handler, so that any handler (a test's
+    capture included) sees the safe form."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        if exc_info and exc_info[1] is not None:
+            exc = exc_info[1]
+            if _current.get() is not None or _may_hold_request_data(exc):
+                record.exc_info = None
+                record.exc_text = safe_traceback(exc)
+        return True
+
+
 _REDACTED = "[redacted]"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
@@ -378,6 +477,7 @@ class RedactSecrets(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        WithholdRequestData().filter(record)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep the template, drop the arguments
@@ -390,7 +490,7 @@ class RedactSecrets(logging.Filter):
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
-        for key in ("path", "color_message"):
+        for key in ("path", "color_message", "traceback"):
             value = record.__dict__.get(key)
             if isinstance(value, str):
                 record.__dict__[key] = self.redact(value)
@@ -407,7 +507,17 @@ class RequestContext(logging.Filter):
         return True
 
 
-_FIELDS = ("method", "path", "query_keys", "route", "status", "duration_ms", "actor")
+_FIELDS = (
+    "method",
+    "path",
+    "query_keys",
+    "route",
+    "status",
+    "duration_ms",
+    "actor",
+    "error_type",
+    "traceback",
+)
 
 
 def _timestamp(created: float) -> str:
@@ -439,6 +549,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def loggable_path(path: str) -> str:
+    """The path with control characters escaped (`%0A` decodes to a line break, which in
+    the text format would start a forged log line)."""
+    return _CONTROLS.sub(lambda m: ascii(m.group())[1:-1], path)
+
+
 class TextFormatter(logging.Formatter):
     """A line for people: time, level, logger, request id, message (and actor)."""
 
@@ -450,7 +569,10 @@ class TextFormatter(logging.Formatter):
             record.request_id = "-"
         line = super().format(record)
         actor = record.__dict__.get("actor")
-        return line if actor is None else f"{line} actor={actor}"
+        if actor is not None:
+            line = f"{line} actor={actor}"
+        trace = record.__dict__.get("traceback")
+        return line if trace is None else f"{line}\n{trace}"
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -508,6 +630,8 @@ def configure_logging(settings: Settings) -> LoggingSetup:
         setup.saved.append((logger, logger.handlers, logger.propagate))
         logger.handlers = []
         logger.propagate = propagate
+        if not any(isinstance(f, WithholdRequestData) for f in logger.filters):
+            logger.addFilter(WithholdRequestData())  # before any handler, a capture's too
     return setup
 
 

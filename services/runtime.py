@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 
 from ledger.keys import KeyStore
 from ledger.log import Log
-from ledger.storage import make_engine
-from services.database import migrate
+from services.database import migrate, open_engine
 from services.events.service import EventService
 from services.settings import Settings
 
@@ -43,7 +42,7 @@ def open_runtime(settings: Settings) -> Runtime:
     publish the first checkpoint of an empty log."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
-    engine = make_engine(settings.resolved_database_url)
+    engine = open_engine(settings)
     migrate(engine)
     keystore = KeyStore(settings.data_dir, settings.log_origin, settings.passphrase_bytes)
     keystore.load_or_create(utc_now())
@@ -54,7 +53,9 @@ def open_runtime(settings: Settings) -> Runtime:
     events = EventService(log, settings, utc_now)
     read_log = log
     if settings.read_database_url:  # a replica: never migrated or written from here
-        read_log = Log(make_engine(settings.read_database_url), log.origin, keystore.active)
+        read_log = Log(
+            open_engine(settings, settings.read_database_url), log.origin, keystore.active
+        )
     return Runtime(
         settings=settings,
         engine=engine,

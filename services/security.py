@@ -18,20 +18,20 @@ other preflights get a 403 problem. No credentials are ever allowed. Those answe
 `Vary: Origin` (or carry `Access-Control-Allow-Origin: *` whatever the request), since
 shared caches keep proofs and entries for a year.
 
-Rate limits (ALTAN_RATE_LIMIT_PER_MINUTE, 0 = off): a token bucket per bearer token (by
-its hash), or per client address for requests without one, holding up to a minute's
-worth and refilled continuously. In memory, per process: with N workers or replicas the
+Rate limits (ALTAN_RATE_LIMIT_PER_MINUTE, 0 = off): a token bucket per actor once one
+of its bearer tokens has been seen valid (all its tokens share it), else per client
+address (no token, or one never seen valid), holding up to a minute's worth and refilled
+continuously. In memory, per process: with N workers or replicas the
 effective limit is N times the setting (a shared limit would need a shared store such as
 Redis; not done). Behind a reverse proxy every anonymous client shares the proxy's
 address unless ALTAN_FORWARDED_ALLOW_IPS names the proxy (then uvicorn's
 ProxyHeadersMiddleware takes the client's address from X-Forwarded-For).
-`/healthz` and `/metrics` are never limited. A refused request gets 429
+`/healthz`, `/livez`, `/readyz` and `/metrics` are never limited. A refused request gets 429
 problem+json with Retry-After (whole seconds).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from schemas.api import PROBLEM_BASE
 from services.limits import ASGIApp, Message, Receive, Scope, Send
-from services.observability import RATE_LIMITED
+from services.observability import RATE_LIMITED, actor_of_token
 
 DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = b"max-age=31536000"
@@ -50,7 +50,7 @@ BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 # FastAPI's documentation pages load their scripts and styles from a CDN.
 NO_DEFAULT_CSP = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
-NOT_LIMITED = frozenset({"/healthz", "/metrics"})
+NOT_LIMITED = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 CORS_PREFIXES = ("/log/", "/c/", "/api/c/")
 CORS_METHODS = b"GET, HEAD"
 CORS_ALLOW_HEADERS = frozenset({"x-request-id", "if-none-match", "if-modified-since"})
@@ -200,18 +200,22 @@ class Security:
 
     @staticmethod
     def _key(scope: Scope, authorization: bytes | None) -> tuple[bytes, str]:
+        # By the actor a token was seen valid for, all its tokens together; any other
+        # token counts against the client's address, so a fresh random bearer per
+        # request gains nothing (issue 11, finding 6).
         if authorization is not None:
             scheme, _, token = authorization.partition(b" ")
             token = token.strip()
-            if scheme.lower() == b"bearer" and token:
-                return b"t" + hashlib.sha256(token).digest()[:16], "token"
+            actor = actor_of_token(token) if scheme.lower() == b"bearer" and token else None
+            if actor is not None:
+                return b"p" + actor.encode(), "actor"
         client = scope.get("client")
         host = client[0] if client else "unknown"
         return b"a" + host.encode("latin-1", "replace"), "ip"
 
     async def _too_many(self, send: Send, wait: float, kind: str) -> None:
         assert self.limiter is not None
-        per = "bearer token" if kind == "token" else "client address"
+        per = "actor" if kind == "actor" else "client address"
         retry = max(1, math.ceil(wait))
         await _problem(
             send,

@@ -84,6 +84,69 @@ class Settings(BaseSettings):
     entries_page_max: int = Field(
         default=1000, ge=1, le=10_000, description="Most entries one `/log/entries` answer returns"
     )
+    database_connect_timeout_s: int = Field(
+        default=5,
+        ge=2,
+        le=600,
+        description="PostgreSQL: give up connecting (TCP and login) after this many seconds "
+        "(libpq `connect_timeout`); the request then gets 503 with Retry-After",
+    )
+    database_statement_timeout_ms: int = Field(
+        default=15_000,
+        ge=0,
+        le=3_600_000,
+        description="PostgreSQL: cancel any statement running longer (`statement_timeout`; "
+        "migrations are exempt); 503 with Retry-After; 0: no limit",
+    )
+    database_lock_timeout_ms: int = Field(
+        default=3_000,
+        ge=0,
+        le=3_600_000,
+        description="PostgreSQL: give up waiting for a lock (the log's append lock held by a "
+        "stuck session, say) after this long (`lock_timeout`); 503; 0: no limit",
+    )
+    database_keepalive_s: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="PostgreSQL: TCP keepalive probes after this many idle seconds (3 probes, "
+        "a third of it apart); a peer that acknowledges nothing for twice this long fails "
+        "the connection (`tcp_user_timeout`)",
+    )
+    database_pool_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Wait at most this long for a free connection of the pool; then 503",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=5_000,
+        ge=0,
+        le=600_000,
+        description="SQLite: wait at most this long for another writer's lock; then 503",
+    )
+    readiness_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="`/readyz` (and `/healthz`) answer 503 when the database has not answered "
+        "within this many seconds",
+    )
+    write_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="`POST /events` answers 503 with Retry-After when its group commit has "
+        "not finished within this many seconds (a hung database); a retry with the same "
+        "Idempotency-Key records the event at most once",
+    )
+    max_tokens_per_actor: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Most live (unrevoked) bearer tokens of one actor; `POST "
+        "/actors/{id}/tokens` beyond it answers 409 (revoke one first)",
+    )
     group_commit_max: int = Field(
         default=1000, ge=1, le=10_000, description="Most events one group commit gathers"
     )
@@ -114,8 +177,9 @@ class Settings(BaseSettings):
         default=600,
         ge=0,
         le=1_000_000,
-        description="Requests per minute per bearer token (per client address without one), "
-        "bursts up to as many; per process; 0: no limit",
+        description="Requests per minute per actor (whichever of its tokens it sends) once "
+        "its token is known valid, else per client address (no token, or one never seen "
+        "valid); bursts up to as many; per process; 0: no limit",
     )
     cors_origins: str = Field(
         default="",
@@ -141,6 +205,13 @@ class Settings(BaseSettings):
     )
     batch_max_items: int = Field(
         default=1000, ge=1, le=10_000, description="Most items in one `POST /events/batch`"
+    )
+    max_clock_skew_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="How far ahead of the log's clock an event's `occurred_at` (or the day it "
+        "names) may be, for devices whose clocks run fast; later times are refused",
     )
     yield_min_g_per_t: float = Field(
         default=0.1, ge=0, description="Below this a processing run raises a red flag"

@@ -520,8 +520,13 @@ def test_k8s_deployment_runs_three_probed_replicas() -> None:
     assert ledger["args"] == ["serve"]
     port = {p["name"]: p["containerPort"] for p in ledger["ports"]}
     assert port == {"http": 8000}
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert ledger[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # liveness asks the process, readiness the database (issue 11, finding 7)
+    for probe, path in (
+        ("readinessProbe", "/readyz"),
+        ("livenessProbe", "/livez"),
+        ("startupProbe", "/livez"),
+    ):
+        assert ledger[probe]["httpGet"] == {"path": path, "port": "http"}, probe
     assert ledger["resources"]["requests"]["cpu"] and ledger["resources"]["requests"]["memory"]
     assert ledger["resources"]["limits"]["memory"]
     service = _k8s()[("Service", "altan-ledger")]
@@ -645,7 +650,7 @@ def test_dockerfile_is_multi_stage_non_root_and_health_checked() -> None:
     [user] = [ln for ln in runtime if ln.startswith("USER ")]
     assert user == "USER 10001:10001"
     [health] = [ln for ln in runtime if ln.startswith("HEALTHCHECK ")]
-    assert "/healthz" in health and "urllib.request" in health
+    assert "/readyz" in health and "urllib.request" in health
     assert "EXPOSE 8000" in runtime
     assert any(ln.startswith("ENV ") and "ALTAN_HOST=0.0.0.0" in ln for ln in runtime)
     assert 'VOLUME ["/var/lib/altan"]' in runtime

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 from domain_helpers import WHEN, running_api
+from prometheus_client import REGISTRY
+from sqlalchemy import insert
+from test_api import database_url
 
+from conftest import Database
+from ledger import storage
 from services.errors import DomainError
 from services.events import service as pipeline
 from services.events.service import EventCommitter, Principal, Submission
@@ -64,7 +69,7 @@ def test_a_bug_in_one_item_fails_that_item_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unexpected error (not a rule) aborts the batch's transaction; the committer
-    then records the items one by one so only the faulty one fails."""
+    then runs the batch again without the faulty item, so only that one fails."""
     original = pipeline.HANDLERS["actor.registered"]
 
     def exploding(ctx: Any, body: Any) -> None:
@@ -116,3 +121,89 @@ def test_a_streamed_body_over_the_limit_is_refused(tmp_path: Path) -> None:
         assert resp.status_code == 413
         assert resp.headers["content-type"] == "application/problem+json"
         assert api.size() == before
+
+
+# -- poison from one client must not degrade the others (issue 11, finding 5) -------------------
+
+
+@pytest.mark.parametrize("poison", ["bug", "constraint"])
+def test_poison_from_one_client_leaves_the_others_in_group_commit(
+    poison: str, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six clients append while a seventh sends items that fail unexpectedly: a bug, or a
+    real constraint violation (which aborts the whole transaction on PostgreSQL). Every good
+    item is recorded, and each poison item costs one more transaction, not one per item of
+    its batch (the old fallback recorded the whole batch one by one)."""
+    original = pipeline.HANDLERS["actor.registered"]
+
+    def poisoned(ctx: Any, body: Any) -> None:
+        if body.actor.startswith("miner:poison"):
+            if poison == "bug":
+                raise RuntimeError("a bug, not a rule")
+            ctx.session.execute(insert(storage.log_head).values(id=storage.HEAD_ID, size=0))
+        original.decide(ctx, body)
+
+    monkeypatch.setitem(
+        pipeline.HANDLERS,
+        "actor.registered",
+        pipeline.Handler(
+            original.type, original.body, original.roles, poisoned, original.store_private
+        ),
+    )
+    url, _ = database_url(database)
+    with running_api(tmp_path, database_url=url, group_commit_linger_ms=20) as api:
+        app = api.client.app
+        events = app.state.events  # type: ignore[attr-defined]
+        calls: list[int] = []
+        batches: list[int] = []
+        submit_many = events.submit_many
+        commit = app.state.committer._commit  # type: ignore[attr-defined]
+
+        def counting_submit_many(items: Any, **kw: Any) -> Any:
+            calls.append(len(items))
+            return submit_many(items, **kw)
+
+        def counting_commit(items: Any) -> Any:
+            batches.append(len(items))
+            return commit(items)
+
+        monkeypatch.setattr(events, "submit_many", counting_submit_many)
+        monkeypatch.setattr(app.state.committer._batcher, "_commit_batch", counting_commit)  # type: ignore[attr-defined]
+        retries = (
+            REGISTRY.get_sample_value("altan_group_commit_retries_total", {"reason": "item"}) or 0.0
+        )
+        clients, per_client = 6, 8
+        barrier = threading.Barrier(clients + 1)
+        statuses: dict[str, list[int]] = {}
+
+        def client(name: str) -> None:
+            barrier.wait()
+            got = statuses.setdefault(name, [])
+            for i in range(per_client):
+                resp = api.post(
+                    "admin:root",
+                    "actor.registered",
+                    {"actor": f"miner:{name}-{i}", "role": "miner"},
+                )
+                got.append(resp.status_code)
+
+        threads = [
+            threading.Thread(target=client, args=(n,))
+            for n in [f"good{c}" for c in range(clients)] + ["poison"]
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name, got in statuses.items():
+            if name == "poison":
+                assert all(s >= 400 and s != 503 for s in got), got
+            else:
+                assert got == [201] * per_client, (name, got)
+        assert max(batches) > 1  # group commit at work
+        # at most one more transaction per poison item, however many neighbours it had (the
+        # old fallback ran every item of a poisoned batch alone: 1 + n transactions)
+        assert len(calls) - len(batches) <= per_client, (calls, batches)
+        after = REGISTRY.get_sample_value("altan_group_commit_retries_total", {"reason": "item"})
+        assert after == retries + per_client
+        assert api.size() == 1 + clients * per_client

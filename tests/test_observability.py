@@ -224,8 +224,15 @@ def test_secrets_and_personal_data_never_reach_the_log(
     assert "services.careless" in text and "[redacted" in text  # the careless line is there
     assert any(r.get("status") == 500 for r in server_side)
     (failure,) = [r for r in server_side if r["logger"] == "uvicorn.error"]
-    assert "RuntimeError: failed for token altan_[redacted]" in failure["exc_info"]
+    # a traceback logged while a request is served keeps its frames and types, never the
+    # message, which may hold the request's data (issue 11, finding 4)
+    assert "RuntimeError: [message withheld]" in failure["exc_info"]
+    assert f"failed for token {admin}" not in failure["exc_info"]
     assert failure["request_id"] == failed.headers["x-request-id"]
+    (unhandled,) = [r for r in server_side if r["logger"] == "altan.error"]
+    assert unhandled["error_type"] == "RuntimeError"
+    assert unhandled["request_id"] == failed.headers["x-request-id"]
+    assert "in boom" in unhandled["traceback"]
     for secret in (admin, centre, bad, PASSPHRASE, METRICS_TOKEN, "BEGIN PRIVATE KEY", "MC4CAQ"):
         assert secret not in text, secret
     for value in (*personal.values(), "Дорж Батбаяр", salt.hex()):
