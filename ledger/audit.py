@@ -7,14 +7,27 @@ see `AuditSource`), in order, with memory flat in the log's size, and checks in 
 2. for each entry, in index order:
    a. no index is skipped (``entry_missing``) or repeated (``order_broken``);
    b. the stored leaf hash is SHA-256(0x00 || entry bytes) (``content_changed``);
-   c. the entry parses (``malformed_entry``) and names its own index (``order_broken``);
+   c. the entry parses (``malformed_entry``), its bytes are the RFC 8785 encoding of their
+      own parse with no repeated key (``non_canonical``), and it names its own index
+      (``order_broken``);
    d. its ``prev`` is the previous entry's leaf hash (``chain_broken``);
    e. its receipt is a valid log signature over that leaf hash (``unknown_key``,
       ``receipt_invalid``);
+   f. (a database source, see `TreeSource`) every perfect subtree the entry completes
+      equals the stored node at its (level, index), the node proofs are served from
+      (``tree_node_mismatch``, also for a missing node);
 3. every published checkpoint the source keeps verifies and its root equals the root
    recomputed at its size (``checkpoint_signature_invalid``, ``checkpoint_fork``);
 4. the log holds at least the latest checkpoint's size (``entry_missing``) and the root
-   recomputed at that size equals the checkpoint's (``root_mismatch``).
+   recomputed at that size equals the checkpoint's (``root_mismatch``);
+5. (a database source) nothing lies past the latest checkpoint, read in one snapshot: no
+   entry (``entry_unsigned``; an append writes its entries and their checkpoint in one
+   transaction), no tree node (``tree_node_mismatch``), and the log head's size is the
+   checkpoint's (``head_mismatch``);
+6. (a source that serves proofs, see `ProofServer`) a sample of its inclusion proofs (first,
+   last and random leaves of this audit) and consistency proofs (random earlier sizes)
+   verify against the leaf hashes and roots this audit computed itself
+   (``proof_invalid``): the stored tree a remote server proves from is checked by sampling.
 
 The first failure, by index, stops the audit and is reported with what was expected and
 what was found. Steps 2b, 2c and 2e, the costly ones, run in a pool of processes.
@@ -28,13 +41,14 @@ checkpoint's root is checked without fetching the old entries again.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NoReturn, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -42,14 +56,24 @@ from sqlalchemy import Engine
 
 from ledger import storage
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import ZERO_HASH, Entry, receipt_message
+from ledger.encoding import parse_canonical_json
+from ledger.entry import MAX_ENTRY_BYTES, ZERO_HASH, Entry, receipt_message
 from ledger.errors import LedgerError, StorageError
 from ledger.hashing import hash_leaf
-from ledger.merkle import CompactRange, consistency_proof
+from ledger.merkle import (
+    CompactRange,
+    NodeId,
+    consistency_proof,
+    verify_consistency,
+    verify_inclusion,
+)
 from ledger.note import NoteVerifier
 from ledger.storage import StoredEntry
 
 CHUNK = 2000
+PROOF_SAMPLE = 16
+"""Inclusion proofs an audit of a proof-serving source checks by default (and a quarter as
+many consistency proofs): O(log n) requests each, so the sample costs little."""
 
 
 class FailureKind(StrEnum):
@@ -65,6 +89,12 @@ class FailureKind(StrEnum):
     RECEIPT_INVALID = "receipt_invalid"
     CHECKPOINT_FORK = "checkpoint_fork"
     ROOT_MISMATCH = "root_mismatch"
+    NON_CANONICAL = "non_canonical"
+    TREE_NODE_MISMATCH = "tree_node_mismatch"
+    ENTRY_UNSIGNED = "entry_unsigned"
+    HEAD_MISMATCH = "head_mismatch"
+    PROOF_INVALID = "proof_invalid"
+    CONSISTENCY_PROOF_INVALID = "consistency_proof_invalid"  # ledger.trusted: a bad proof
 
 
 @dataclass(frozen=True)
@@ -134,6 +164,35 @@ class AuditSource(Protocol):
         ...
 
 
+@runtime_checkable
+class TreeSource(Protocol):
+    """A source that also exposes its stored Merkle tree and head (a database): the audit
+    then recomputes every stored node and checks what lies past the latest checkpoint."""
+
+    def nodes(self, level: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """Stored (index, hash) of the nodes at `level` with start <= index < end, in
+        index order; gaps are the audit's to find."""
+        ...
+
+    def tail(self) -> storage.LogTail:
+        """The latest checkpoint's size, the head's, and anything stored past them, read in
+        one snapshot."""
+        ...
+
+
+@runtime_checkable
+class ProofServer(Protocol):
+    """A source that serves RFC 9162 proofs (a remote log): the audit checks a sample."""
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        """The inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
+        ...
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """The consistency proof from tree size `first` to `second`."""
+        ...
+
+
 class _Stop(Exception):
     def __init__(self, failure: AuditFailure) -> None:
         self.failure = failure
@@ -177,11 +236,9 @@ def _check_entries(rows: Sequence[StoredEntry]) -> list[_Verdict]:
             )
             continue
         try:
-            entry = Entry.from_bytes(row.entry)
-        except LedgerError as exc:
-            out.append(
-                (leaf, None, None, (FailureKind.MALFORMED_ENTRY, f"entry {row.index}: {exc}"))
-            )
+            entry = _parse_entry(row)
+        except _Refused as exc:
+            out.append((leaf, None, None, (exc.kind, f"entry {row.index}: {exc.message}")))
             continue
         key = _worker_keys.get(row.key_id)
         problem: tuple[FailureKind, str] | None = None
@@ -203,6 +260,35 @@ def _check_entries(rows: Sequence[StoredEntry]) -> list[_Verdict]:
     return out
 
 
+class _Refused(Exception):
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        self.kind = kind
+        self.message = message
+
+
+def _parse_entry(row: StoredEntry) -> Entry:
+    """Parse an entry once, demanding canonical form (what `Entry.from_bytes` does, with the
+    two refusals told apart for the report)."""
+    if len(row.entry) > MAX_ENTRY_BYTES:
+        raise _Refused(
+            FailureKind.MALFORMED_ENTRY, f"at most {MAX_ENTRY_BYTES} bytes, got {len(row.entry)}"
+        )
+    try:
+        obj, problem = parse_canonical_json(row.entry)
+    except LedgerError as exc:
+        raise _Refused(FailureKind.MALFORMED_ENTRY, str(exc)) from exc
+    if problem is not None:
+        raise _Refused(
+            FailureKind.NON_CANONICAL,
+            f"the entry's bytes are not in canonical form (RFC 8785): {problem}; another "
+            "parser could read another event under the same signature",
+        )
+    try:
+        return Entry.from_json(obj)
+    except LedgerError as exc:
+        raise _Refused(FailureKind.MALFORMED_ENTRY, str(exc)) from exc
+
+
 def audit(
     source: AuditSource,
     *,
@@ -210,12 +296,16 @@ def audit(
     origin: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    check_tree: bool = True,
+    check_proofs: int = PROOF_SAMPLE,
 ) -> AuditReport:
     """Verify a whole log from `source` (see the module docstring for the checklist).
 
     `trusted_keys` pins the log keys; without it the source's own key list is used, which
     proves internal consistency but not who signed. `workers` is the number of processes
-    for signature checks (default: one per core; 1 checks in this process).
+    for signature checks (default: one per core; 1 checks in this process). `check_tree`
+    (step 2f and 5, for a `TreeSource`) and `check_proofs` (step 6, the number of inclusion
+    proofs sampled from a `ProofServer`; 0 checks none) are for benchmarks and tests.
     """
     keys = list(trusted_keys) if trusted_keys is not None else list(source.keys())
     verifiers = [k.note_verifier() for k in keys]
@@ -227,7 +317,14 @@ def audit(
         )
         return AuditReport(None, 0, 0, failure)
     return audit_entries(
-        source, checkpoint, keys, origin=origin, workers=workers, progress=progress
+        source,
+        checkpoint,
+        keys,
+        origin=origin,
+        workers=workers,
+        progress=progress,
+        check_tree=check_tree,
+        check_proofs=check_proofs,
     )
 
 
@@ -241,18 +338,36 @@ def audit_entries(
     origin: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    check_tree: bool = True,
+    check_proofs: int = PROOF_SAMPLE,
 ) -> AuditReport:
-    """Steps 2 to 4 for the entries from `frontier.size` up to the size of `checkpoint`.
+    """Steps 2 to 6 for the entries from `frontier.size` up to the size of `checkpoint`.
 
     `checkpoint` has been verified by the caller (step 1). `frontier` is the trusted tree of
     the entries before (default: none, a whole-log audit) and `last_leaf` the leaf hash of
     its last entry (the next entry's `prev`). The frontier is copied, not changed. Published
-    checkpoints of the source from `frontier.size` on are checked (step 3).
+    checkpoints of the source from `frontier.size` on are checked (step 3); so are the
+    stored nodes completed by the entries read (step 2f) and the proofs sampled (step 6):
+    inclusion of leaves read by this audit only, and consistency from earlier sizes only on
+    a whole-log audit (from a frontier, the caller has checked consistency from there).
     """
     tree = CompactRange(frontier.size, frontier.hashes) if frontier is not None else CompactRange()
     start = tree.size
     verifiers = [k.note_verifier() for k in keys]
-    state = _Walk(checkpoint, verifiers, origin, iter(source.checkpoints(start)), tree, last_leaf)
+    stored = source if check_tree and isinstance(source, TreeSource) else None
+    sample = None
+    if check_proofs > 0 and isinstance(source, ProofServer) and checkpoint.size > start:
+        sample = _ProofSample.choose(start, checkpoint.size, check_proofs)
+    state = _Walk(
+        checkpoint,
+        verifiers,
+        origin,
+        iter(source.checkpoints(start)),
+        tree,
+        last_leaf,
+        stored=stored,
+        sample=sample,
+    )
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     try:
         state.begin()
@@ -269,6 +384,11 @@ def audit_entries(
             if progress is not None:
                 progress(state.frontier.size, checkpoint.size)
         state.finish()
+        if stored is not None:
+            state.check_tail(stored.tail())
+        if sample is not None:
+            assert isinstance(source, ProofServer)  # as when the sample was chosen
+            state.check_proofs(source)
     except _Stop as stop:
         return state.report(stop.failure)
     return state.report(None)
@@ -307,6 +427,34 @@ def _verify_stream(
             yield fut.result(), done
 
 
+@dataclass
+class _ProofSample:
+    """Which served proofs an audit checks, chosen before the walk (so that the leaves and
+    roots they need are kept as the walk passes them), and what the walk kept."""
+
+    indices: frozenset[int]
+    sizes: frozenset[int]
+    leaves: dict[int, bytes]
+    roots: dict[int, bytes]
+
+    @classmethod
+    def choose(cls, start: int, end: int, count: int) -> _ProofSample:
+        """Inclusion of `count` leaves of [start, end) in the tree of `end` leaves: the last,
+        the first and random ones; consistency to `end` from ``max(1, count // 4)`` sizes
+        in (start, end) on a whole-log audit (start 0): size 1 and random ones. The random
+        part comes from `secrets`, so a server cannot tell which proofs will be checked."""
+        rng = secrets.SystemRandom()
+        indices = {end - 1, start} if count > 1 else {end - 1}
+        while len(indices) < min(count, end - start):
+            indices.add(rng.randrange(start, end))
+        sizes: set[int] = set()
+        if start == 0 and end > 1:
+            sizes.add(1)
+            while len(sizes) < min(max(1, count // 4), end - 1):
+                sizes.add(rng.randrange(1, end))
+        return cls(frozenset(indices), frozenset(sizes), {}, {})
+
+
 class _Walk:
     """The in-order part of the audit: positions, chain links, tree and checkpoints."""
 
@@ -318,6 +466,9 @@ class _Walk:
         published: Iterator[tuple[int, str]],
         frontier: CompactRange,
         prev: bytes,
+        *,
+        stored: TreeSource | None = None,
+        sample: _ProofSample | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.verifiers = verifiers
@@ -328,6 +479,12 @@ class _Walk:
         self.checkpoints_verified = 0
         self._published = published
         self._next_cp = next(published, None)
+        self._stored = stored
+        # One cursor per level over the stored nodes, in index order, each reading pages
+        # from the first node the walk completes at that level up to the checkpoint's
+        # size: memory stays flat (a page per level) and no query scans or sorts.
+        self._cursors: dict[int, Iterator[tuple[int, bytes]]] = {}
+        self._sample = sample
 
     def begin(self) -> None:
         """Check a published checkpoint at the starting size (0 for a whole log)."""
@@ -362,6 +519,7 @@ class _Walk:
         if problem is not None and problem[0] in (
             FailureKind.CONTENT_CHANGED,
             FailureKind.MALFORMED_ENTRY,
+            FailureKind.NON_CANONICAL,
         ):
             self.fail(problem[0], expected, problem[1])
         if index != expected:
@@ -379,9 +537,44 @@ class _Walk:
             )
         if problem is not None:
             self.fail(problem[0], expected, problem[1])
-        self.frontier.append(leaf)
+        completed = self.frontier.append(leaf)
         self.prev = leaf
+        if self._stored is not None:
+            self._check_nodes(completed)
+        if self._sample is not None:
+            if expected in self._sample.indices:
+                self._sample.leaves[expected] = leaf
+            if self.frontier.size in self._sample.sizes:
+                self._sample.roots[self.frontier.size] = self.frontier.root()
         self._check_published()
+
+    def _check_nodes(self, completed: list[tuple[NodeId, bytes]]) -> None:
+        assert self._stored is not None
+        for (level, index), value in completed:
+            cursor = self._cursors.get(level)
+            if cursor is None:
+                cursor = self._stored.nodes(
+                    level, self.start >> level, self.checkpoint.size >> level
+                )
+                self._cursors[level] = cursor
+            row = next(cursor, None)
+            first, last = index << level, ((index + 1) << level) - 1
+            where = f"tree node (level {level}, index {index}) over entries {first}..{last}"
+            # The walk completes the nodes of each level in index order from the cursor's
+            # first, so a row with another index means this node's row is missing.
+            if row is None or row[0] != index:
+                self.fail(
+                    FailureKind.TREE_NODE_MISMATCH,
+                    None,
+                    f"{where} is missing from the node table: proofs that need it fail",
+                )
+            if row[1] != value:
+                self.fail(
+                    FailureKind.TREE_NODE_MISMATCH,
+                    None,
+                    f"{where}: stored hash {row[1].hex()} but the entries give "
+                    f"{value.hex()}: proofs served from it are wrong",
+                )
 
     def _check_published(self) -> None:
         while self._next_cp is not None and self._next_cp[0] <= self.frontier.size:
@@ -425,7 +618,63 @@ class _Walk:
                 f"{root.hex()} at size {size}",
             )
 
-    def fail(self, kind: FailureKind, index: int | None, message: str) -> None:
+    def check_tail(self, tail: storage.LogTail) -> None:
+        """Step 5: nothing stored past the latest checkpoint, and the head agrees."""
+        signed = tail.checkpoint_size
+        if tail.unsigned_entry is not None:
+            self.fail(
+                FailureKind.ENTRY_UNSIGNED,
+                tail.unsigned_entry,
+                f"entry {tail.unsigned_entry} is stored but no checkpoint covers it (the "
+                f"latest covers {signed} entries): appends publish their checkpoint in the "
+                "same transaction, so this entry was written around the log",
+            )
+        if tail.stray_node is not None:
+            level, index = tail.stray_node
+            self.fail(
+                FailureKind.TREE_NODE_MISMATCH,
+                None,
+                f"tree node (level {level}, index {index}) is stored but is no node of the "
+                f"tree of {signed} entries the latest checkpoint covers",
+            )
+        if tail.head_size != signed:
+            self.fail(
+                FailureKind.HEAD_MISMATCH,
+                None,
+                f"the log head says {tail.head_size} entries but the entries and the latest "
+                f"checkpoint say {signed}: proofs and reads bounded by the head are wrong",
+            )
+
+    def check_proofs(self, server: ProofServer) -> None:
+        """Step 6: the sampled proofs the source serves verify against this audit's tree."""
+        sample = self._sample
+        assert sample is not None
+        size, root = self.checkpoint.size, self.frontier.root()
+        for index in sorted(sample.indices):
+            try:
+                proof = server.inclusion_proof(index, size)
+                verify_inclusion(sample.leaves[index], index, size, proof, root)
+            except LedgerError as exc:
+                self.fail(
+                    FailureKind.PROOF_INVALID,
+                    index,
+                    f"the served inclusion proof of entry {index} in the tree of {size} "
+                    f"entries does not verify against the leaf hash and root this audit "
+                    f"computed ({exc}): the proofs buyers get are wrong",
+                )
+        for first in sorted(sample.sizes):
+            try:
+                proof = server.consistency_proof(first, size)
+                verify_consistency(first, size, proof, sample.roots[first], root)
+            except LedgerError as exc:
+                self.fail(
+                    FailureKind.PROOF_INVALID,
+                    None,
+                    f"the served consistency proof from size {first} to {size} does not "
+                    f"verify against the roots this audit computed ({exc})",
+                )
+
+    def fail(self, kind: FailureKind, index: int | None, message: str) -> NoReturn:
         raise _Stop(AuditFailure(kind, index, message))
 
 
@@ -484,3 +733,20 @@ class DatabaseSource:
         """RFC 9162 consistency proof between two tree sizes, from the node table."""
         with storage.read_transaction(self._engine) as conn:
             return consistency_proof(storage.NodeTable(conn), first, second)
+
+    def nodes(self, level: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """Stored (index, hash) of the tree nodes at `level` with start <= index < end, in
+        order (see `TreeSource`), a page per short transaction as `entries` reads."""
+        after = start
+        while after < end:
+            with storage.read_transaction(self._engine) as conn:
+                rows = storage.read_nodes(conn, level, after, end, self._page)
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0] + 1
+
+    def tail(self) -> storage.LogTail:
+        """What lies past the latest checkpoint, in one snapshot (see `TreeSource`)."""
+        with storage.snapshot_transaction(self._engine) as conn:
+            return storage.read_tail(conn)

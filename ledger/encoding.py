@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from typing import Any
 
 import rfc8785
@@ -29,7 +30,11 @@ def canonical_json(value: Any) -> bytes:
     Raises MalformedInput for values JCS cannot represent (integers beyond 2**53,
     NaN, non-string keys, unsupported types).
     """
-    if _simple(value):
+    return _encode(value, simple=_simple(value))
+
+
+def _encode(value: Any, *, simple: bool) -> bytes:
+    if simple:
         try:
             return _FAST.encode(value).encode("utf-8")
         except UnicodeEncodeError:
@@ -40,6 +45,94 @@ def canonical_json(value: Any) -> bytes:
         raise MalformedInput(f"value cannot be canonicalised as RFC 8785 JSON: {exc}") from exc
 
 
+def parse_canonical_json(data: bytes) -> tuple[Any, str | None]:
+    """Parse JSON bytes and say whether they are in canonical form.
+
+    Returns ``(value, problem)``: `problem` is None when `data` is exactly the RFC 8785
+    encoding of `value` and no object repeats a key; otherwise it says what is wrong (a
+    repeated key at any depth, a value JCS cannot represent, or other bytes than the
+    canonical ones). A repeated key must be refused, not resolved: parsers disagree on which
+    of the two values wins, so one signed entry could be read two ways. Raises
+    MalformedInput for bytes that are not UTF-8 JSON at all.
+    """
+    _parsed.simple = True
+    try:
+        # UTF-8 only (canonical bytes are), and a decoder made once: json.loads with
+        # hooks builds a new one per call, which doubled the cost of this check.
+        value = _STRICT.decode(data.decode("utf-8"))
+    except _RepeatedKey as exc:
+        return None, str(exc)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedInput(f"not UTF-8 JSON ({exc})") from exc
+    try:
+        # The hooks saw every number and key: when `_simple(value)` holds they skip the
+        # walk over the value (its cost was most of this check's, bench/audit.py).
+        canonical = _encode(value, simple=_parsed.simple)
+    except MalformedInput as exc:
+        return value, str(exc)
+    if canonical != data:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(canonical, data, strict=False)) if a != b),
+            min(len(canonical), len(data)),
+        )
+        return value, (
+            f"the bytes differ from the RFC 8785 encoding of their own parse from byte {at} on "
+            f"(expected {canonical[at : at + 24]!r}, found {data[at : at + 24]!r})"
+        )
+    return value, None
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+class _Parsed(threading.local):
+    """Whether the value being parsed (in this thread) is `_simple`: it is unless a hook
+    saw a float, an integer beyond the safe range, NaN or infinity, or a non-ASCII key."""
+
+    simple = True
+
+
+_parsed = _Parsed()
+
+
+def _parse_int(text: str) -> int | float:
+    # JSON numbers are IEEE doubles to RFC 8785: a float of 2**53 or more is written as an
+    # integer literal, which must read back as that float (as an int it would be refused).
+    value = int(text)
+    if -_MAX_INT <= value <= _MAX_INT:
+        return value
+    _parsed.simple = False
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf")  # beyond any double: canonical_json names the problem
+
+
+def _parse_float(text: str) -> float:
+    _parsed.simple = False
+    return float(text)
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(f"an object repeats the key {key[:60]!r}")
+            seen.add(key)
+    if not "".join(out).isascii():
+        _parsed.simple = False
+    return out
+
+
+_STRICT = json.JSONDecoder(
+    object_pairs_hook=_refuse_repeated_keys,
+    parse_int=_parse_int,
+    parse_float=_parse_float,
+    parse_constant=_parse_float,  # NaN, Infinity, -Infinity
+)
 _FAST = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 _MAX_INT = 2**53 - 1  # the safe-integer domain of JSON numbers (I-JSON, RFC 7493)
 

@@ -18,14 +18,13 @@ log assigns an index, a time and a predecessor.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.encoding import b64decode, b64encode, canonical_json
+from ledger.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
 from ledger.errors import MalformedInput
 from ledger.hashing import HASH_SIZE
 
@@ -149,15 +148,25 @@ class Entry:
     def from_bytes(cls, data: bytes) -> Entry:
         """Parse entry bytes; raise MalformedInput naming the first field at fault.
 
-        Does not demand canonical form: the leaf hash covers the exact bytes, so a
-        non-canonical entry is still bound by its hash.
+        Demands canonical form (RFC 8785, no repeated key): the leaf hash binds the exact
+        bytes, but a verifier reading another parse of them (which of two repeated keys
+        wins, say) would see another event under the same signature. The service builds
+        its entries with `create`, so appends never pay for this check.
         """
         if len(data) > MAX_ENTRY_BYTES:
             raise MalformedInput(f"entry: at most {MAX_ENTRY_BYTES} bytes, got {len(data)}")
         try:
-            obj = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedInput(f"entry: not JSON ({exc})") from exc
+            obj, problem = parse_canonical_json(data)
+        except MalformedInput as exc:
+            raise MalformedInput(f"entry: {exc}") from exc
+        if problem is not None:
+            raise MalformedInput(f"entry: not in canonical form (RFC 8785): {problem}")
+        return cls.from_json(obj)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Entry:
+        """Build an entry from its parsed JSON object (`to_json`'s inverse), checking every
+        field; whether the bytes it came from were canonical is `from_bytes`'s concern."""
         if not isinstance(obj, dict):
             raise MalformedInput("entry: expected a JSON object")
         keys = obj.keys()

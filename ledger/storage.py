@@ -108,6 +108,7 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     """An engine configured for the log: SQLite in WAL mode with write transactions that
     take the lock at BEGIN; PostgreSQL as it comes."""
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)  # errors must not carry personal data, prices
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, echo=echo, **kwargs)
         _configure_sqlite(engine)
@@ -330,6 +331,83 @@ def read_entries(
         StoredEntry(int(i), bytes(entry), bytes(leaf), str(key_id), bytes(sig))
         for i, entry, leaf, key_id, sig in rows
     ]
+
+
+def read_nodes(
+    conn: Connection, level: int, start: int, end: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """Stored (index, hash) of the nodes at `level` with start <= index < end, in index
+    order, at most `limit`, whatever the gaps (the audit compares them with the entries)."""
+    p = _placeholder(conn)
+    sql = (
+        "SELECT idx, hash FROM log_nodes "  # noqa: S608
+        f"WHERE level = {p} AND idx >= {p} AND idx < {p} ORDER BY idx LIMIT {p}"
+    )
+    rows = conn.exec_driver_sql(sql, (level, start, end, limit))
+    return [(int(i), bytes(h)) for i, h in rows]
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """What lies past the latest checkpoint, read in one snapshot (`read_tail`).
+
+    An append writes its entries, their nodes, the checkpoint and the head in one
+    transaction, so in an honest database nothing lies past the latest checkpoint and the
+    head equals its size.
+    """
+
+    checkpoint_size: int
+    head_size: int
+    unsigned_entry: int | None
+    """The lowest entry index no checkpoint covers (at or past its size, or negative)."""
+    stray_node: NodeId | None
+    """A stored node that is not part of the tree of `checkpoint_size` leaves."""
+
+
+def read_tail(conn: Connection) -> LogTail:
+    """Read `LogTail` in the caller's transaction: a few index seeks, no scan."""
+    size = read_size(conn)
+    cp = latest_checkpoint(conn)
+    signed = 0 if cp is None else cp.size
+    p = _placeholder(conn)
+    first = conn.exec_driver_sql(
+        f"SELECT idx FROM log_entries WHERE idx >= {p} ORDER BY idx LIMIT 1",  # noqa: S608
+        (signed,),
+    ).first()
+    if first is None:
+        first = conn.exec_driver_sql(
+            "SELECT idx FROM log_entries WHERE idx < 0 ORDER BY idx LIMIT 1"
+        ).first()
+    return LogTail(
+        checkpoint_size=signed,
+        head_size=size,
+        unsigned_entry=None if first is None else int(first[0]),
+        stray_node=_stray_node(conn, signed),
+    )
+
+
+def _stray_node(conn: Connection, size: int) -> NodeId | None:
+    # The tree of `size` leaves holds, at each level L, the nodes 0 <= idx < size >> L, and
+    # no level above size.bit_length() - 1: seek just past each level's range, and beyond.
+    p = _placeholder(conn)
+    top = size.bit_length()
+    row = (
+        conn.exec_driver_sql(
+            f"SELECT level, idx FROM log_nodes WHERE level >= {p} LIMIT 1",  # noqa: S608
+            (top,),
+        ).first()
+        or conn.exec_driver_sql("SELECT level, idx FROM log_nodes WHERE level < 0 LIMIT 1").first()
+    )
+    if row is not None:
+        return (int(row[0]), int(row[1]))
+    past = f"SELECT idx FROM log_nodes WHERE level = {p} AND idx >= {p} LIMIT 1"  # noqa: S608
+    below = f"SELECT idx FROM log_nodes WHERE level = {p} AND idx < 0 LIMIT 1"  # noqa: S608
+    for level in range(top):
+        found = conn.exec_driver_sql(past, (level, size >> level)).first()
+        found = found or conn.exec_driver_sql(below, (level,)).first()
+        if found is not None:
+            return (level, int(found[0]))
+    return None
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,89 @@ def test_parallel_audit_finds_the_same_first_failure(filled: Log, clock: Clock) 
     report = audit(DatabaseSource(filled.engine, page=700), workers=2)
     assert report.failure is not None
     assert (report.failure.kind, report.failure.index) == (FailureKind.ENTRY_MISSING, 3210)
+
+
+# --- the stored tree, the head and what lies past the checkpoint (issue 10, hole 3) ----------
+
+
+def test_changed_node_row_is_named(filled: Log) -> None:
+    # Entries, receipts and checkpoints all verify; only the proofs served from it are wrong.
+    sql(filled.engine, "UPDATE log_nodes SET hash = :h WHERE level = 3 AND idx = 2", h=bytes(32))
+    report = run(filled.engine)
+    assert report.failure is not None
+    assert report.failure.kind == FailureKind.TREE_NODE_MISMATCH
+    assert "(level 3, index 2)" in report.failure.message
+
+
+def test_deleted_node_row_is_named(filled: Log) -> None:
+    sql(filled.engine, "DELETE FROM log_nodes WHERE level = 0 AND idx = 39")
+    report = run(filled.engine)
+    assert report.failure is not None
+    assert report.failure.kind == FailureKind.TREE_NODE_MISMATCH
+    assert "(level 0, index 39)" in report.failure.message and "missing" in report.failure.message
+
+
+def test_moved_head_is_named(filled: Log) -> None:
+    sql(filled.engine, "UPDATE log_head SET size = :s", s=N + 5)
+    report = run(filled.engine)
+    assert report.failure is not None
+    assert report.failure.kind == FailureKind.HEAD_MISMATCH
+
+
+def test_entry_past_the_latest_checkpoint_is_named(filled: Log) -> None:
+    sql(
+        filled.engine,
+        "INSERT INTO log_entries (idx, entry, leaf_hash, key_id, signature) "
+        "SELECT :n, entry, leaf_hash, key_id, signature FROM log_entries WHERE idx = 0",
+        n=N,
+    )
+    report = run(filled.engine)
+    assert report.failure is not None
+    assert (report.failure.kind, report.failure.index) == (FailureKind.ENTRY_UNSIGNED, N)
+
+
+def test_non_canonical_entry_signed_with_the_log_key_is_named(
+    filled: Log, keystore: KeyStore
+) -> None:
+    # The operator holds the key: the last entry gets a repeated key, a new receipt, and the
+    # latest checkpoint is re-signed over the recomputed root. Only canonical form is broken.
+    import hashlib
+
+    from ledger.entry import receipt_message
+    from ledger.merkle import CompactRange
+
+    signer = keystore.active()
+    with filled.engine.connect() as conn:
+        rows = conn.execute(text("SELECT entry, leaf_hash FROM log_entries ORDER BY idx")).all()
+    forged = bytes(rows[-1][0]).replace(b'"lot":', b'"lot":"X","lot":', 1)
+    leaf = hashlib.sha256(b"\x00" + forged).digest()
+    tree = CompactRange()
+    nodes = [n for _, h in rows[:-1] for n in tree.append(bytes(h))] + tree.append(leaf)
+    note = sign_checkpoint(Checkpoint(ORIGIN, N, tree.root()), signer.note_signer)
+    sql(
+        filled.engine,
+        "UPDATE log_entries SET entry = :e, leaf_hash = :h, signature = :s WHERE idx = :i",
+        e=forged,
+        h=leaf,
+        s=signer.sign(receipt_message(leaf)),
+        i=N - 1,
+    )
+    for (level, idx), value in nodes:
+        sql(
+            filled.engine,
+            "UPDATE log_nodes SET hash = :h WHERE level = :l AND idx = :i",
+            h=value,
+            l=level,
+            i=idx,
+        )
+    sql(
+        filled.engine,
+        "UPDATE log_checkpoints SET note = :n, root_hash = :r WHERE size = :s",
+        n=note,
+        r=tree.root(),
+        s=N,
+    )
+    report = run(filled.engine)
+    assert report.failure is not None
+    assert (report.failure.kind, report.failure.index) == (FailureKind.NON_CANONICAL, N - 1)
+    assert "repeats the key 'lot'" in report.failure.message
