@@ -640,11 +640,16 @@ class EventMethods(Generic[R]):
         *,
         lot: str,
         into: Sequence[SplitPart | Mapping[str, Any]],
+        loss_mg: int | None = None,
+        loss_reason: str | None = None,
         occurred_at: When = None,
         idempotency_key: str | None = None,
     ) -> R:
-        """`lot.split`: a gold lot into parts whose masses add up exactly."""
-        body = _body(occurred_at, lot=lot, into=list(into))
+        """`lot.split`: a gold lot into parts; the parts plus `loss_mg` (with its
+        `loss_reason`) add up exactly to the lot."""
+        body = _body(
+            occurred_at, lot=lot, into=list(into), loss_mg=loss_mg, loss_reason=loss_reason
+        )
         return self._checked("lot.split", body, idempotency_key)
 
     def merge_lots(
@@ -1026,8 +1031,11 @@ class AltanClient(EventMethods[RecordedOut]):
         Items are `EventIn` (sent as they are, signed and keyed when missing) or dicts with
         `type`, `body` and optionally `private` and `idempotency_key`. Not atomic: valid
         items are recorded even when others fail (see each result's `problem`; turn it into
-        an exception with `AltanError.from_item`). Atomic: all or nothing. Every item has an
-        idempotency key, so the batch is retried safely.
+        an exception with `AltanError.from_item`). Atomic: all or nothing; when any item
+        fails nothing is recorded and `RuleViolation` (422, `batch-failed`) is raised, its
+        `problem` listing every failing item's mistakes (`errors`, fields `items.<n>...`)
+        and each item's result (`results`). Every item has an idempotency key, so the
+        batch is retried safely.
         """
         events = [self._item(item) for item in items]
         payload = {"items": [wire_event(e, with_key=True) for e in events], "atomic": atomic}

@@ -20,8 +20,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
 
-__all__ = ["AIMAGS", "Aimag", "aimag_by_code", "aimag_code"]
+__all__ = ["AIMAGS", "MONGOLIA", "Aimag", "Bounds", "aimag_by_code", "aimag_code"]
 
 ULAANBAATAR = 1
 
@@ -152,3 +154,30 @@ def aimag_code(name: str) -> int | None:
         return _BY_NAME.get(_fold(name))
     except (ValueError, UnicodeError):  # pragma: no cover - no known str raises
         return None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A latitude/longitude box in decimal degrees (WGS 84), edges included; exact
+    decimals, so a coordinate on the edge is inside whatever its digits."""
+
+    south: Decimal
+    north: Decimal
+    west: Decimal
+    east: Decimal
+
+    def contains(self, lat: Decimal, lon: Decimal) -> bool:
+        """Whether the point lies in the box (edges included)."""
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+
+# Mongolia spans 41°35′ to 52°09′ N and 87°44′ to 119°56′ E (National Atlas of Mongolia,
+# mongolianatlas.ac.mn, "Geographical location": southernmost Bor Tolgoi, Nomgon soum,
+# Ömnögovi; northernmost Mongol Sharyn Davaa, Sayan range; westernmost Maanit mountain,
+# Altai; easternmost Modot Khamar, Dornod), i.e. 41.583-52.150 N and 87.733-119.933 E,
+# widened here by 1 to 9 km so that a hand-held GPS reading at the border is not refused.
+# It is a box: a point in it near the border may still lie in China or Russia; no
+# per-aimag outline is kept here, so no finer check is made.
+MONGOLIA: Final = Bounds(
+    south=Decimal("41.5"), north=Decimal("52.2"), west=Decimal("87.7"), east=Decimal("119.95")
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from ledger.commitment import matches
 from ledger.encoding import canonical_json
 from ledger.errors import LedgerError
 from ledger.note import key_id as note_key_id
-from ledger.regions import aimag_code
+from ledger.regions import MONGOLIA, aimag_code
 from schemas.events import (
     ActorKeyAdded,
     ActorKeyRevoked,
@@ -298,9 +299,24 @@ def _register_site(ctx: Context, body: SiteRegistered) -> None:
             field="body.owner",
         )
     _known_aimag(body.region.aimag)
-    lat, lon = float(body.lat), float(body.lon)
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise RuleViolation("bad-coordinates", "lat/lon out of range", field="body.lat")
+    _in_mongolia(body.lat, body.lon)
+
+
+def _in_mongolia(lat_text: str, lon_text: str) -> None:
+    # Exact decimals (the schema's pattern guarantees digits), never binary floats: a point
+    # on the box's edge is inside. Only the national box: ledger.regions keeps no outline
+    # per aimag, so a site in the wrong aimag but in Mongolia is not caught here.
+    lat, lon = Decimal(lat_text), Decimal(lon_text)
+    if not MONGOLIA.contains(lat, lon):
+        box = MONGOLIA
+        field = "body.lat" if not box.south <= lat <= box.north else "body.lon"
+        raise RuleViolation(
+            "outside-mongolia",
+            f"lat {lat_text}, lon {lon_text} is outside Mongolia (latitude {box.south} to "
+            f"{box.north} N, longitude {box.west} to {box.east} E); a mine site must be in "
+            "Mongolia: check the order of lat and lon and their signs",
+            field=field,
+        )
 
 
 @projects("site.registered")

@@ -10,7 +10,7 @@ service answers from the projection tables; nothing here reads a database or a c
     ore.delivered         ObjectEvent ADD            commissioning    active
     processing.recorded   TransformationEvent        commissioning    active
     assay.recorded        ObjectEvent OBSERVE        inspecting       -
-    lot.split             TransformationEvent        -                -
+    lot.split             TransformationEvent        -                -  (altan:lossQuantity)
     lots.merged           TransformationEvent        -                -
     transfer.offered      TransactionEvent ADD       -                -
     transfer.accepted     ObjectEvent OBSERVE        accepting        -
@@ -411,15 +411,17 @@ def _assayed(e: Logged, facts: Facts) -> Fields:
 def _split(e: Logged, facts: Facts) -> Fields:
     b = e.body
     parts = [(p["lot"], p["mass_mg"]) for p in b["into"]]
-    return _event(
-        "TransformationEvent",
-        e,
-        {
-            "inputQuantityList": [_quantity(b["lot"], sum(m for _, m in parts), "mg")],
-            "outputQuantityList": [_quantity(lot, m, "mg") for lot, m in parts],
-            **_at(e.actor),
-        },
-    )
+    # the lot = its parts + what the split lost (`loss_mg`, absent in older entries); the
+    # loss is stated as a quantity, its reason is free text and stays out (see above)
+    loss = b.get("loss_mg") if type(b.get("loss_mg")) is int else 0
+    fields: Fields = {
+        "inputQuantityList": [_quantity(b["lot"], sum(m for _, m in parts) + loss, "mg")],
+        "outputQuantityList": [_quantity(lot, m, "mg") for lot, m in parts],
+        **_at(e.actor),
+    }
+    if loss:
+        fields["altan:lossQuantity"] = {"quantity": loss, "uom": UOM["mg"]}
+    return _event("TransformationEvent", e, fields)
 
 
 @_maps("lots.merged")

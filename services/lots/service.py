@@ -19,7 +19,8 @@ Rule slugs (the `rule` of the error), besides NotFound `unknown-lot|actor|site|o
                    mined-after-delivery, not-an-ore-lot, not-a-gold-lot, lot-not-active,
                    duplicate-input, duplicate-lot, mass-exceeds-remaining, dates-out-of-order,
                    mercury-free-amalgamation, gold-exceeds-ore, outputs-exceed-ore,
-                   mass-not-conserved, forms-differ, held, offer-open, offer-to-self,
+                   mass-not-conserved, loss-reason-missing, reason-without-loss,
+                   loss-exceeds-lot, forms-differ, held, offer-open, offer-to-self,
                    not-a-buyer, counterparty-not-active, offer-not-open, offer-stale,
                    unexpected-private-data, price-missing, bad-price, commitment-mismatch
 """
@@ -27,7 +28,7 @@ Rule slugs (the `rule` of the error), besides NotFound `unknown-lot|actor|site|o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from fractions import Fraction
 from typing import Any
@@ -409,13 +410,42 @@ def _split(ctx: Context, body: LotSplit) -> None:
     seen: set[str] = set()
     for i, part in enumerate(body.into):
         _new_lot(ctx, part.lot, f"body.into.{i}.lot", seen)
+    loss = split_loss(body)
+    if loss > 0 and body.loss_reason is None:
+        raise RuleViolation(
+            "loss-reason-missing",
+            f"a loss of {loss} mg needs its loss_reason (cutting, remelting, sampling...)",
+            field="body.loss_reason",
+        )
+    if loss == 0 and body.loss_reason is not None:
+        raise RuleViolation(
+            "reason-without-loss",
+            "loss_reason is given but loss_mg is 0 or absent",
+            field="body.loss_mg",
+        )
+    if loss > lot.remaining:
+        raise RuleViolation(
+            "loss-exceeds-lot",
+            f"a loss of {loss} mg is more than the {lot.remaining} mg lot {lot.id} holds",
+            field="body.loss_mg",
+        )
     total = sum(part.mass_mg for part in body.into)
-    if total != lot.remaining:
+    if total + loss != lot.remaining:
+        lost = f" and {loss} mg lost" if loss else ""
         raise RuleViolation(
             "mass-not-conserved",
-            f"the parts weigh {total} mg; lot {lot.id} has {lot.remaining} mg",
+            f"the parts weigh {total} mg{lost}, {total + loss} mg in all; lot {lot.id} has "
+            f"{lot.remaining} mg",
             field="body.into",
         )
+
+
+def split_loss(body: LotSplit | Mapping[str, Any]) -> int:
+    """The milligrams a split lost: `loss_mg`, 0 when absent (every split logged before
+    the field existed, and every split that lost nothing). Exact: the lot's mass before
+    the split is the sum of the parts plus this."""
+    value = body.loss_mg if isinstance(body, LotSplit) else body.get("loss_mg")
+    return value if type(value) is int else 0
 
 
 @projects("lot.split")

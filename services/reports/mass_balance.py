@@ -16,13 +16,19 @@ For each centre, over the period's days (UTC+8, see `periods`):
   `remaining` (maintained by the projection) plus what runs dated after the end took
   from it. The difference must be 0; it is not when a run is dated before the delivery of
   ore it consumed (the run's index is given as evidence) or when the projection's lots
-  disagree with its links. Without `to`, the end is now.
+  disagree with its links. Without `to`, the end is now;
+- gold lost in splits (mg): what the centre's `lot.split` entries of the period state as
+  `loss_mg` (a lot = its parts + the loss, exact), and the table `losses`: every split of
+  the period that lost mass, by any holder (or by the centre asked for), with its reason,
+  read from the log entries themselves. Splits logged before `loss_mg` existed lost
+  nothing and are not listed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 from typing import Any
 
@@ -31,13 +37,15 @@ from sqlalchemy.orm import Session
 
 from services.actors.models import Actor
 from services.errors import NotFound
+from services.lots.models import Lot, LotEvent
+from services.lots.service import split_loss
 from services.reports import evidence, facts
 from services.reports.facts import Delivery, Run
-from services.reports.periods import Period, Unreadable
+from services.reports.periods import Period, Unreadable, readable_instant
 from services.reports.stats import Distribution, number
 from services.settings import Settings
 
-TABLES = ("centres", "runs", "stock")
+TABLES = ("centres", "runs", "stock", "losses")
 
 
 def centres(s: Session, centre: str | None) -> list[str]:
@@ -73,6 +81,10 @@ def mass_balance(
     by_centre_r: dict[str, list[Run]] = defaultdict(list)
     for r in all_runs:
         by_centre_r[r.centre].append(r)
+    losses = split_losses(s, period, centre)
+    lost: dict[str, int] = defaultdict(int)
+    for loss in losses:
+        lost[loss.actor] += loss.loss_mg
 
     centre_rows: list[dict[str, Any]] = []
     run_rows: list[dict[str, Any]] = []
@@ -80,6 +92,7 @@ def mass_balance(
     for cid in covered:
         ds, rs = by_centre_d.get(cid, []), by_centre_r.get(cid, [])
         row, runs_of, series = _centre(cid, ds, rs, period, (low, high), methods, cp["tree_size"])
+        row["gold_lost_in_splits_mg"] = lost.get(cid, 0)
         centre_rows.append(row)
         run_rows.extend(runs_of)
         stock_rows.extend(series)
@@ -95,6 +108,7 @@ def mass_balance(
         "centres": centre_rows,
         "runs": run_rows,
         "stock": stock_rows,
+        "losses": [loss.to_json(cp["tree_size"]) for loss in losses],
         "not_computable": [u.to_json() for u in sorted(unreadable, key=lambda u: u.index)],
     }
 
@@ -251,6 +265,77 @@ def _series(
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class SplitLoss:
+    """A split that lost mass: who split which lot, when, into what, and how much was lost
+    and why (as its `lot.split` entry states)."""
+
+    index: int
+    actor: str
+    lot: str
+    occurred_at: str
+    day: date
+    parts: tuple[str, ...]
+    parts_mg: int
+    loss_mg: int
+    reason: str | None
+
+    def to_json(self, tree_size: int) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "lot": self.lot,
+            "index": self.index,
+            "occurred_at": self.occurred_at,
+            "day": self.day.isoformat(),
+            "parts": " ".join(self.parts),
+            "lot_mg": self.parts_mg + self.loss_mg,
+            "parts_mg": self.parts_mg,
+            "loss_mg": self.loss_mg,
+            "loss_reason": self.reason,
+            "proof": evidence.proof_url(self.index, tree_size),
+        }
+
+
+def split_losses(s: Session, period: Period, actor: str | None = None) -> list[SplitLoss]:
+    """The splits of the period (by `actor`, when given) that lost mass, in log order.
+
+    The figures come from the entries themselves (the projection keeps no loss): the split
+    lot's history names the entry; its custodian, which a closed lot keeps, the splitter."""
+    stmt = (
+        select(LotEvent.index)
+        .join(Lot, Lot.id == LotEvent.lot_id)
+        .where(LotEvent.type == "lot.split")
+        .distinct()
+    )
+    if actor is not None:
+        stmt = stmt.where(Lot.custodian_id == actor)
+    out: list[SplitLoss] = []
+    for index, entry in sorted(evidence.entries_at(s.connection(), s.scalars(stmt)).items()):
+        body, who = entry.event.body, entry.event.actor
+        loss = split_loss(body)
+        if loss <= 0 or (actor is not None and who != actor):
+            continue  # nothing lost: every split logged before loss_mg, most splits since
+        at = readable_instant(body.get("occurred_at"))
+        if at is None or not period.contains(at.date()):
+            continue  # a split with a loss was checked strictly at the edge: always readable
+        into = [p for p in body.get("into", []) if isinstance(p, dict)]
+        reason = body.get("loss_reason")
+        out.append(
+            SplitLoss(
+                index=index,
+                actor=who,
+                lot=str(body.get("lot")),
+                occurred_at=str(body["occurred_at"]),
+                day=at.date(),
+                parts=tuple(str(p.get("lot")) for p in into),
+                parts_mg=sum(m for p in into if type(m := p.get("mass_mg")) is int),
+                loss_mg=loss,
+                reason=reason if isinstance(reason, str) else None,
+            )
+        )
+    return out
 
 
 def _floor(value: Fraction) -> int:

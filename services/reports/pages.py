@@ -88,7 +88,7 @@ def _query(period: Period, **more: Any) -> str:
 def _links(period: Period, hold_days: int) -> dict[str, str]:
     """The CSV export of every table on the page (same period)."""
     links = {}
-    for table in ("centres", "runs", "stock"):
+    for table in ("centres", "runs", "stock", "losses"):
         links[table] = "/reports/mass-balance?" + _query(period, format="csv", table=table)
     for table in ("flags", "not_computable"):
         links[table] = "/reports/red-flags?" + _query(

@@ -24,9 +24,10 @@ yield_outlier        low
     period (Q1 - 3·IQR, Q3 + 3·IQR; at least 4 runs); evidence: the run.
 long_hold            medium (still held) / low (lifted)
     a hold (any target: lot, actor, site) in force for more than N days (query `hold_days`,
-    default ALTAN_REPORT_HOLD_DAYS = 30) at the end of the period (or now) or when it was
-    lifted, if it was in force during the period; evidence: `case.opened` (and
-    `case.resolved`). Days are counted between the events' occurred_at.
+    default ALTAN_REPORT_HOLD_DAYS = 30) at the end of the period (or now, when the period
+    has no end or ends later) or when it was lifted, if it was in force during the
+    period; evidence: `case.opened` (and `case.resolved`). Days are counted between the
+    events' occurred_at.
 custody_gap          high
     a lot created in the period whose chain misses a step: a gold lot with no recorded
     inputs, a link made by another entry than the lot's creation, a run input that was not
@@ -165,7 +166,7 @@ def red_flags(
     conn = s.connection()
     cp = evidence.checkpoint(conn)
     days = hold_days if hold_days is not None else settings.report_hold_days
-    as_of = period.end_instant() or now.astimezone(ULAANBAATAR)
+    as_of = as_of_instant(period, now)
     unreadable: list[Unreadable] = []
     ds = facts.deliveries(s, unreadable=unreadable)
     rs = facts.runs(s, unreadable=unreadable)
@@ -205,6 +206,15 @@ def red_flags(
         "not_computable": NOT_COMPUTABLE
         + [u.to_json() for u in sorted(unreadable, key=lambda u: u.index)],
     }
+
+
+def as_of_instant(period: Period, now: datetime) -> datetime:
+    """The moment the report speaks of, in UTC+8: the end of the period, or now when the
+    period has no end or ends in the future (a hold cannot have lasted until a day that
+    has not come: a 23-day hold in a period ending next month is 23 days old, not 51)."""
+    current = now.astimezone(ULAANBAATAR)
+    end = period.end_instant()
+    return current if end is None or end > current else end
 
 
 # --- suppliers ----------------------------------------------------------------------------

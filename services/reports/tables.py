@@ -20,7 +20,7 @@ FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 # report -> table name -> key of the report's JSON holding that table; the first is the default
 TABLES: Final[dict[str, dict[str, str]]] = {
-    "mass-balance": {"centres": "centres", "runs": "runs", "stock": "stock"},
+    "mass-balance": {"centres": "centres", "runs": "runs", "stock": "stock", "losses": "losses"},
     "custody": {"steps": "steps", "origins": "origin_rows"},
     "red-flags": {"flags": "flags", "not_computable": "not_computable", "rules": "rules"},
 }
