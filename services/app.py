@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ledger.errors import LedgerError
 from ledger.log import Log
+from schemas.event_contract import publish_event_contract
 from schemas.log import Health
 from services import observability, problems, security
 from services.actors.routes import router as actors_router
@@ -41,10 +43,42 @@ Ed25519 receipts on every entry. Base64 is standard with padding.
 """
 
 
+def _publish_event_bodies(app: FastAPI) -> None:
+    """Make the OpenAPI document show every event body: `EventIn` (a `type` and a
+    free-form `body` at run time) is published as the union of every event request,
+    discriminated by `type`, with examples (schemas.event_contract). Parsing is unchanged."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = publish_event_contract(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 class Liveness(BaseModel):
     """`/livez`: the process answers."""
 
     status: str
+
+
+class _Threads:
+    """A thread pool that is made when first needed and again after a shutdown."""
+
+    def __init__(self, workers: int, prefix: str) -> None:
+        self._workers = workers
+        self._prefix = prefix
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __call__(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=self._prefix)
+        return self._pool
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,8 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cfg = settings or get_settings()
     # Threads of their own for what asks the database outside the routes (probes, token
     # checks before a body is read): a hung database queues them here, not in the routes'.
-    probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="altan-probe")
-    auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="altan-auth")
+    # Made anew at each start: an app may be started and stopped more than once (tests,
+    # schemathesis), and a pool that was shut down takes no more work.
+    probe_pool = _Threads(2, "altan-probe")
+    auth_pool = _Threads(4, "altan-auth")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,8 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.committer.close()
-            probe_pool.shutdown(wait=False, cancel_futures=True)
-            auth_pool.shutdown(wait=False, cancel_futures=True)
+            probe_pool.shutdown()
+            auth_pool.shutdown()
             runtime.close()
             logging_setup.undo()
 
@@ -85,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    _publish_event_bodies(app)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=cfg.max_request_bytes)
     app.add_middleware(AuthBeforeBody, timeout=cfg.readiness_timeout_s, pool=auth_pool)
@@ -125,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(probe_pool, log.size), cfg.readiness_timeout_s
+                loop.run_in_executor(probe_pool(), log.size), cfg.readiness_timeout_s
             )
         except (TimeoutError, SQLAlchemyError, LedgerError) as exc:
             # the type only: a database error's text may name the statement

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from schemas.api import PROBLEM_BASE
 from services.problems import RETRY_AFTER_SECONDS
 
 Scope = MutableMapping[str, Any]
@@ -116,7 +115,9 @@ class AuthBeforeBody:
     `pool` (threads of its own), bounded by `timeout` (503 with Retry-After after it).
     """
 
-    def __init__(self, app: ASGIApp, *, timeout: float, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, app: ASGIApp, *, timeout: float, pool: Callable[[], ThreadPoolExecutor]
+    ) -> None:
         self.app = app
         self.timeout = timeout
         self._known: dict[str, float] = {}
@@ -139,6 +140,7 @@ class AuthBeforeBody:
                 "send Authorization: Bearer <token>",
                 field="Authorization",
                 headers=[(b"www-authenticate", b"Bearer")],
+                scope=scope,
             )
             return
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -160,7 +162,7 @@ class AuthBeforeBody:
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
-                loop.run_in_executor(self._pool, _check_token, engine, token), self.timeout
+                loop.run_in_executor(self._pool(), _check_token, engine, token), self.timeout
             )
         except DomainError as exc:
             error = exc
@@ -171,6 +173,7 @@ class AuthBeforeBody:
                 error.detail,
                 field=error.field,
                 headers=[(b"www-authenticate", b"Bearer")] if error.status == 401 else [],
+                scope=scope,
             )
         except (TimeoutError, SQLAlchemyError):
             return _unavailable
@@ -214,15 +217,21 @@ async def _problem(
     *,
     field: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
+    scope: Scope | None = None,
 ) -> None:
-    doc: dict[str, Any] = {
-        "type": PROBLEM_BASE + rule,
-        "title": rule.replace("-", " ").capitalize(),
-        "status": status,
-        "detail": detail,
-    }
-    if field is not None:
-        doc["field"] = field
+    # Worded as every other problem (errors listed, Accept-Language: services.problems).
+    from services.problem_texts import negotiate
+    from services.problems import problem_document
+
+    accept = dict(scope["headers"]).get(b"accept-language") if scope is not None else None
+    lang = negotiate(accept.decode("latin-1") if accept else None)
+    title = rule.replace("-", " ").capitalize()
+    doc = problem_document(status, rule, title, detail, field=field, lang=lang)
+    headers = [
+        *(headers or []),
+        (b"content-language", lang.encode()),
+        (b"vary", b"Accept-Language"),
+    ]
     body = json.dumps(doc).encode()
     await send(
         {
