@@ -99,6 +99,9 @@ class ItemProblem(BaseModel):
     status: int
     detail: str
     field: str | None = None
+    errors: list[dict[str, object]] | None = Field(
+        default=None, description="every mistake of the item: field, pointer, rule, detail"
+    )
 
 
 class BatchItemOut(BaseModel):

@@ -178,8 +178,26 @@ class SplitPart(BaseModel):
 
 
 class LotSplit(Body):
+    """A gold lot divided into parts; what the handling lost (`loss_mg`, with its
+    `loss_reason`) is stated, so that lot = parts + loss, exact in milligrams."""
+
     lot: ObjectId
     into: Annotated[list[SplitPart], Field(min_length=2, max_length=50)]
+    loss_mg: (
+        Annotated[
+            int,
+            Field(
+                ge=0,
+                le=1_000_000_000,
+                description="milligrams lost in the split (cutting, remelting, sampling); "
+                "absent means none",
+            ),
+        ]
+        | None
+    ) = None
+    loss_reason: Annotated[
+        Text | None, Field(description="why the mass was lost; required when loss_mg > 0")
+    ] = None
 
 
 class LotsMerged(Body):

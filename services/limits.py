@@ -73,14 +73,11 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "https://altan-ledger.org/problems/body-too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"request bodies are limited to {self.max_bytes} bytes",
-            }
-        ).encode()
+        from services.problems import problem_document  # worded as every other problem
+
+        detail = f"request bodies are limited to {self.max_bytes} bytes"
+        doc = problem_document(413, "body-too-large", "Request body too large", detail)
+        body = json.dumps(doc).encode()
         await send(
             {
                 "type": "http.response.start",

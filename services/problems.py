@@ -3,13 +3,19 @@
 Routes never build error responses themselves; they let typed errors rise and the
 handlers here turn them into ``application/problem+json`` with a stable `type` per rule.
 A test fails when a LedgerError subclass is missing from `ERROR_TABLE`.
+
+Every problem lists its mistakes in `errors` (all of them, not the first: a clerk fixes a
+form once), each with `field` (dotted), `pointer` (RFC 6901, into the JSON body), a stable
+`rule` slug and a plain-language `detail`, worded by `services.problem_texts` in the
+language `Accept-Language` asks for (English by default, Mongolian for `mn`): never a
+regular expression, pydantic's message or the value sent.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -23,7 +29,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import errors
 from ledger.certificate import CertificateInvalid
 from schemas.api import PROBLEM_BASE
-from services.errors import DomainError
+from services.certificates.i18n import Lang
+from services.errors import BODY_ROOTS, DomainError, FieldError, InvalidFields
+from services.problem_texts import (
+    INVALID_REQUEST,
+    RULES,
+    field_error_text,
+    negotiate,
+    summary,
+)
+from services.problem_texts import (
+    title as localized_title,
+)
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -81,6 +98,72 @@ def problem_for(exc: errors.LedgerError) -> ProblemType:
     return ERROR_TABLE[errors.LedgerError]
 
 
+def language(request: Request | None) -> Lang:
+    """The language a request's problems are worded in (`Accept-Language`)."""
+    if request is None:
+        return "en"
+    return negotiate(request.headers.get("accept-language"))
+
+
+def pointer(field: str) -> str:
+    """The RFC 6901 JSON pointer (as a URI fragment, RFC 9457's example) of a dotted path."""
+    return "#/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in field.split("."))
+
+
+def render_errors(errors: Sequence[FieldError], lang: Lang) -> list[dict[str, Any]]:
+    """The `errors` member: each mistake with its field, pointer, rule and plain detail."""
+    out: list[dict[str, Any]] = []
+    for e in errors:
+        item: dict[str, Any] = {"field": e.field}
+        if e.in_body and e.field:
+            item["pointer"] = pointer(e.field)
+        item["rule"] = e.rule
+        item["detail"] = field_error_text(e, lang)
+        out.append(item)
+    return out
+
+
+def problem_document(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    lang: Lang = "en",
+    errors: Sequence[FieldError] | None = None,
+    field: str | None = None,
+    specific: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The body of a problem: `title` and `detail` are the English contract; in another
+    language they are worded from the glossary. Without `errors`, the one mistake is the
+    problem itself (`field`, `slug`); `specific` says whether `detail` carries specifics
+    worth keeping beside the glossary's sentence (ids, masses) or is a fixed text."""
+    listed = errors is not None
+    if errors is None:
+        in_body = field is not None and field.split(".", 1)[0] in BODY_ROOTS
+        kept = detail if specific or slug not in RULES else None
+        errors = [FieldError(field, slug, detail=kept, in_body=in_body)]
+    rendered = render_errors(errors, lang)
+    if lang == "en" and not listed:
+        # English keeps the detail as given (the contract), the item too.
+        rendered[0]["detail"] = detail
+    elif listed or lang != "en":
+        detail = summary([e["detail"] for e in rendered], lang)
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": localized_title(slug, title, status, lang),
+        "status": status,
+        "detail": detail,
+    }
+    first_field = field if field is not None else (errors[0].field if errors else None)
+    if first_field is not None:
+        body["field"] = first_field
+    body["errors"] = rendered
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -88,17 +171,27 @@ def problem_response(
     detail: str,
     *,
     headers: Mapping[str, str] | None = None,
+    lang: Lang = "en",
+    errors: Sequence[FieldError] | None = None,
+    field: str | None = None,
+    specific: bool = True,
     **extra: Any,
 ) -> JSONResponse:
-    """A problem+json response; `headers` go on the response, `extra` into the body."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    """A problem+json response; `headers` go on the response, `extra` into the body (see
+    `problem_document` for the rest)."""
+    body = problem_document(
+        status,
+        slug,
+        title,
+        detail,
+        lang=lang,
+        errors=errors,
+        field=field,
+        specific=specific,
+        **extra,
+    )
+    out_headers = {"Content-Language": lang, "Vary": "Accept-Language", **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=out_headers)
 
 
 def install(app: FastAPI) -> None:
@@ -115,7 +208,7 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(errors.LedgerError)
-    async def _ledger_error(_request: Request, exc: errors.LedgerError) -> JSONResponse:
+    async def _ledger_error(request: Request, exc: errors.LedgerError) -> JSONResponse:
         kind = problem_for(exc)
         if kind.status >= 500:
             log.error("ledger error: %s", exc)
@@ -130,9 +223,11 @@ def install(app: FastAPI) -> None:
             detail,
             field=getattr(exc, "field", None),
             headers=retry,
+            lang=language(request),
+            specific=kind.status < 500,
         )
 
-    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The driver's own message only: SQLAlchemy's adds the statement and its
         # parameters, which may hold personal data.
         log.error("database unavailable: %s", getattr(exc, "orig", None) or type(exc).__name__)
@@ -143,6 +238,8 @@ def install(app: FastAPI) -> None:
             "the service cannot reach its database right now; nothing was recorded unless a "
             "retry with the same Idempotency-Key says so; try again later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            lang=language(request),
+            specific=False,
         )
 
     for exc_class in DATABASE_UNAVAILABLE:
@@ -164,13 +261,22 @@ def install(app: FastAPI) -> None:
         )
         if _CONTROL.search(request.url.path) or _CONTROL.search(unquote(request.url.path)):
             # An id in the path no record can have: nothing has it.
-            return problem_response(404, "not-found", "Not Found", "no record has this id")
+            return problem_response(
+                404,
+                "not-found",
+                "Not Found",
+                "no record has this id",
+                lang=language(request),
+                specific=False,
+            )
         return problem_response(
             422,
             "invalid-value",
             "Invalid value",
             "a value in the request cannot be stored (a control character, or too long); "
             "nothing was recorded",
+            lang=language(request),
+            specific=False,
         )
 
     app.add_exception_handler(sa_exc.DataError, _data_error)
@@ -183,50 +289,97 @@ def install(app: FastAPI) -> None:
             return await _data_error(request, exc)
         log.error("database statement failed: %s", type(getattr(exc, "orig", None) or exc).__name__)
         return problem_response(
-            500, "internal-error", "Internal error", "the service failed; nothing was recorded"
+            500,
+            "internal-error",
+            "Internal error",
+            "the service failed; nothing was recorded",
+            lang=language(request),
+            specific=False,
         )
 
     app.add_exception_handler(sa_exc.StatementError, _statement_error)
 
     @app.exception_handler(DomainError)
-    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(
-            exc.status,
-            exc.rule,
-            exc.rule.replace("-", " ").capitalize(),
-            exc.detail,
-            field=exc.field,
-            headers=headers,
-        )
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return domain_problem(exc, language(request))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body")),
-                "rule": e.get("type"),
-                "message": e.get("msg"),
-            }
-            for e in exc.errors()
-        ]
-        first = errs[0] if errs else {"field": None, "message": "invalid request"}
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = [_request_field_error(e) for e in exc.errors()]
+        if not found:
+            found = [FieldError(None, "invalid")]
         return problem_response(
             422,
             "validation-error",
-            "Invalid request",
-            f"{first['field']}: {first['message']}",
-            field=first["field"],
-            errors=errs,
+            INVALID_REQUEST.en,
+            "",
+            field=found[0].field,
+            errors=found,
+            lang=language(request),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
         return problem_response(
-            exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers
+            exc.status_code,
+            slug,
+            str(exc.detail),
+            str(exc.detail),
+            headers=exc.headers,
+            lang=language(request),
+            specific=False,
         )
+
+
+def domain_problem(exc: DomainError, lang: Lang) -> JSONResponse:
+    """The problem+json answer to a DomainError, worded in `lang`: every field error it
+    carries, and its extension members (a failed batch's `results`)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    headers.update({"Content-Language": lang, "Vary": "Accept-Language"})
+    return JSONResponse(
+        domain_problem_document(exc, lang),
+        status_code=exc.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def domain_problem_document(exc: DomainError, lang: Lang) -> dict[str, Any]:
+    """The problem document of a DomainError (also an item's problem in a batch answer)."""
+    listed = isinstance(exc, InvalidFields) or len(exc.errors) > 1
+    english_title = INVALID_REQUEST.en if isinstance(exc, InvalidFields) else _title(exc.rule)
+    return problem_document(
+        exc.status,
+        exc.rule,
+        english_title,
+        exc.detail,
+        field=exc.field,
+        errors=exc.errors if listed else None,
+        lang=lang,
+        **exc.members,
+    )
+
+
+def _title(rule: str) -> str:
+    return rule.replace("-", " ").capitalize()
+
+
+# Where FastAPI found a mistake (the first element of its `loc`) and the name it is known by.
+_LOCATIONS = {"body", "query", "path"}
+
+
+def _request_field_error(e: Mapping[str, Any]) -> FieldError:
+    """One of FastAPI's validation errors as a FieldError: its location without the
+    `body`/`query`/`path` prefix (a header keeps `header.`), never its input or message."""
+    loc = [str(p) for p in e.get("loc", ())]
+    where, rest = (loc[0], loc[1:]) if loc and loc[0] in _LOCATIONS else ("", loc)
+    kind = str(e.get("type", "invalid")).replace("_", "-")
+    if where == "body" and not rest and kind == "missing":
+        return FieldError(None, "body-missing")
+    ctx = {k: v for k, v in (e.get("ctx") or {}).items() if k != "error"}
+    return FieldError(".".join(rest) or None, kind, ctx, in_body=where == "body")
 
 
 # What any operation may answer through the handlers above, whatever its own route says.
@@ -235,7 +388,8 @@ SHARED_PROBLEMS = {
     "403": "The principal's role or relationship to the record does not allow this",
     "404": "Nothing has the id given in the path",
     "413": "The request body is larger than ALTAN_MAX_REQUEST_BYTES",
-    "422": "The request is invalid: the field at fault and the rule are named",
+    "422": "The request is invalid: every field at fault, its rule and a plain detail are "
+    "listed in `errors` (English, or Mongolian for Accept-Language: mn)",
     "429": "Too many requests from this token or address; retry after Retry-After seconds",
     "503": "The database or the log key is unavailable; retry after Retry-After seconds",
 }

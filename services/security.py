@@ -37,7 +37,6 @@ import math
 import time
 from collections.abc import Callable
 
-from schemas.api import PROBLEM_BASE
 from services.limits import ASGIApp, Message, Receive, Scope, Send
 from services.observability import RATE_LIMITED, actor_of_token
 
@@ -275,9 +274,9 @@ async def _problem(
     detail: str,
     headers: list[tuple[bytes, bytes]],
 ) -> None:
-    body = json.dumps(
-        {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    ).encode()
+    from services.problems import problem_document  # worded as every other problem
+
+    body = json.dumps(problem_document(status, slug, title, detail)).encode()
     await send(
         {
             "type": "http.response.start",

@@ -526,7 +526,15 @@ def test_a_batch_gets_one_receipt_per_valid_delivery_after_all_its_entries(world
 def test_an_atomic_batch_that_fails_records_no_delivery_and_no_receipt(world: World) -> None:
     world.deliver("ORE-TAKEN", 1_000_000)
     before = world.size()
-    out = batch(world, [delivery_item("ORE-NEW"), delivery_item("ORE-TAKEN")], atomic=True)
+    # a failed atomic batch is a 422 problem (issue 11, finding 10) listing each item
+    resp = world.c.post(
+        "/events/batch",
+        json={"items": [delivery_item("ORE-NEW"), delivery_item("ORE-TAKEN")], "atomic": True},
+        headers=world.api.headers(CENTRE),
+    )
+    assert resp.status_code == 422, resp.text
+    out = resp.json()
+    assert out["type"].endswith("/batch-failed")
     assert [r["status"] for r in out["results"]] == [422, 409]
     assert world.size() == before
     resp = world.c.get("/lots/ORE-NEW/certificates", headers=world.api.headers(AUDITOR))

@@ -200,7 +200,10 @@ def test_batch_records_valid_items_or_nothing_when_atomic(api: Api) -> None:
         json={"items": [item("miner:d"), item("miner:a")], "atomic": True},
         headers=api.headers("admin:root"),
     )
+    # nothing recorded: a 422 problem listing each item (issue 11, finding 10)
+    assert resp.status_code == 422, resp.text
     out = resp.json()
+    assert out["type"].endswith("/batch-failed")
     assert [r["status"] for r in out["results"]] == [422, 409]
     assert out["results"][0]["problem"]["type"].endswith("/batch-aborted")
     assert api.size() == before + 2

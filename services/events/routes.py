@@ -17,10 +17,12 @@ from schemas.api import (
     ItemProblem,
     RecordedOut,
 )
+from schemas.event_contract import openapi_examples
 from schemas.log import Problem
 from schemas.types import Identifier
 from services.auth import PrincipalDep, bearer_token
 from services.bodies import StrictJSONRoute
+from services.certificates.i18n import Lang
 from services.errors import Conflict, DomainError, RuleViolation
 from services.events.service import (
     EventCommitter,
@@ -72,6 +74,11 @@ def _out(rec: Recorded) -> RecordedOut:
     response_model=RecordedOut,
     responses=_PROBLEMS,
     summary="Record one event",
+    # One named example per event type for /docs; the body's schema (a union discriminated
+    # by `type`) is published by services.app, parsing stays EventIn's.
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"examples": openapi_examples()}}}
+    },
 )
 async def record_event(
     item: EventIn,
@@ -106,8 +113,12 @@ async def record_event(
 )
 def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> BatchOut:
     """Each item gets its own result. Valid items are recorded even when others fail,
-    unless `atomic` is true, when the first failure records nothing at all. Items carry
-    their own `idempotency_key`."""
+    unless `atomic` is true: then any failure records nothing at all, and the answer is a
+    422 problem (`batch-failed`) listing every failing item's mistakes in `errors` and
+    every item's result in `results`. Items carry their own `idempotency_key`."""
+    from services.problems import language  # the problems build on the routes' schemas
+
+    lang = language(request)
     service = _service(request)
     if len(batch.items) > service.settings.batch_max_items:
         raise RuleViolation(
@@ -140,20 +151,38 @@ def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> B
         except DomainError as exc:
             early[i] = exc
     if early and batch.atomic:
-        first = min(early)
-        raise early[first]
-    results = iter(service.submit_many(items, atomic=batch.atomic))
+        # Nothing is submitted (it could commit): the items refused here are listed, the
+        # others are not recorded.
+        not_checked = RuleViolation(
+            "batch-aborted",
+            f"not recorded: item {min(early)} failed and the batch is all-or-nothing",
+        )
+        raise BatchFailed(
+            [early.get(i, not_checked) for i in range(len(batch.items))],
+            [_problem(early.get(i, not_checked), lang) for i in range(len(batch.items))],
+        )
+    submitted = service.submit_many(items, atomic=batch.atomic)
+    if batch.atomic and any(r.error is not None for r in submitted):
+        # Every item then has an error: its own, or `batch-aborted` (not recorded).
+        given = iter(submitted)
+        errors: list[DomainError] = []
+        for i in range(len(batch.items)):
+            error = errors[repeats[i]] if i in repeats else next(given).error
+            assert error is not None
+            errors.append(error)
+        raise BatchFailed(errors, [_problem(e, lang) for e in errors])
+    results = iter(submitted)
     out: list[BatchItemOut] = []
     for i in range(len(batch.items)):
         if i in early:
-            out.append(_problem(early[i]))
+            out.append(_problem(early[i], lang))
             continue
         if i in repeats:
             out.append(_repeated(out[repeats[i]]))
             continue
         res = next(results)
         if res.error is not None:
-            out.append(_problem(res.error))
+            out.append(_problem(res.error, lang))
         else:
             assert res.recorded is not None
             out.append(BatchItemOut(status=201, recorded=_out(res.recorded)))
@@ -178,14 +207,43 @@ def _repeated(first: BatchItemOut) -> BatchItemOut:
     return BatchItemOut(status=200, recorded=first.recorded)
 
 
-def _problem(exc: DomainError) -> BatchItemOut:
+def _problem(exc: DomainError, lang: Lang) -> BatchItemOut:
+    """An item's refusal, worded as the whole request's problems are (in `lang`)."""
+    from services.problems import domain_problem_document
+
+    doc = domain_problem_document(exc, lang)
     return BatchItemOut(
         status=exc.status,
         problem=ItemProblem(
             type=PROBLEM_BASE + exc.rule,
-            title=exc.rule.replace("-", " ").capitalize(),
+            title=doc["title"],
             status=exc.status,
-            detail=exc.detail,
+            detail=doc["detail"],
             field=exc.field,
+            errors=doc["errors"],
         ),
     )
+
+
+class BatchFailed(DomainError):
+    """An atomic batch with a failing item (422 `batch-failed`): nothing was recorded.
+    `errors` lists every mistake of every failing item, under `items.<n>`; the problem's
+    `results` member has each item's result as a batch answer has them (`recorded`: 0)."""
+
+    status = 422
+
+    def __init__(self, errors: list[DomainError], results: list[BatchItemOut]) -> None:
+        failing = [i for i, e in enumerate(errors) if e.rule != "batch-aborted"]
+        listed = [fe.within(f"items.{i}") for i in failing for fe in errors[i].errors]
+        super().__init__(
+            "batch-failed",
+            f"nothing was recorded: item(s) {', '.join(map(str, failing))} of this "
+            "all-or-nothing batch failed; fix them and send the batch again",
+            field=listed[0].field if listed else "items",
+            errors=listed,
+        )
+        self.members = {
+            "recorded": 0,
+            "failed": len(results),
+            "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
+        }

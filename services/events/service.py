@@ -52,7 +52,14 @@ from ledger.keys import LogSigner
 from ledger.log import Log
 from schemas.events import Body
 from services import observability
-from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
+from services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidFields,
+    NotFound,
+    RuleViolation,
+)
 from services.events.models import IdempotencyRecord
 from services.events.times import check_not_future
 from services.projection import Applied, apply
@@ -258,8 +265,9 @@ class EventService:
     ) -> list[ItemResult]:
         """Record many submissions in one transaction with one checkpoint.
 
-        atomic: the first failure records nothing of the batch (its error is returned for
-        that item, the others are reported as not recorded); otherwise each item stands alone.
+        atomic: any failure records nothing of the batch: every item is still checked, so
+        that each failing item gets its own error (a clerk fixes them all at once), and the
+        others are reported as not recorded; otherwise each item stands alone.
         blame: an unexpected error (not a DomainError, not a lost database) raised while one
         item is checked or followed is raised as `ItemCrashed` naming that item, so that the
         caller can run the others again without it; the transaction is rolled back.
@@ -269,14 +277,12 @@ class EventService:
             with storage.write_transaction(self.engine) as conn:
                 results = self._run(conn, items, atomic, appended, blame)
         except _AtomicFailure as failure:
+            failed = [i for i, r in enumerate(failure.results) if r.error is not None]
             aborted = RuleViolation(
                 "batch-aborted",
-                f"not recorded: item {failure.position} failed and the batch is all-or-nothing",
+                f"not recorded: item {failed[0]} failed and the batch is all-or-nothing",
             )
-            return [
-                ItemResult(error=failure.error if i == failure.position else aborted)
-                for i in range(len(items))
-            ]
+            return [ItemResult(error=r.error or aborted) for r in failure.results]
         observability.count_appended(appended)  # committed: count them
         return results
 
@@ -316,8 +322,8 @@ class EventService:
                     continue
                 item_events = self._item(ctx, principal, sub)
             except DomainError as exc:
-                if atomic:
-                    raise _AtomicFailure(pos, exc) from exc
+                # Atomic too: the other items are still checked (reads only), and the
+                # batch is rolled back below, before anything is appended.
                 results.append(ItemResult(error=exc))
                 continue
             except (OperationalError, InterfaceError):
@@ -330,6 +336,8 @@ class EventService:
             planned.append(_Planned(pos, len(events), item_events, sub, principal, req_hash, ctx))
             events.extend(item_events)
             results.append(ItemResult())  # filled in below
+        if atomic and any(r.error is not None for r in results):
+            raise _AtomicFailure(results)
         if events:
             appended = self.log.append_in(conn, events, now)
             follow = self._follow(
@@ -659,9 +667,11 @@ class _Planned:
 
 
 class _AtomicFailure(Exception):
-    def __init__(self, position: int, error: DomainError) -> None:
-        self.position = position
-        self.error = error
+    """An atomic batch with a failing item: rolls its transaction back; `results` has
+    each failing item's error."""
+
+    def __init__(self, results: list[ItemResult]) -> None:
+        self.results = results
 
 
 def _check_active(ctx: Context, principal: Principal, handler: Handler) -> None:
@@ -684,13 +694,9 @@ def _validate(handler: Handler, body: dict[str, Any]) -> Body:
     try:
         return handler.body.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise RuleViolation(
-            f"invalid-{first['type'].replace('_', '-')}",
-            f"body.{where}: {first['msg']}",
-            field=f"body.{where}" if where else "body",
-        ) from exc
+        # Every mistake of the body, worded plainly (services.problem_texts): pydantic's
+        # own messages quote regular expressions.
+        raise InvalidFields.from_pydantic(exc.errors(), prefix="body") from exc
 
 
 def decode_signature(key_id: str, signature: str) -> ActorSignature:
