@@ -40,7 +40,7 @@ from domain_helpers import WHEN, Api, running_api
 from ledger.commitment import commit, new_salt
 
 PASSPHRASE = "altan-test-passphrase-Төв-7391"
-PERSON = {"name": "Батбаяр Дорж", "national_id": "УБ90010112", "phone": "+976 9911 2233"}
+PERSON = {"name": "Батбаяр Дорж", "national_id": "УБ90010112", "phone": "+976 9900 4455"}
 PRICE = {"amount": "215000.00", "currency": "MNT"}
 
 # principal name -> actor id (None: no token at all)
@@ -154,7 +154,8 @@ def _gold(
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = Path(tmp_path_factory.mktemp("security"))
-    with running_api(tmp, key_passphrase=PASSPHRASE) as api:
+    # every probe mints tokens in one shared world: the per-actor cap has its own tests
+    with running_api(tmp, key_passphrase=PASSPHRASE, max_tokens_per_actor=1000) as api:
         w = World(api, tmp / "data")
         api.client.event_hooks["response"] = [_record(w)]
         for name, actor in PRINCIPALS.items():
@@ -258,6 +259,8 @@ MATRIX: dict[str, list[Probe]] = {
     "GET /docs/oauth2-redirect": [probe("GET", "/docs/oauth2-redirect", EVERYONE)],
     "GET /redoc": [probe("GET", "/redoc", EVERYONE)],
     "GET /healthz": [probe("GET", "/healthz", EVERYONE)],
+    "GET /readyz": [probe("GET", "/readyz", EVERYONE)],
+    "GET /livez": [probe("GET", "/livez", EVERYONE)],
     "GET /log/checkpoint": [probe("GET", "/log/checkpoint", EVERYONE)],
     "GET /log/keys": [probe("GET", "/log/keys", EVERYONE)],
     "GET /log/entries": [probe("GET", "/log/entries?start=0&end=50", EVERYONE)],
