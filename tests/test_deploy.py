@@ -32,6 +32,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from starlette.exceptions import StarletteDeprecationWarning
@@ -40,11 +42,11 @@ from typer.testing import CliRunner
 
 from clients import cli
 from conftest import Database
-from ledger.storage import make_engine
+from ledger.sql.storage import make_engine
 from services.app import create_app
+from services.clock import utc_now
 from services.config_reference import reference
 from services.database import current_revision, head_revision
-from services.runtime import utc_now
 from services.settings import Settings, get_settings
 
 with warnings.catch_warnings():
@@ -655,7 +657,7 @@ def test_dockerfile_is_multi_stage_non_root_and_health_checked() -> None:
     assert any(ln.startswith("ENV ") and "ALTAN_HOST=0.0.0.0" in ln for ln in runtime)
     assert 'VOLUME ["/var/lib/altan"]' in runtime
     assert runtime[-2:] == ['ENTRYPOINT ["altan"]', 'CMD ["serve"]']
-    assert any("pip install --no-deps ." in ln for ln in lines)
+    assert any("pip install --no-deps --no-build-isolation ." in ln for ln in lines)
 
 
 def test_the_healthcheck_command_works_against_a_server(tmp_path: Path) -> None:
@@ -683,7 +685,15 @@ def test_dockerignore_sends_only_the_sources() -> None:
     ]
     assert patterns[0] == "*"  # everything out, then the allow-list
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "ledger", "schemas", "services", "clients"}
+    assert allowed == {
+        "pyproject.toml",
+        "requirements.lock",
+        "README.md",
+        "ledger",
+        "schemas",
+        "services",
+        "clients",
+    }
     sources = {
         ln.split()[1].rstrip("/").removeprefix("./")
         for ln in _dockerfile()
@@ -692,6 +702,88 @@ def test_dockerignore_sends_only_the_sources() -> None:
     assert sources <= allowed
     for secret in ("**/*.pem", "**/*.key", "**/keys/", "**/*.db"):
         assert secret in patterns
+
+
+# -- the lock files (make lock) ---------------------------------------------------------------
+
+DEV_LOCK, IMAGE_LOCK = "requirements-dev.lock", "requirements.lock"
+
+
+def _lock(name: str) -> dict[str, tuple[str, list[str]]]:
+    """A lock file as {normalised name: (version, sha256 hashes)}; a pin starts at column 0."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=\S)", (ROOT / name).read_text()):
+        if block.startswith("#") or not block.strip():
+            continue
+        pin = block.split()[0]
+        assert re.fullmatch(r"[A-Za-z0-9._-]+==[^=;]+", pin), f"{name}: not an exact pin: {pin}"
+        project, version = pin.split("==")
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+        pins[canonicalize_name(project)] = (version, hashes)
+    return pins
+
+
+def _requirements(*extras: str) -> list[Requirement]:
+    """pyproject.toml's requirements: the build backend, the dependencies, the extras named."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lines = [*pyproject["build-system"]["requires"], *pyproject["project"]["dependencies"]]
+    for extra in extras:
+        lines += pyproject["project"]["optional-dependencies"][extra]
+    own = canonicalize_name(pyproject["project"]["name"])
+    return [r for r in map(Requirement, lines) if canonicalize_name(r.name) != own]
+
+
+def test_the_locks_pin_every_requirement_of_pyproject_with_hashes() -> None:
+    """A dependency added to pyproject.toml without `make lock` fails here (and in `make
+    install`'s pip check); so does a floor raised above the locked version."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    dev, image = _lock(DEV_LOCK), _lock(IMAGE_LOCK)
+    for name, lock, wanted in (
+        (DEV_LOCK, dev, [*_requirements(*extras), *map(Requirement, ["pip", "uv"])]),
+        (IMAGE_LOCK, image, [*_requirements("server"), Requirement("pip")]),
+    ):
+        for project, (version, hashes) in lock.items():
+            assert hashes, f"{name}: {project}=={version} has no hash"
+        for requirement in wanted:
+            project = canonicalize_name(requirement.name)
+            assert project in lock, f"{name} lacks {requirement}: run `make lock`"
+            version = lock[project][0]
+            assert requirement.specifier.contains(version, prereleases=True), (
+                f"{name} pins {project}=={version}, pyproject.toml wants {requirement}"
+            )
+    # The image's lock is the development lock cut down: same versions, same files.
+    for project, pinned in image.items():
+        assert dev.get(project) == pinned, f"{project}: {IMAGE_LOCK} and {DEV_LOCK} differ"
+    assert not {"pytest", "ruff", "mypy", "import-linter", "uv"} & set(image)
+
+
+def test_the_image_installs_exactly_the_locked_dependencies() -> None:
+    lines = _dockerfile()
+    builder = lines[: [i for i, ln in enumerate(lines) if ln.startswith("FROM ")][1]]
+    installs = [ln for ln in builder if "pip install" in ln or "pip wheel" in ln]
+    assert f"COPY {IMAGE_LOCK} ./" in builder
+    assert installs[0] == f"RUN /opt/venv/bin/pip install --require-hashes -r {IMAGE_LOCK}"
+    assert builder.index(f"COPY {IMAGE_LOCK} ./") < builder.index(installs[0])
+    # Everything else the image installs is the project alone, built by the locked setuptools.
+    for ln in installs[1:]:
+        assert "pip install --no-deps --no-build-isolation ." in ln and "pip wheel" not in ln
+        assert "pip check" in ln
+
+
+def test_make_install_and_ci_install_exactly_the_locked_versions() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"LOCK := {DEV_LOCK}" in makefile
+    assert "$(STAMP): $(LOCK) pyproject.toml" in makefile  # a new lock reinstalls
+    [rule] = re.findall(r"^\$\(STAMP\):.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    installs = [ln.strip() for ln in rule.splitlines() if "pip install" in ln]
+    assert installs == [
+        "$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)",
+        "$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .",
+    ]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "make install" in ci and ci.index("make install") < ci.index("make lint")
 
 
 def _compose() -> dict[str, Any]:
