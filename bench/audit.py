@@ -82,8 +82,9 @@ def _current_rss_kib() -> int:
 
 def child(url: str, workers: int) -> None:
     """Run one audit and print its figures as JSON (called as `audit.py --child`)."""
-    from ledger.audit import DatabaseSource, audit
-    from ledger.storage import make_engine
+    from ledger.audit import audit
+    from ledger.sql.source import DatabaseSource
+    from ledger.sql.storage import make_engine
 
     engine = make_engine(url)
     before = _current_rss_kib()

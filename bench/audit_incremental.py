@@ -118,11 +118,11 @@ def run_child(url: str, state: Path, workers: int) -> dict[str, object]:
 
 def trust_database(bl: common.BenchLog, state: Path) -> None:
     """Write a trusted state straight from the database (no audit: `--trust-db`)."""
-    from ledger import storage
     from ledger.audit import AuditReport, TrustedKey
     from ledger.checkpoint import Checkpoint
     from ledger.merkle import CompactRange
     from ledger.note import Note
+    from ledger.sql import storage
     from ledger.trusted import StateFile, TrustedState
 
     with storage.read_transaction(bl.engine) as conn:

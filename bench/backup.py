@@ -4,8 +4,8 @@ For each size (default 20,000 and 100,000 entries: flat memory means the same pe
 both), a SQLite log built once by `Log.append` batches of 10,000 (kept under var/bench/,
 like bench/audit.py's) is
 
-1. exported with `ledger.backup.export_log` to a gzip file;
-2. imported with `ledger.backup.import_log` into a fresh SQLite database (and, with
+1. exported with `ledger.sql.backup.export_log` to a gzip file;
+2. imported with `ledger.sql.backup.import_log` into a fresh SQLite database (and, with
    --pg-url, a fresh PostgreSQL schema): load, recompute the nodes, full audit with all
    cores, in one transaction. The projection rebuild that `altan import` adds is not
    measured: the bench events are not the domain's (see bench/common.py make_events).
@@ -42,8 +42,8 @@ def _rss_now_kib() -> int:
 
 def child(step: str, url: str, path: str, trace: bool, connect: str) -> None:
     """One export or import, figures printed as JSON (called as `backup.py --child`)."""
-    from ledger import backup, storage
-    from ledger.storage import make_engine
+    from ledger.sql import backup, storage
+    from ledger.sql.storage import make_engine
 
     args = {"options": connect} if connect else {}
     engine = make_engine(url, connect_args=args)
@@ -140,7 +140,7 @@ def main() -> None:
         child(args.child, args.url, args.file, args.trace, args.connect)
         return
 
-    print("bench/backup.py: altan export / import (ledger.backup)")
+    print("bench/backup.py: altan export / import (ledger.sql.backup)")
     common.print_machine(args.pg_url or None)
     args.cache.mkdir(parents=True, exist_ok=True)
     for size in [int(s) for s in args.sizes.split(",")]:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import common
 
-from ledger import storage
 from ledger.certificate import (
     Certificate,
     CertificateKind,
@@ -30,12 +29,14 @@ from ledger.certificate import (
     qr_text,
     sign_certificate,
 )
-from ledger.keys import KeyStore
+from ledger.keystore import KeyStore
+from ledger.sql import storage
 from services.actors.bootstrap import bootstrap_administrator
 from services.certificates.images import qr_png
 from services.certificates.models import CertificateRecord
 from services.certificates.verdict import check
-from services.events.service import Principal, Submission
+from services.identity import Principal
+from services.pipeline.service import Submission
 from services.runtime import open_runtime
 from services.settings import Settings
 
@@ -139,7 +140,7 @@ def service(n: int, directory: Path) -> None:
                         CertificateRecord.__table__.c.lot_id == lot
                     )
                 ).one()
-            text = f"{PUBLIC_URL}/c/{token.token}"
+            text = qr_text(PUBLIC_URL, token.token)
             qr_png(text)
             t2 = time.perf_counter()
             with storage.read_transaction(rt.engine) as conn:

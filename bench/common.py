@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from ledger import storage
 from ledger.entry import Event
-from ledger.keys import KeyStore
-from ledger.log import Log
-from ledger.storage import create_schema, make_engine
+from ledger.keystore import KeyStore
+from ledger.sql import storage
+from ledger.sql.log import Log
+from ledger.sql.storage import create_schema, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

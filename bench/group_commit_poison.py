@@ -33,10 +33,10 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from services import domains as pipeline
 from services.actors.bootstrap import bootstrap_administrator
 from services.app import create_app
-from services.events import service as pipeline
-from services.events.service import EventCommitter
+from services.pipeline.committer import EventCommitter
 from services.settings import Settings
 
 WHEN = "2026-09-14T10:12:00+08:00"

@@ -23,8 +23,8 @@ from typing import Any
 
 import common
 
-from ledger import storage
 from ledger.merkle import root_hash, verify_consistency, verify_inclusion
+from ledger.sql import storage
 
 Query = tuple[int, int]
 

@@ -31,11 +31,12 @@ import common
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ledger import storage
-from ledger.audit import DatabaseSource, audit
+from ledger.audit import audit
+from ledger.sql import storage
+from ledger.sql.source import DatabaseSource
 from services.actors.bootstrap import bootstrap_administrator
 from services.demo import fill_demo
-from services.projection import rebuild
+from services.domains import rebuild
 from services.runtime import open_runtime
 from services.settings import Settings
 

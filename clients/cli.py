@@ -16,17 +16,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clients.witness import app as witness_app
-from ledger.audit import (
-    AuditReport,
-    AuditSource,
-    DatabaseSource,
-    TrustedKey,
-    audit,
-    keys_from_strings,
-)
+from ledger.audit import AuditReport, AuditSource, TrustedKey, audit, keys_from_strings
 from ledger.errors import LedgerError, MalformedInput
 
 if TYPE_CHECKING:
@@ -60,25 +52,17 @@ def _source(source: str) -> tuple[ProofSource, object]:
     if source.startswith(("http://", "https://")):
         remote = _remote_log(source)
         return remote, remote
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from ledger.storage import make_engine
-
+    # The one place the clients reach the storage side, imported only now: auditing a
+    # server must work in a client-only install, without SQLAlchemy.
     try:
-        url = make_url(source)
-        # Opening a missing SQLite file would create an empty database: refuse instead.
-        database = url.database or ""
-        on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
-        if on_disk and not Path(database).is_file():
-            raise MalformedInput(f"no SQLite database file at {database}")
-        engine = make_engine(source)
-    except (ArgumentError, ImportError) as exc:  # not a URL, or no driver for it
+        from ledger.sql.source import open_database_source
+    except ImportError as exc:
         raise MalformedInput(
-            "expected a database URL (sqlite:///var/altan.db) or an http(s):// base URL, "
-            f"got {source!r}: {exc}"
+            # no square brackets in this text: the CLI prints it through Rich markup
+            f"auditing a database ({source!r}) needs the server's packages (the 'server' "
+            f"extra of altan-ledger); an http(s):// base URL needs only the clients: {exc}"
         ) from exc
-    return DatabaseSource(engine), engine
+    return open_database_source(source)
 
 
 @app.command("audit")
@@ -217,19 +201,9 @@ def _run_audit(
     """A whole audit without trusted state; `origin` is the pinned one (the keys' name)."""
     if not show:
         return audit(src, trusted_keys=trusted, origin=origin, workers=workers)
-    with Progress(
-        TextColumn("auditing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("entries", total=None)
+    from clients.follow import progress_bar
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar(console) as progress:
         return audit(src, trusted_keys=trusted, origin=origin, workers=workers, progress=progress)
 
 

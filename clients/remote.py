@@ -24,7 +24,7 @@ import httpx
 from ledger.audit import TrustedKey
 from ledger.encoding import b64decode
 from ledger.errors import MalformedInput, OutOfRange
-from ledger.storage import StoredEntry
+from ledger.records import StoredEntry
 
 USER_AGENT = "altan-ledger-client/0.1"
 

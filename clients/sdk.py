@@ -60,7 +60,7 @@ from ledger.entry import Entry, event_signing_message, receipt_message
 from ledger.errors import InvalidSignature, KeyProblem, MalformedInput, OutOfRange, UnknownKey
 from ledger.merkle import verify_inclusion
 from ledger.note import key_id as note_key_id
-from ledger.storage import StoredEntry
+from ledger.records import StoredEntry
 from schemas.api import (
     PROBLEM_BASE,
     BatchOut,
@@ -1113,27 +1113,11 @@ class AltanClient(EventMethods[RecordedOut]):
         data: dict[str, Any] = resp.json()
         return data
 
-    # lots, offers, cases
+    # lots
 
     def get_lot(self, lot_id: str) -> dict[str, Any]:
         """`GET /lots/{id}`: a lot as it stands (mass, custodian, owner, status, holds)."""
         return self._get_json(f"/lots/{_seg(lot_id)}")
-
-    def lot_history(self, lot_id: str) -> dict[str, Any]:
-        """`GET /lots/{id}/history`: each event of the lot with its ledger index."""
-        return self._get_json(f"/lots/{_seg(lot_id)}/history")
-
-    def lot_provenance(self, lot_id: str) -> dict[str, Any]:
-        """`GET /lots/{id}/provenance`: the upstream tree back to sites and miners."""
-        return self._get_json(f"/lots/{_seg(lot_id)}/provenance")
-
-    def get_offer(self, offer_id: str) -> dict[str, Any]:
-        """`GET /offers/{id}`: a transfer offer and its state."""
-        return self._get_json(f"/offers/{_seg(offer_id)}")
-
-    def get_case(self, case_id: str) -> dict[str, Any]:
-        """`GET /cases/{id}`: a hold, red flag or dispute and its lifecycle."""
-        return self._get_json(f"/cases/{_seg(case_id)}")
 
     # certificates
 

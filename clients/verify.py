@@ -28,7 +28,6 @@ QR, which whoever printed the QR chose.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import unicodedata
@@ -46,6 +45,7 @@ from ledger.certificate import (
     QR_PATH,
     Certificate,
     CertificateInvalid,
+    certificate_id,
     parse_qr_text,
     token_text,
     verify_certificate,
@@ -538,7 +538,7 @@ def _judge(
             checkpoint = _open(answer.checkpoint, verifiers)
             found = count_valid_cosignatures(answer.checkpoint, quorum.witnesses)
             cosigned_by = tuple(_clean(w.name, 200) for w in found)
-        if answer.certificate is not None and answer.certificate.id != _certificate_id(token):
+        if answer.certificate is not None and answer.certificate.id != certificate_id(token):
             raise ProofInvalid("the answer is about another certificate")
         if answer.verdict != "not_genuine" or answer.reason == "revoked":
             # a status of an issued certificate: the entry it reflects must be proven
@@ -685,10 +685,6 @@ def _check_proof(proof: _Proof, checkpoint: Checkpoint, cert: Certificate) -> No
         verify_inclusion(leaf, proof.index, checkpoint.size, path, checkpoint.root_hash)
     except LedgerError as exc:
         raise ProofInvalid(f"inclusion proof: {exc}") from exc
-
-
-def _certificate_id(token: bytes) -> str:
-    return hashlib.sha256(token).digest()[:16].hex()
 
 
 def _successor(s: _Successor, keys: list[LogKey]) -> Successor:

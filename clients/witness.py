@@ -75,7 +75,7 @@ from ledger.cosignature import (
 )
 from ledger.encoding import b64decode, b64encode
 from ledger.errors import KeyProblem, LedgerError, MalformedInput
-from ledger.files import read_private_file
+from ledger.files import read_private_file, write_private_file
 from ledger.merkle import verify_consistency
 from ledger.note import Note, NoteVerifier, check_key_name
 
@@ -237,7 +237,8 @@ def _read_state_file(path: Path) -> dict[str, Any]:
 
 
 def write_state(path: Path, origin: str, trusted: Trusted) -> None:
-    """Record `trusted` for `origin`, atomically (write, fsync, rename)."""
+    """Record `trusted` for `origin`, atomically and privately (ledger.files: mode 0600,
+    fsync, rename, folder fsync)."""
     doc = _read_state_file(path)
     doc["logs"][origin] = {
         "size": trusted.size,
@@ -245,21 +246,8 @@ def write_state(path: Path, origin: str, trusted: Trusted) -> None:
         "checkpoint": trusted.checkpoint,
         "cosigned_at": trusted.cosigned_at,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    write_private_file(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager

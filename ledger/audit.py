@@ -32,10 +32,11 @@ see `AuditSource`), in order, with memory flat in the log's size, and checks in 
 The first failure, by index, stops the audit and is reported with what was expected and
 what was found. Steps 2b, 2c and 2e, the costly ones, run in a pool of processes.
 
-`audit` checks a whole log. `audit_entries` runs steps 2 to 4 from a tree the caller already
-trusts (its frontier and last leaf hash, see `ledger.trusted`): only the entries after it are
-read, chained from the trusted last leaf and hashed onto the trusted frontier, so the new
-checkpoint's root is checked without fetching the old entries again.
+`audit` checks a whole log (from a database through `ledger.sql.source.DatabaseSource`,
+from a server through `clients.remote.RemoteLog`). `audit_entries` runs steps 2 to 4 from a
+tree the caller already trusts (its frontier and last leaf hash, see `ledger.trusted`): only
+the entries after it are read, chained from the trusted last leaf and hashed onto the trusted
+frontier, so the new checkpoint's root is checked without fetching the old entries again.
 """
 
 from __future__ import annotations
@@ -52,23 +53,20 @@ from typing import NoReturn, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine
 
-from ledger import storage
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.encoding import parse_canonical_json
 from ledger.entry import MAX_ENTRY_BYTES, ZERO_HASH, Entry, receipt_message
-from ledger.errors import LedgerError, StorageError
+from ledger.errors import LedgerError
 from ledger.hashing import hash_leaf
 from ledger.merkle import (
     CompactRange,
     NodeId,
-    consistency_proof,
     verify_consistency,
     verify_inclusion,
 )
 from ledger.note import NoteVerifier
-from ledger.storage import StoredEntry
+from ledger.records import LogTail, StoredEntry
 
 CHUNK = 2000
 PROOF_SAMPLE = 16
@@ -174,7 +172,7 @@ class TreeSource(Protocol):
         index order; gaps are the audit's to find."""
         ...
 
-    def tail(self) -> storage.LogTail:
+    def tail(self) -> LogTail:
         """The latest checkpoint's size, the head's, and anything stored past them, read in
         one snapshot."""
         ...
@@ -618,7 +616,7 @@ class _Walk:
                 f"{root.hex()} at size {size}",
             )
 
-    def check_tail(self, tail: storage.LogTail) -> None:
+    def check_tail(self, tail: LogTail) -> None:
         """Step 5: nothing stored past the latest checkpoint, and the head agrees."""
         signed = tail.checkpoint_size
         if tail.unsigned_entry is not None:
@@ -685,68 +683,3 @@ def keys_from_strings(vkeys: Iterable[str]) -> list[TrustedKey]:
         v = NoteVerifier.from_vkey(vkey)
         out.append(TrustedKey(v.name, v.key_id.hex(), v.public_key))
     return out
-
-
-class DatabaseSource:
-    """Audit a log straight from its database (read-only; pages of `page` entries)."""
-
-    def __init__(self, engine: Engine, page: int = 5000) -> None:
-        self._engine = engine
-        self._page = page
-
-    def keys(self) -> list[TrustedKey]:
-        with storage.read_transaction(self._engine) as conn:
-            return [TrustedKey(k.name, k.key_id, k.public_key) for k in storage.read_keys(conn)]
-
-    def checkpoint(self) -> str:
-        with storage.read_transaction(self._engine) as conn:
-            cp = storage.latest_checkpoint(conn)
-        if cp is None:
-            raise StorageError("the database holds no checkpoint: is this an Altan log?")
-        return cp.note
-
-    def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
-        # Paged by index, each page its own short transaction: rows below a signed
-        # size never change, and a long-lived snapshot would hold up the writers.
-        after = start
-        while after < end:
-            with storage.read_transaction(self._engine) as conn:
-                # up to a page of the rows that exist, so a gap is stepped over, not stuck on
-                rows = storage.read_entries(conn, after, end, self._page)
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1].index + 1
-
-    def checkpoints(self, start: int = 0) -> Iterator[tuple[int, str]]:
-        last = start - 1
-        while True:
-            with storage.read_transaction(self._engine) as conn:
-                batch = storage.read_checkpoints_after(conn, last, 1000)
-            if not batch:
-                return
-            for cp in batch:
-                yield cp.size, cp.note
-            last = batch[-1].size
-
-    def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        """RFC 9162 consistency proof between two tree sizes, from the node table."""
-        with storage.read_transaction(self._engine) as conn:
-            return consistency_proof(storage.NodeTable(conn), first, second)
-
-    def nodes(self, level: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-        """Stored (index, hash) of the tree nodes at `level` with start <= index < end, in
-        order (see `TreeSource`), a page per short transaction as `entries` reads."""
-        after = start
-        while after < end:
-            with storage.read_transaction(self._engine) as conn:
-                rows = storage.read_nodes(conn, level, after, end, self._page)
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1][0] + 1
-
-    def tail(self) -> storage.LogTail:
-        """What lies past the latest checkpoint, in one snapshot (see `TreeSource`)."""
-        with storage.snapshot_transaction(self._engine) as conn:
-            return storage.read_tail(conn)

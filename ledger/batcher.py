@@ -18,11 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ledger.entry import Event, Receipt
 from ledger.errors import BatcherClosed, MalformedInput
-from ledger.log import Log
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -117,10 +116,24 @@ class Batcher(Generic[T, R]):
                 fut.set_result(result)
 
 
+class _Appended(Protocol):
+    @property
+    def receipts(self) -> Sequence[Receipt]: ...
+
+
+class Appender(Protocol):
+    """What `GroupCommitter` appends to: `ledger.sql.log.Log` (a protocol, so that this
+    mechanism stays in the pure core)."""
+
+    def append(self, events: Sequence[Event], now: datetime) -> _Appended:
+        """Append `events` at time `now` in one transaction; all or nothing."""
+        ...
+
+
 class GroupCommitter:
     """Batches concurrent single `Log.append` calls; a bad event fails alone."""
 
-    def __init__(self, log: Log, clock: Callable[[], datetime], max_batch: int = 1000) -> None:
+    def __init__(self, log: Appender, clock: Callable[[], datetime], max_batch: int = 1000) -> None:
         self._log = log
         self._clock = clock
         self._batcher: Batcher[Event, Receipt] = Batcher(self._append, max_batch)

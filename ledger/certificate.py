@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -81,6 +82,7 @@ __all__ = [
     "CertificateKind",
     "MassUnit",
     "Origin",
+    "certificate_id",
     "format_mass",
     "parse_qr_text",
     "qr_text",
@@ -96,6 +98,7 @@ COSE_ALG_EDDSA = -8
 SIG_CONTEXT = "Signature1"
 KID_SIZE = 4
 LEAF_HASH_PREFIX_SIZE = 16
+CERTIFICATE_ID_SIZE = 16  # bytes of SHA-256(token) in a certificate's id
 
 MAX_TOKEN_BYTES = 512
 MAX_PAYLOAD_BYTES = 384
@@ -506,9 +509,17 @@ def token_text(token: bytes) -> str:
     return base64.b32encode(token).decode("ascii").rstrip("=")
 
 
-def qr_text(public_url: str, token: bytes) -> str:
-    """The text a QR code holds: ``<public_url>/c/<base32 token>``."""
-    return f"{public_url.rstrip('/')}{QR_PATH}{token_text(token)}"
+def qr_text(public_url: str, token: bytes | str) -> str:
+    """The text a QR code holds: ``<public_url>/c/<base32 token>``; `token` is the token's
+    bytes or already its base32 text (as stored). The one place this URL is built."""
+    text = token if isinstance(token, str) else token_text(token)
+    return f"{public_url.rstrip('/')}{QR_PATH}{text}"
+
+
+def certificate_id(token: bytes) -> str:
+    """A certificate's id: hex of the first CERTIFICATE_ID_SIZE bytes of SHA-256 over its
+    token (the service's key for it, and what an offline verifier compares with)."""
+    return hashlib.sha256(token).digest()[:CERTIFICATE_ID_SIZE].hex()
 
 
 def parse_qr_text(text: str) -> bytes:

@@ -89,10 +89,6 @@ class Event:
         if self.actor_signature is not None and len(self.actor_signature) != 64:
             raise MalformedInput("actor_sig: expected a 64-byte Ed25519 signature")
 
-    def signing_message(self) -> bytes:
-        """The bytes an actor signs for this event (see the module docstring)."""
-        return event_signing_message(self.type, self.actor, self.body)
-
 
 def event_signing_message(type_: str, actor: str, body: Mapping[str, Any]) -> bytes:
     """``altan/event/v1\\n`` + canonical JSON of {type, actor, body}."""

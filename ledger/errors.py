@@ -15,7 +15,7 @@ Every message says what was expected and what was found. The tree::
     │   ├── CertificateInvalid    a certificate token that fails a check (ledger.certificate)
     │   ├── ChainBroken           an entry whose index or previous hash does not follow
     │   └── BackupInvalid         a backup file that is unreadable, truncated, changed, or
-    │                             whose log does not verify (ledger.backup)
+    │                             whose log does not verify (ledger.sql.backup)
     ├── OutOfRange                an index or tree size beyond what the log holds
     ├── BatcherClosed             the group committer stopped; the event was not appended
     └── StorageError              the store cannot do what was asked (no head row, missing node)

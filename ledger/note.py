@@ -243,7 +243,7 @@ class NoteSigner:
         """Parse a Go ``sumdb/note`` signer key ``PRIVATE+KEY+<name>+<hex id>+<base64>``.
 
         The base64 part is ``0x01 || 32-byte Ed25519 seed``. Meant for test vectors and
-        tests; the log keeps its own keys as PKCS8 files (see ledger.keys).
+        tests; the log keeps its own keys as PKCS8 files (see ledger.keystore).
         """
         if not isinstance(skey, str):
             raise MalformedInput(f"signer key: expected a string, found {type(skey).__name__}")

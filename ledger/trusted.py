@@ -84,7 +84,7 @@ from ledger.errors import KeyProblem, LedgerError, MalformedInput, OriginMismatc
 from ledger.hashing import HASH_SIZE
 from ledger.merkle import CompactRange, consistency_proof_plan, fold_range, verify_consistency
 from ledger.note import NoteVerifier
-from ledger.storage import StoredEntry
+from ledger.records import StoredEntry
 
 STATE_FORMAT = "altan-ledger/trusted-state/v1"
 EVIDENCE_FORMAT = "altan-ledger/evidence/v1"

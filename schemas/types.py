@@ -16,7 +16,7 @@ problem's `invalid-<rule>`) and whose message says, in plain words, what was wro
 
 Whether a moment lies in the future depends on the log's clock, which schemas do not
 read: the service checks every field marked `HAPPENED` against it (see
-`services.events.times`).
+`services.pipeline.times`).
 """
 
 from __future__ import annotations

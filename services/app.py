@@ -15,25 +15,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ledger.errors import LedgerError
-from ledger.log import Log
+from ledger.sql.log import Log
 from schemas.event_contract import publish_event_contract
 from schemas.log import Health
 from services import observability, problems, security
-from services.actors.routes import router as actors_router
-from services.cases.routes import router as cases_router
-from services.certificates.routes import router as certificates_router
 from services.deps import LogDep
-from services.epcis.routes import router as epcis_router
-from services.events.routes import router as events_router
-from services.events.service import EventCommitter
+from services.domains import DOMAINS
 from services.limits import AuthBeforeBody, BodyLimit
 from services.log.bundle import router as bundle_router
 from services.log.routes import router as log_router
-from services.lots.routes import router as lots_router
-from services.reports.routes import router as reports_router
+from services.pipeline.committer import EventCommitter
+from services.pipeline.routes import router as events_router
 from services.runtime import open_runtime
 from services.settings import Settings, get_settings
-from services.witnesses.routes import router as witnesses_router
 
 DESCRIPTION = """
 Altan Ledger keeps a tamper-evident, signed record of ore and gold lots from artisanal
@@ -148,13 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(log_router)
     app.include_router(bundle_router)
     app.include_router(events_router)
-    app.include_router(actors_router)
-    app.include_router(lots_router)
-    app.include_router(cases_router)
-    app.include_router(certificates_router)
-    app.include_router(epcis_router)
-    app.include_router(reports_router)
-    app.include_router(witnesses_router)
+    for domain in DOMAINS:
+        if domain.router is not None:
+            app.include_router(domain.router)
 
     async def database_answers(log: Log) -> int | JSONResponse:
         """The log's size, or a 503 problem when the database has not answered within

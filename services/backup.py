@@ -1,6 +1,6 @@
 """Backing up and restoring the log from the server side (`altan export`, `altan import`).
 
-The file format and its checks are `ledger.backup`'s. Here: which database; that it is
+The file format and its checks are `ledger.sql.backup`'s. Here: which database; that it is
 empty, every table of it and not only the log's, before anything is created in it; the
 migrations; the projection rebuild inside the import's one transaction, so that a
 restore is all or nothing (log and state together); and what a restore of the log alone
@@ -22,13 +22,13 @@ from typing import IO
 from sqlalchemy import Connection, Engine, inspect, literal, select, table
 from sqlalchemy.engine import make_url
 
-from ledger import backup, storage
 from ledger.audit import TrustedKey
 from ledger.errors import LedgerError, NotEmpty
-from ledger.keys import KeyStore
+from ledger.keystore import KeyStore
+from ledger.sql import backup, storage
+from services.clock import utc_now
 from services.database import migrate
-from services.projection import rebuild
-from services.runtime import utc_now
+from services.domains import rebuild
 from services.settings import Settings
 
 OFF_LOG = (
@@ -76,7 +76,7 @@ def _refuse_unless_empty(conn: Connection, url: str) -> None:
 def export_to_file(
     engine: Engine, path: Path, now: datetime, *, force: bool = False
 ) -> backup.BackupSummary:
-    """Write the log of `engine` to `path` (`ledger.backup.export_log`; reads only).
+    """Write the log of `engine` to `path` (`ledger.sql.backup.export_log`; reads only).
 
     The file appears under its name only once complete: it is written beside it under a
     temporary name, synced, then renamed. FileExistsError unless `force`.
@@ -158,7 +158,7 @@ def import_backup(
     progress: backup.Progress | None = None,
 ) -> tuple[backup.BackupSummary, int]:
     """Restore a backup into the empty database of `engine`: migrate, load and verify the
-    log (`ledger.backup.import_log`), rebuild the projections, all in one transaction.
+    log (`ledger.sql.backup.import_log`), rebuild the projections, all in one transaction.
 
     Returns the file's summary and the number of entries replayed into the state. Raises
     NotEmpty (nothing touched: the check runs before the migrations create any table) or

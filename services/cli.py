@@ -14,11 +14,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.audit import keys_from_strings
 from ledger.entry import format_time
 from ledger.errors import BackupInvalid, LedgerError, NotEmpty
-from ledger.keys import KeyStore
+from ledger.keystore import KeyStore
+from ledger.sql import storage
 from services import backup
 from services.actors.bootstrap import (
     FIRST_ADMIN,
@@ -28,14 +28,16 @@ from services.actors.bootstrap import (
     recover_administrator,
     revoke_administrator,
 )
-from services.auth import issue_token
+from services.clock import utc_now
 from services.database import current_revision, head_revision, migrate
 from services.demo import fill_demo
+from services.domains import rebuild as replay_log
 from services.errors import DomainError
-from services.events.service import SYSTEM_ACTOR, EventService
+from services.identity import SYSTEM_ACTOR
+from services.identity.auth import issue_token
 from services.observability import uvicorn_log_config
-from services.projection import rebuild as replay_log
-from services.runtime import open_runtime, utc_now
+from services.pipeline.service import EventService
+from services.runtime import open_runtime
 from services.settings import get_settings
 
 keys_app = typer.Typer(help="The log's signing keys.", no_args_is_help=True)

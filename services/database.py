@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
-from ledger import storage
+from ledger.sql import storage
 from services.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,4 +1,4 @@
-"""The declarative base of the service's own tables (the log's tables live in ledger.storage).
+"""The declarative base of the service's own tables (the log's are in ledger.sql.storage).
 
 Two kinds of table, kept apart on purpose:
 

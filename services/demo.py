@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.commitment import commit, new_salt
-from services.events.service import EventService, Principal, Submission
+from services.identity import Principal
+from services.pipeline.service import EventService, Submission
 
 REGIONS = [
     ("Töv", "Bornuur", "48.51", "106.27"),

@@ -6,7 +6,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from ledger.log import Log
+from ledger.sql.log import Log
 from services.settings import Settings
 
 

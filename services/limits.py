@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.problems import RETRY_AFTER_SECONDS
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from services.asgi import ASGIApp, Message, Receive, Scope, Send
+from services.problem_texts import API_DEFAULT_LANG
+from services.problems import RETRY_AFTER_SECONDS, scope_language, send_problem
 
 
 class BodyTooLarge(Exception):
@@ -73,22 +68,8 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        from services.problems import problem_document  # worded as every other problem
-
         detail = f"request bodies are limited to {self.max_bytes} bytes"
-        doc = problem_document(413, "body-too-large", "Request body too large", detail)
-        body = json.dumps(doc).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, "body-too-large", detail, title="Request body too large")
 
 
 # --- a bearer token is checked before a body is read ------------------------------------------
@@ -130,14 +111,14 @@ class AuthBeforeBody:
             return
         token = _bearer(scope)
         if token is None:
-            await _problem(
+            await send_problem(
                 send,
                 401,
                 "missing-token",
                 "send Authorization: Bearer <token>",
                 field="Authorization",
                 headers=[(b"www-authenticate", b"Bearer")],
-                scope=scope,
+                lang=scope_language(scope),
             )
             return
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -163,14 +144,14 @@ class AuthBeforeBody:
             )
         except DomainError as exc:
             error = exc
-            return lambda send: _problem(
+            return lambda send: send_problem(
                 send,
                 error.status,
                 error.rule,
                 error.detail,
                 field=error.field,
                 headers=[(b"www-authenticate", b"Bearer")] if error.status == 401 else [],
-                scope=scope,
+                lang=scope_language(scope),
             )
         except (TimeoutError, SQLAlchemyError):
             return _unavailable
@@ -189,59 +170,22 @@ def _bearer(scope: Scope) -> str | None:
 def _check_token(engine: Any, token: str) -> None:
     from sqlalchemy.orm import Session
 
-    from ledger import storage
-    from services.auth import principal_for  # auth builds on the service modules
+    from ledger.sql import storage
+    from services.identity.auth import principal_for
 
     with storage.read_transaction(engine) as conn:
         principal_for(Session(bind=conn), token)
 
 
 async def _unavailable(send: Send) -> None:
-    await _problem(
+    await send_problem(
         send,
         503,
         "database-unavailable",
         "the service cannot reach its database right now; try again later",
         headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+        lang=API_DEFAULT_LANG,
     )
-
-
-async def _problem(
-    send: Send,
-    status: int,
-    rule: str,
-    detail: str,
-    *,
-    field: str | None = None,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    scope: Scope | None = None,
-) -> None:
-    # Worded as every other problem (errors listed, Accept-Language: services.problems).
-    from services.problem_texts import negotiate
-    from services.problems import problem_document
-
-    accept = dict(scope["headers"]).get(b"accept-language") if scope is not None else None
-    lang = negotiate(accept.decode("latin-1") if accept else None)
-    title = rule.replace("-", " ").capitalize()
-    doc = problem_document(status, rule, title, detail, field=field, lang=lang)
-    headers = [
-        *(headers or []),
-        (b"content-language", lang.encode()),
-        (b"vary", b"Accept-Language"),
-    ]
-    body = json.dumps(doc).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 # --- live tokens per actor --------------------------------------------------------------------
@@ -253,8 +197,8 @@ def ensure_token_room(session: Any, actor_id: str, max_live: int) -> None:
     (issue 11, finding 6)."""
     from sqlalchemy import func, select
 
-    from services.actors.models import ApiToken
     from services.errors import Conflict
+    from services.identity.tables import ApiToken
 
     live = session.scalar(
         select(func.count())

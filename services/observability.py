@@ -68,9 +68,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ledger.entry import parse_time
-from ledger.log import Log
+from ledger.sql.log import Log
+from services.asgi import ASGIApp, Message, Receive, Scope, Send
 from services.errors import Unauthenticated
-from services.limits import ASGIApp, Message, Receive, Scope, Send
 from services.settings import Settings
 
 ACCESS_LOGGER = "altan.access"
@@ -198,11 +198,6 @@ _TOKEN_ACTORS: dict[str, str] = {}
 _MAX_TOKEN_ACTORS = 10_000
 
 
-def current_request() -> RequestInfo | None:
-    """The request being served in this context, if any."""
-    return _current.get()
-
-
 def note_principal(token_hash: str, actor_id: str) -> None:
     """Auth tells the log who a token stands for (its hash, never the token)."""
     info = _current.get()
@@ -216,7 +211,7 @@ def note_principal(token_hash: str, actor_id: str) -> None:
 
 def actor_of_token(token: bytes) -> str | None:
     """The actor a bearer token was seen to stand for in this process (validated by
-    `services.auth.principal_for`), or None for a token never seen valid."""
+    `services.identity.auth.principal_for`), or None for a token never seen valid."""
     return _TOKEN_ACTORS.get(hashlib.sha256(token).hexdigest())
 
 

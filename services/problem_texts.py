@@ -28,7 +28,7 @@ from typing import Any, Final
 from services.certificates.i18n import EN as PAGE_EN
 from services.certificates.i18n import MN as PAGE_MN
 from services.certificates.i18n import Lang
-from services.errors import FieldError
+from services.field_errors import FieldError
 
 API_DEFAULT_LANG: Final[Lang] = "en"
 

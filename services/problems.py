@@ -13,6 +13,7 @@ regular expression, pydantic's message or the value sent.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -29,8 +30,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import errors
 from ledger.certificate import CertificateInvalid
 from schemas.api import PROBLEM_BASE
+from services.asgi import Scope, Send
 from services.certificates.i18n import Lang
-from services.errors import BODY_ROOTS, DomainError, FieldError, InvalidFields
+from services.errors import BODY_ROOTS, DomainError, InvalidFields
+from services.field_errors import FieldError
 from services.problem_texts import (
     INVALID_REQUEST,
     RULES,
@@ -192,6 +195,50 @@ def problem_response(
     )
     out_headers = {"Content-Language": lang, "Vary": "Accept-Language", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=out_headers)
+
+
+def scope_language(scope: Scope) -> Lang:
+    """The language an ASGI request's Accept-Language asks for (English by default)."""
+    accept = dict(scope.get("headers", [])).get(b"accept-language")
+    return negotiate(accept.decode("latin-1") if accept else None)
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    rule: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    field: str | None = None,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    lang: Lang | None = None,
+) -> None:
+    """Answer a problem straight on an ASGI `send`, for middleware that refuses a request
+    before the app sees it (a body too large, a missing token, a rate limit, CORS).
+
+    Worded as every other problem (`problem_document`; `title` defaults to the rule's
+    words). With `lang`, worded in that language and said so (Content-Language, Vary:
+    Accept-Language); without, the English contract alone, no language headers."""
+    worded = title or _title(rule)
+    doc = problem_document(status, rule, worded, detail, field=field, lang=lang or "en")
+    body = json.dumps(doc).encode()
+    said: list[tuple[bytes, bytes]] = []  # Content-Language, when worded for the request
+    if lang is not None:
+        said = [(b"content-language", lang.encode()), (b"vary", b"Accept-Language")]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+                *said,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def install(app: FastAPI) -> None:
@@ -409,7 +456,7 @@ def declare_problems(app: FastAPI, spec: dict[str, Any]) -> None:
     from fastapi.routing import iter_route_contexts
 
     from schemas.log import Problem
-    from services.auth import authenticate
+    from services.identity.auth import authenticate
 
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     if "Problem" not in schemas:

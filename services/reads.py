@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ledger import storage
+from ledger.sql import storage
 
 
 def read_engine(request: Request) -> Engine:

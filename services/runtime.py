@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from ledger.keys import KeyStore
-from ledger.log import Log
+from ledger.keystore import KeyStore
+from ledger.sql.log import Log
+from services.clock import utc_now
 from services.database import migrate, open_engine
-from services.events.service import EventService
+from services.domains import EventService
 from services.settings import Settings
-
-
-def utc_now() -> datetime:
-    """The service's clock (the ledger core never reads one itself)."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -48,8 +43,6 @@ def open_runtime(settings: Settings) -> Runtime:
     keystore.load_or_create(utc_now())
     log = Log(engine, settings.log_origin, keystore.active)
     log.initialise(keystore.keys(), utc_now())
-    import services.registry  # noqa: F401 - every handler and projector registers itself
-
     events = EventService(log, settings, utc_now)
     read_log = log
     if settings.read_database_url:  # a replica: never migrated or written from here

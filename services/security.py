@@ -32,13 +32,13 @@ problem+json with Retry-After (whole seconds).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 
-from services.limits import ASGIApp, Message, Receive, Scope, Send
+from services.asgi import ASGIApp, Message, Receive, Scope, Send
 from services.observability import RATE_LIMITED, actor_of_token
+from services.problems import send_problem
 
 DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = b"max-age=31536000"
@@ -216,13 +216,13 @@ class Security:
         assert self.limiter is not None
         per = "actor" if kind == "actor" else "client address"
         retry = max(1, math.ceil(wait))
-        await _problem(
+        await send_problem(
             send,
             429,
             "rate-limited",
-            "Too many requests",
             f"at most {self.limiter.per_minute} requests per minute per {per}; retry in {retry} s",
-            [(b"retry-after", str(retry).encode())],
+            title="Too many requests",
+            headers=[(b"retry-after", str(retry).encode())],
         )
 
     async def _preflight(
@@ -255,37 +255,12 @@ class Security:
             await send({"type": "http.response.start", "status": 204, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        await _problem(
+        await send_problem(
             send,
             403,
             "cors-refused",
-            "Cross-origin request refused",
             "browsers on the configured origins (ALTAN_CORS_ORIGINS) may only GET /log/* "
             "and the certificate verdicts",
-            [*self.headers, (b"vary", b"Origin")],
+            title="Cross-origin request refused",
+            headers=[*self.headers, (b"vary", b"Origin")],
         )
-
-
-async def _problem(
-    send: Send,
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    headers: list[tuple[bytes, bytes]],
-) -> None:
-    from services.problems import problem_document  # worded as every other problem
-
-    body = json.dumps(problem_document(status, slug, title, detail)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

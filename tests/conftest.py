@@ -17,9 +17,9 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 
-from ledger.keys import KeyStore
-from ledger.log import Log
-from ledger.storage import create_schema, make_engine
+from ledger.keystore import KeyStore
+from ledger.sql.log import Log
+from ledger.sql.storage import create_schema, make_engine
 
 # No per-example deadline: on a loaded 2-core CI machine a slow example is not a failure.
 hypothesis_settings.register_profile("altan", deadline=None)

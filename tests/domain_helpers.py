@@ -18,7 +18,7 @@ from ledger.entry import event_signing_message
 from services.actors.bootstrap import bootstrap_administrator
 from services.actors.service import actor_key_id
 from services.app import create_app
-from services.events.service import Principal
+from services.identity import Principal
 from services.settings import Settings
 
 with warnings.catch_warnings():

@@ -31,9 +31,10 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.engine import make_url
 
 from conftest import Database
-from ledger import storage
-from ledger.audit import DatabaseSource, audit
+from ledger.audit import audit
 from ledger.entry import Entry
+from ledger.sql import storage
+from ledger.sql.source import DatabaseSource
 
 ALTAN = str(Path(sys.executable).parent / "altan")
 WHEN = "2026-09-14T10:12:00+08:00"
@@ -431,8 +432,9 @@ def snapshot(engine: Engine, tables: list[Table]) -> Snapshot:
 def check_projection_equals_rebuild(engine: Engine) -> None:
     """The live projection tables equal what replaying the log alone gives (`altan rebuild`
     does the same replay). The server must be stopped: the rebuild rewrites the tables."""
-    import services.registry  # noqa: F401 - every projector
-    from services.projection import projection_tables, rebuild
+    import services.domains  # noqa: F401 - every projector
+    from services.domains import rebuild
+    from services.pipeline.projection import projection_tables
 
     tables = projection_tables()
     live = snapshot(engine, tables)

@@ -33,12 +33,12 @@ from ledger.checkpoint import open_checkpoint
 from ledger.encoding import canonical_json
 from ledger.entry import RECEIPT_CONTEXT, ZERO_HASH, Entry, Event
 from ledger.hashing import hash_leaf
-from ledger.log import Log
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.note import NoteSigner, NoteVerifier
+from ledger.sql.log import Log
 from services import problems
 from services.app import create_app
-from services.runtime import utc_now
+from services.clock import utc_now
 from services.settings import Settings
 
 with warnings.catch_warnings():

@@ -34,9 +34,7 @@ from test_encoding import fast_or_not
 
 from clients.remote import RemoteLog
 from conftest import Clock
-from ledger import storage
 from ledger.audit import (
-    DatabaseSource,
     FailureKind,
     ProofServer,
     TreeSource,
@@ -49,8 +47,10 @@ from ledger.encoding import canonical_json, parse_canonical_json
 from ledger.entry import Entry, Event, receipt_message
 from ledger.errors import MalformedInput
 from ledger.hashing import hash_leaf
-from ledger.log import Log
 from ledger.merkle import CompactRange
+from ledger.sql import storage
+from ledger.sql.log import Log
+from ledger.sql.source import DatabaseSource
 
 # The fixtures of test_audit_incremental, reused: a running app grown by 20 events, the
 # network into it that the CLI's RemoteLog uses (a lying proxy when `edit` is set), and the

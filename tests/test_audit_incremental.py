@@ -34,8 +34,7 @@ from typer.testing import CliRunner
 from clients import cli
 from clients.follow import Auditor, default_state_dir
 from clients.remote import AnswerTooLarge, RemoteLog
-from ledger import storage
-from ledger.audit import AuditFailure, DatabaseSource, FailureKind, keys_from_strings
+from ledger.audit import AuditFailure, FailureKind, keys_from_strings
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.encoding import b64decode, b64encode
 from ledger.entry import ZERO_HASH, Entry, receipt_message
@@ -43,7 +42,9 @@ from ledger.errors import MalformedInput, OutOfRange, StorageError
 from ledger.hashing import hash_leaf
 from ledger.merkle import CompactRange, verify_consistency
 from ledger.note import NoteSigner, NoteVerifier
-from ledger.storage import StoredEntry
+from ledger.records import StoredEntry
+from ledger.sql import storage
+from ledger.sql.source import DatabaseSource
 from ledger.trusted import (
     Evidence,
     EvidenceKind,

@@ -37,21 +37,24 @@ from typer.testing import CliRunner
 
 from clients import cli
 from conftest import ORIGIN, T0, Clock, Database
-from ledger import backup, storage
-from ledger.audit import DatabaseSource, audit, keys_from_strings
+from ledger.audit import audit, keys_from_strings
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.encoding import canonical_json
 from ledger.entry import Event
 from ledger.errors import BackupInvalid
 from ledger.hashing import hash_leaf
-from ledger.keys import KeyStore
-from ledger.log import Log, stored_key
-from ledger.storage import StoredEntry, make_engine
+from ledger.keystore import KeyStore
+from ledger.records import stored_key
+from ledger.sql import backup, storage
+from ledger.sql.log import Log
+from ledger.sql.source import DatabaseSource
+from ledger.sql.storage import StoredEntry, make_engine
 from services.backup import occupied_tables
+from services.clock import utc_now
 from services.db import Base
 from services.demo import season
-from services.projection import projection_tables
-from services.runtime import open_runtime, utc_now
+from services.pipeline.projection import projection_tables
+from services.runtime import open_runtime
 from services.settings import Settings, get_settings
 
 OFF_LOG = ("personal_records", "offer_prices", "api_tokens", "idempotency_records")

@@ -25,26 +25,23 @@ from domain_helpers import (
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-import services.registry  # noqa: F401 - registers every handler and projector
+import services.domains  # noqa: F401 - every domain (tables, rules)
 from conftest import Clock
-from ledger import storage
 from ledger.entry import format_time
-from ledger.log import Log
+from ledger.sql import storage
+from ledger.sql.log import Log
 from services.actors.models import Actor
 from services.actors.service import actor_key_id
 from services.cases.models import Case, Correction
 from services.cases.service import SYSTEM_CASE_PREFIX, derive_red_flag
 from services.db import Base
+from services.domains import EventService, apply
 from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
-from services.events.service import (
-    SYSTEM_ACTOR,
-    Context,
-    EventService,
-    Principal,
-    Submission,
-)
+from services.identity import SYSTEM_ACTOR, Principal
 from services.lots.models import Lot, LotEvent
-from services.projection import Applied, apply
+from services.pipeline import Context
+from services.pipeline.projection import Applied
+from services.pipeline.service import Submission
 from services.settings import Settings
 
 AT = WHEN

@@ -60,6 +60,7 @@ from schemas.certificates import (
     VerdictOut,
 )
 from services.certificates import i18n, images, pages
+from services.html import csp_hash
 
 Lang = Literal["mn", "en"]
 LANGS: tuple[Lang, ...] = ("mn", "en")
@@ -508,7 +509,7 @@ def test_the_inline_script_and_style_match_the_content_security_policy() -> None
     styles = re.findall(r"<style>(.*?)</style>", html, re.S)
     assert styles == [pages.VERIFY_CSS]
     for text in (pages.VERIFY_JS, pages.VERIFY_CSS):
-        assert pages._csp_hash(text) in pages.PAGE_CSP
+        assert csp_hash(text) in pages.PAGE_CSP
     assert "default-src 'none'" in pages.PAGE_CSP
     assert "unsafe-inline" not in pages.PAGE_CSP
 
@@ -825,7 +826,7 @@ def test_print_page(size: Literal["A5", "A6"], lang: Lang) -> None:
     assert "src=" not in html and "<link" not in html
     assert _t(lang, "print.warning") not in page.text
     for style in re.findall(r"<style>(.*?)</style>", html, re.S):
-        assert pages._csp_hash(style) in pages.PAGE_CSP
+        assert csp_hash(style) in pages.PAGE_CSP
 
 
 def test_print_page_of_a_certificate_that_is_not_genuine_warns() -> None:

@@ -36,7 +36,7 @@ from ledger.certificate import (
 )
 from ledger.checkpoint import open_checkpoint
 from ledger.hashing import hash_leaf
-from ledger.keys import KeyStore
+from ledger.keystore import KeyStore
 from ledger.merkle import verify_inclusion
 from ledger.note import NoteVerifier
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ORIGIN, Database
-from ledger.audit import DatabaseSource, audit
+from ledger.audit import audit
 from ledger.entry import Entry, Event
-from ledger.keys import KeyStore
-from ledger.log import Log
-from ledger.storage import make_engine
+from ledger.keystore import KeyStore
+from ledger.sql.log import Log
+from ledger.sql.source import DatabaseSource
+from ledger.sql.storage import make_engine
 
 PROCESSES = 8
 EACH = 500

@@ -26,7 +26,7 @@ from test_input_strict import CENTRE, DATABASES, MINER, World, delivery, populat
 from test_lots import snapshot
 from test_reports_robust import append_old
 
-from services.projection import rebuild
+from services.domains import rebuild
 from services.reports.periods import ULAANBAATAR
 
 REGULATOR = "regulator:tov"

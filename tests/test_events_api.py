@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from domain_helpers import WHEN, ActorKeyPair, Api, running_api
 
-from ledger.audit import DatabaseSource, audit
+from ledger.audit import audit
 from ledger.commitment import commit, new_salt
+from ledger.sql.source import DatabaseSource
 
 
 @pytest.fixture

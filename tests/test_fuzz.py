@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger import storage
+from ledger.sql import storage
 from services.actors.bootstrap import bootstrap_administrator
 from services.app import create_app
 from services.settings import Settings

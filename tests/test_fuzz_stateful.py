@@ -63,9 +63,9 @@ from test_api import database_url
 from test_ops_limits import serving
 
 from conftest import Database
-from ledger import storage
 from ledger.commitment import commit, new_salt
 from ledger.entry import Entry
+from ledger.sql import storage
 from services.actors.bootstrap import bootstrap_administrator
 from services.actors.models import ApiToken, PersonalRecord
 from services.app import create_app

@@ -14,10 +14,12 @@ from sqlalchemy import insert
 from test_api import database_url
 
 from conftest import Database
-from ledger import storage
+from ledger.sql import storage
+from services import domains as pipeline
 from services.errors import DomainError
-from services.events import service as pipeline
-from services.events.service import EventCommitter, Principal, Submission
+from services.identity import Principal
+from services.pipeline.committer import EventCommitter
+from services.pipeline.service import Submission
 
 ADMIN = Principal("admin:root", "administrator")
 

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.serialization import (
 
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.errors import InvalidSignature, KeyProblem, MalformedInput
-from ledger.keys import KeyStore, LogKey, LogSigner
+from ledger.keys import LogKey, LogSigner
+from ledger.keystore import KeyStore
 from ledger.note import NoteVerifier
 
 NAME = "altan.example/log"

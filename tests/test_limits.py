@@ -16,7 +16,7 @@ from test_api import database_url
 from test_security_headers import FakeClock
 
 from conftest import Database
-from services.limits import ASGIApp, Message, Receive, Scope, Send
+from services.asgi import ASGIApp, Message, Receive, Scope, Send
 from services.security import RateLimiter, Security
 
 

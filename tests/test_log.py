@@ -8,15 +8,16 @@ import threading
 import pytest
 
 from conftest import ORIGIN, T0, Clock
-from ledger.audit import DatabaseSource, audit
+from ledger.audit import audit
 from ledger.batcher import GroupCommitter
 from ledger.checkpoint import open_checkpoint
 from ledger.entry import ZERO_HASH, Entry, Event, receipt_message
 from ledger.errors import InvalidSignature, MalformedInput, OutOfRange
 from ledger.hashing import hash_leaf
-from ledger.keys import KeyStore
-from ledger.log import Log
+from ledger.keystore import KeyStore
 from ledger.merkle import verify_consistency, verify_inclusion
+from ledger.sql.log import Log
+from ledger.sql.source import DatabaseSource
 
 
 def ore(i: int, **extra: object) -> Event:
@@ -167,7 +168,7 @@ def test_node_reads_are_primary_key_lookups_not_scans(tmp_path) -> None:  # type
     """Regression: `(level, idx) IN (VALUES ...)` made SQLite scan log_nodes on every
     proof and append (200 ms per proof at a million entries)."""
     from ledger.merkle import inclusion_proof_plan
-    from ledger.storage import _nodes_sql, _placeholder, create_schema, make_engine
+    from ledger.sql.storage import _nodes_sql, _placeholder, create_schema, make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
     create_schema(engine)

@@ -34,19 +34,20 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-import services.registry  # noqa: F401 - registers every handler and projector
+import services.domains  # noqa: F401 - every domain (tables, rules)
 from conftest import ORIGIN, T0, Clock
-from ledger import storage
 from ledger.commitment import commit
 from ledger.entry import Entry
-from ledger.keys import KeyStore
-from ledger.log import Log
+from ledger.keystore import KeyStore
+from ledger.sql import storage
+from ledger.sql.log import Log
 from schemas.events import CaseOpened
 from services.actors.bootstrap import bootstrap_administrator
 from services.cases.models import Case
 from services.db import Base
+from services.domains import EventService, rebuild
 from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
-from services.events.service import SYSTEM_ACTOR, EventService, Principal, Submission
+from services.identity import SYSTEM_ACTOR, Principal
 from services.lots import queries
 from services.lots.models import Lot, LotLink, Offer, OfferPrice
 from services.lots.queries import (
@@ -58,7 +59,8 @@ from services.lots.queries import (
     upstream,
 )
 from services.lots.service import merged_fineness, yield_g_per_t
-from services.projection import projection_tables, rebuild
+from services.pipeline.projection import projection_tables
+from services.pipeline.service import Submission
 from services.settings import Settings
 
 SQLITE = pytest.mark.parametrize("database", ["sqlite"], indirect=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import services.registry  # noqa: F401 - every model
+import services.domains  # noqa: F401 - every model
 from conftest import Database
-from ledger.storage import metadata as log_metadata
+from ledger.sql.storage import metadata as log_metadata
 from services.database import migrate
 from services.db import Base
 

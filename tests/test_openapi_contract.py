@@ -34,7 +34,7 @@ from schemas.event_contract import (
     request_models,
 )
 from schemas.events import EVENT_BODIES
-from services.events.service import HANDLERS
+from services.domains import HANDLERS
 
 SCHEMAS = "#/components/schemas/"
 

@@ -30,10 +30,10 @@ from test_api import database_url
 
 from conftest import Database
 from ledger.commitment import commit, new_salt
+from services import domains as pipeline
 from services.actors.bootstrap import bootstrap_administrator
 from services.actors.models import PersonalRecord
 from services.app import create_app
-from services.events import service as pipeline
 from services.settings import Settings
 
 WHEN = "2026-09-14T10:12:00+08:00"

@@ -24,10 +24,10 @@ from conftest import ORIGIN, Clock
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Event
 from ledger.errors import LedgerError, MalformedInput, OriginMismatch
-from ledger.keys import KeyStore
-from ledger.log import Log
+from ledger.keystore import KeyStore
 from ledger.note import Note, NoteVerifier
 from ledger.proof_bundle import HEADER, ProofBundle, parse_bundle, verify_bundle
+from ledger.sql.log import Log
 
 
 def event(i: int) -> Event:

@@ -18,20 +18,22 @@ import pytest
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
-import services.registry  # noqa: F401 - registers every handler and projector
+import services.domains  # noqa: F401 - every domain (tables, rules)
 from conftest import Clock
-from ledger import storage
 from ledger.commitment import commit
-from ledger.log import Log
+from ledger.sql import storage
+from ledger.sql.log import Log
 from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
 from services.actors.models import Actor, Site
 from services.actors.service import actor_key_id
 from services.cases.models import Case
 from services.db import Base
+from services.domains import EventService, rebuild
 from services.errors import DomainError
-from services.events.service import EventService, Principal, Submission
+from services.identity import Principal
 from services.lots.models import Lot, Offer
-from services.projection import projection_tables, rebuild
+from services.pipeline.projection import projection_tables
+from services.pipeline.service import Submission
 from services.settings import Settings
 
 AT = "2026-09-14T10:12:00+08:00"

@@ -41,16 +41,14 @@ from sqlalchemy.exc import OperationalError
 
 from conftest import Database
 from ledger.entry import Entry
-from ledger.storage import make_engine
+from ledger.sql.storage import make_engine
 from services.actors.bootstrap import bootstrap_administrator
-from services.events.service import (
-    EventCommitter,
-    EventService,
-    ItemResult,
-    Principal,
-    Submission,
-)
-from services.runtime import open_runtime, utc_now
+from services.clock import utc_now
+from services.domains import EventService
+from services.identity import Principal
+from services.pipeline.committer import EventCommitter
+from services.pipeline.service import ItemResult, Submission
+from services.runtime import open_runtime
 from services.settings import Settings
 
 REGION = {"aimag": "Töv", "soum": "Bornuur"}

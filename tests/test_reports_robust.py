@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy.orm import Session
 from test_input_strict import CENTRE, DATABASES, SITE, World, populated
 
-from ledger import storage
 from ledger.entry import Event, format_time
-from services.projection import Applied, apply
-from services.runtime import utc_now
+from ledger.sql import storage
+from services.clock import utc_now
+from services.domains import apply
+from services.pipeline.projection import Applied
 
 BAD_TIMES = ["2026-09-14T24:00+08:00", "2026-13-45T99:99+99:99", "2026-09-14T23:59:60+08:00"]
 

@@ -30,12 +30,13 @@ from typer.testing import CliRunner
 
 from clients import cli
 from conftest import Database
-from ledger import storage
 from ledger.entry import Event, format_time
+from ledger.sql import storage
 from services.actors.models import ApiToken
-from services.actors.roles import OFFICERS, ROLES, may_change_status, status_powers
 from services.app import create_app
-from services.projection import Applied, apply
+from services.domains import apply
+from services.pipeline.projection import Applied
+from services.roles import OFFICERS, ROLES, may_change_status, status_powers
 from services.settings import get_settings
 
 with warnings.catch_warnings():

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from domain_helpers import Api, running_api
 
-import services.registry  # noqa: F401  (every handler registered)
+import services.domains  # noqa: F401  (every domain)
 from clients.outbox import Outbox
 from clients.sdk import (
     ActorSigner,
@@ -36,7 +36,7 @@ from ledger.audit import audit
 from ledger.commitment import matches
 from ledger.entry import event_signing_message
 from schemas.events import Region
-from services.events.service import HANDLERS
+from services.domains import HANDLERS
 
 URL = "http://testserver"
 WHEN = "2026-09-14T10:12:00+08:00"

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import Engine, text
 
 from conftest import ORIGIN, T0, Clock
-from ledger.audit import DatabaseSource, FailureKind, audit
+from ledger.audit import FailureKind, audit
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Event
-from ledger.keys import KeyStore
-from ledger.log import Log
+from ledger.keystore import KeyStore
+from ledger.sql.log import Log
+from ledger.sql.source import DatabaseSource
 
 N = 40
 

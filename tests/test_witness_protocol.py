@@ -52,7 +52,7 @@ from ledger.cosignature import (
 )
 from ledger.errors import KeyProblem, MalformedInput
 from ledger.note import Note, NoteSigner, NoteVerifier
-from services.runtime import utc_now
+from services.clock import utc_now
 from services.settings import get_settings
 from services.witnesses.push import push_checkpoint
 

@@ -31,7 +31,6 @@ from clients import cli
 from clients.verify import verify_online
 from clients.witness import Refusal, Witness, default_state_path, follow, load_key, read_state
 from conftest import Database
-from ledger import storage
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import (
     Cosignature,
@@ -42,8 +41,9 @@ from ledger.cosignature import (
 )
 from ledger.errors import OutOfRange
 from ledger.note import Note, NoteVerifier
+from ledger.sql import storage
 from services.app import create_app
-from services.projection import rebuild
+from services.domains import rebuild
 from services.settings import Settings
 from services.witnesses.models import Witness as WitnessRow
 from services.witnesses.service import MAX_SUBMISSION_BYTES, checkpoint_note

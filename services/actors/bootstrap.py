@@ -3,7 +3,7 @@ recovery of a lost or compromised one (`altan admin recover`, `altan admin revok
 
 These are the only ways an administrator is made active again, or suspended or revoked:
 through the API no role may change the status of a role ranked at or above its own
-(services/actors/roles.py). Each is an entry in the log by the system principal
+(services/roles.py). Each is an entry in the log by the system principal
 (`system:altan`), recorded through the same projectors and rules as any event, so the
 record shows who was made administrator when, by the server's operator; they need the
 database and the log key, which only the operator holds.
@@ -20,16 +20,17 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.entry import Event, format_time
+from ledger.sql import storage
 from schemas.events import ActorRegistered, ActorStatusChanged
 from services.actors.models import Actor, ApiToken
-from services.actors.roles import ADMINISTRATOR
 from services.actors.service import active_administrators, check_status_change
-from services.auth import issue_token
 from services.errors import Conflict, RuleViolation
-from services.events.service import SYSTEM_ACTOR, EventService
-from services.projection import Applied, apply
+from services.identity import SYSTEM_ACTOR
+from services.identity.auth import issue_token
+from services.pipeline import Applied
+from services.pipeline.service import EventService
+from services.roles import ADMINISTRATOR
 
 FIRST_ADMIN = "admin:root"
 log = logging.getLogger("altan.admin")
@@ -48,7 +49,7 @@ def bootstrap_administrator(events: EventService, actor_id: str = FIRST_ADMIN) -
             return None
         body = {"occurred_at": time, "actor": actor_id, "role": ADMINISTRATOR}
         event = Event("actor.registered", SYSTEM_ACTOR, body)
-        apply(s, Applied(size, time, event.type, event.actor, body))
+        events.registry.apply(s, Applied(size, time, event.type, event.actor, body))
         s.flush()
         events.log.append_in(conn, [event], now)
         _, token = issue_token(s, actor_id, "first administrator (altan init)", time)
@@ -112,7 +113,7 @@ def _append_system(
         s = Session(bind=conn, autoflush=False)
         then(s)
         event = Event(type_, SYSTEM_ACTOR, body)
-        apply(s, Applied(size, time, type_, SYSTEM_ACTOR, body))
+        events.registry.apply(s, Applied(size, time, type_, SYSTEM_ACTOR, body))
         s.flush()
         events.log.append_in(conn, [event], now)
     return size

@@ -18,11 +18,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from ledger import storage
+from ledger.sql import storage
 from schemas.api import ErasureIn, TokenIn, TokenOut
 from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site, SiteEvent
-from services.actors.roles import ADMINISTRATOR, OFFICERS, REGULATOR, outranks
-from services.auth import (
+from services.bodies import StrictJSONRoute
+from services.clock import utc_now
+from services.errors import Forbidden, NotFound, RuleViolation
+from services.identity import Principal
+from services.identity.auth import (
     PrincipalDep,
     hidden,
     issue_token,
@@ -30,12 +33,10 @@ from services.auth import (
     require_active,
     revoke_token,
 )
-from services.bodies import StrictJSONRoute
-from services.errors import Forbidden, NotFound, RuleViolation
-from services.events.service import EventService, Principal
 from services.limits import ensure_token_room
 from services.lots.queries import trades_with
-from services.runtime import utc_now
+from services.pipeline.service import EventService
+from services.roles import ADMINISTRATOR, OFFICERS, REGULATOR, outranks
 
 router = APIRouter(tags=["actors"], route_class=StrictJSONRoute)  # strict bodies (issue 11)
 

@@ -24,7 +24,10 @@ from schemas.events import (
     SiteStatusChanged,
 )
 from services.actors.models import Actor, ActorKey, PersonalRecord, Site, SiteEvent
-from services.actors.roles import (
+from services.errors import Conflict, Forbidden, RuleViolation
+from services.identity import Principal
+from services.pipeline import Applied, Context, Rules, lookup
+from services.roles import (
     ADMINISTRATOR,
     GOVERNMENT,
     PRIVILEGED,
@@ -32,11 +35,9 @@ from services.actors.roles import (
     SITE_OWNERS,
     may_change_status,
 )
-from services.errors import Conflict, Forbidden, RuleViolation
-from services.events.service import Context, Principal, handles, lookup
-from services.projection import Applied, projects
 
-ALL_ROLES = ROLES  # every role may record some types (its keys, case responses)
+rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+
 MAX_PERSONAL_BYTES = 16 * 1024
 
 
@@ -98,7 +99,7 @@ def _store_personal(ctx: Context, body: ActorRegistered, private: dict[str, Any]
     ctx.session.merge(PersonalRecord(actor_id=body.actor, salt=salt_hex, data=data.decode()))
 
 
-@handles("actor.registered", ActorRegistered, GOVERNMENT, store_private=_store_personal)
+@rules.handles("actor.registered", ActorRegistered, GOVERNMENT, store_private=_store_personal)
 def _register_actor(ctx: Context, body: ActorRegistered) -> None:
     if ctx.session.get(Actor, body.actor) is not None:
         raise Conflict(
@@ -134,7 +135,7 @@ def _register_actor(ctx: Context, body: ActorRegistered) -> None:
         seen.add(key.key_id)
 
 
-@projects("actor.registered")
+@rules.projects("actor.registered")
 def _project_actor(s: Session, e: Applied) -> None:
     b = e.body
     licence = b.get("licence") or {}
@@ -214,13 +215,13 @@ def check_status_change(s: Session, by: Principal | None, actor: Actor, status: 
         )
 
 
-@handles("actor.status_changed", ActorStatusChanged, GOVERNMENT)
+@rules.handles("actor.status_changed", ActorStatusChanged, GOVERNMENT)
 def _change_actor_status(ctx: Context, body: ActorStatusChanged) -> None:
     actor: Actor = lookup(ctx.session, Actor, body.actor, "actor", "body.actor")
     check_status_change(ctx.session, ctx.principal, actor, body.status)
 
 
-@projects("actor.status_changed")
+@rules.projects("actor.status_changed")
 def _project_actor_status(s: Session, e: Applied) -> None:
     actor = s.get(Actor, e.body["actor"])
     assert actor is not None
@@ -234,7 +235,7 @@ def _may_manage_keys(ctx: Context, actor_id: str) -> None:
         raise Forbidden("not-own-key", "an actor manages only its own keys", field="body.actor")
 
 
-@handles("actor.key_added", ActorKeyAdded, ALL_ROLES)
+@rules.handles("actor.key_added", ActorKeyAdded, ROLES)
 def _add_key(ctx: Context, body: ActorKeyAdded) -> None:
     _may_manage_keys(ctx, body.actor)
     lookup(ctx.session, Actor, body.actor, "actor", "body.actor")
@@ -243,7 +244,7 @@ def _add_key(ctx: Context, body: ActorKeyAdded) -> None:
         raise Conflict("key-exists", "this key is already registered", field="body.key")
 
 
-@projects("actor.key_added")
+@rules.projects("actor.key_added")
 def _project_key(s: Session, e: Applied) -> None:
     key = e.body["key"]
     s.add(
@@ -256,7 +257,7 @@ def _project_key(s: Session, e: Applied) -> None:
     )
 
 
-@handles("actor.key_revoked", ActorKeyRevoked, ALL_ROLES)
+@rules.handles("actor.key_revoked", ActorKeyRevoked, ROLES)
 def _revoke_key(ctx: Context, body: ActorKeyRevoked) -> None:
     _may_manage_keys(ctx, body.actor)
     key: ActorKey = lookup(
@@ -266,7 +267,7 @@ def _revoke_key(ctx: Context, body: ActorKeyRevoked) -> None:
         raise RuleViolation("key-revoked", "this key is already revoked", field="body.key_id")
 
 
-@projects("actor.key_revoked")
+@rules.projects("actor.key_revoked")
 def _project_key_revoked(s: Session, e: Applied) -> None:
     key = s.get(ActorKey, (e.body["actor"], e.body["key_id"]))
     assert key is not None
@@ -287,7 +288,7 @@ def _known_aimag(name: str) -> None:
         )
 
 
-@handles("site.registered", SiteRegistered, GOVERNMENT)
+@rules.handles("site.registered", SiteRegistered, GOVERNMENT)
 def _register_site(ctx: Context, body: SiteRegistered) -> None:
     if ctx.session.get(Site, body.site) is not None:
         raise Conflict("site-exists", f"site {body.site} is already registered", field="body.site")
@@ -319,7 +320,7 @@ def _in_mongolia(lat_text: str, lon_text: str) -> None:
         )
 
 
-@projects("site.registered")
+@rules.projects("site.registered")
 def _project_site(s: Session, e: Applied) -> None:
     b = e.body
     permit = b.get("permit") or {}
@@ -341,7 +342,7 @@ def _project_site(s: Session, e: Applied) -> None:
     s.add(SiteEvent(site_id=b["site"], index=e.index, type=e.type))
 
 
-@handles("site.status_changed", SiteStatusChanged, GOVERNMENT)
+@rules.handles("site.status_changed", SiteStatusChanged, GOVERNMENT)
 def _change_site_status(ctx: Context, body: SiteStatusChanged) -> None:
     site: Site = lookup(ctx.session, Site, body.site, "site", "body.site")
     if site.status == body.status:
@@ -352,7 +353,7 @@ def _change_site_status(ctx: Context, body: SiteStatusChanged) -> None:
         raise RuleViolation("site-closed", f"{body.site} is closed for good", field="body.site")
 
 
-@projects("site.status_changed")
+@rules.projects("site.status_changed")
 def _project_site_status(s: Session, e: Applied) -> None:
     site = s.get(Site, e.body["site"])
     assert site is not None

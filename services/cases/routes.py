@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from services.auth import PrincipalDep, hidden
 from services.cases.models import Case
 from services.cases.service import is_party
+from services.identity.auth import PrincipalDep, hidden
 from services.reads import read_session
 
 router = APIRouter(tags=["cases"])

@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.entry import Entry
+from ledger.sql import storage
 from schemas.events import (
     CaseEscalated,
     CaseOpened,
@@ -41,14 +41,14 @@ from schemas.events import (
     CorrectionRecorded,
 )
 from services.actors.models import Actor, Site, SiteEvent
-from services.actors.service import ALL_ROLES
 from services.cases.models import Case, Correction
 from services.errors import Conflict, Forbidden, NotFound, RuleViolation
-from services.events.service import Context, handles, lookup
 from services.lots.models import Lot, LotEvent
-from services.projection import Applied, projects
+from services.pipeline import Applied, Context, Rules, lookup
+from services.roles import OFFICERS, ROLES
 
-CASE_OFFICERS = ("administrator", "regulator", "auditor")
+rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+
 # Case ids the system gives its own red flags ("auto:<ledger index>"); clients may not use them.
 SYSTEM_CASE_PREFIX = "auto:"
 TARGETS: dict[str, tuple[type[Any], str]] = {
@@ -61,7 +61,7 @@ TARGETS: dict[str, tuple[type[Any], str]] = {
 # --- opening -----------------------------------------------------------------------------
 
 
-@handles("case.opened", CaseOpened, CASE_OFFICERS)
+@rules.handles("case.opened", CaseOpened, OFFICERS)
 def _open_case(ctx: Context, body: CaseOpened) -> None:
     if body.case.startswith(SYSTEM_CASE_PREFIX):
         raise RuleViolation(
@@ -120,7 +120,7 @@ def _note_on_lot(s: Session, case: Case, e: Applied) -> None:
         s.add(SiteEvent(site_id=case.target_id, index=e.index, type=e.type))
 
 
-@projects("case.opened")
+@rules.projects("case.opened")
 def _project_case_opened(s: Session, e: Applied) -> None:
     b = e.body
     case = Case(
@@ -155,7 +155,7 @@ def _open_case_row(ctx: Context, case_id: str) -> Case:
 def is_party(session: Session, case: Case, actor_id: str, role: str) -> bool:
     """Whether an actor may speak in a case: case officers always; otherwise the target
     actor itself, the custodian or owner of a target lot, or the owner of a target site."""
-    if role in CASE_OFFICERS:
+    if role in OFFICERS:
         return True
     if case.target_kind == "actor":
         return case.target_id == actor_id
@@ -166,7 +166,7 @@ def is_party(session: Session, case: Case, actor_id: str, role: str) -> bool:
     return site is not None and site.owner_id == actor_id
 
 
-@handles("case.responded", CaseResponded, ALL_ROLES, allowed_when_suspended=True)
+@rules.handles("case.responded", CaseResponded, ROLES, allowed_when_suspended=True)
 def _respond(ctx: Context, body: CaseResponded) -> None:
     # Suspended actors pass the pipeline here (they must be able to answer a hold against
     # them); revoked ones do not.
@@ -185,12 +185,12 @@ def _respond(ctx: Context, body: CaseResponded) -> None:
         )
 
 
-@handles("case.resolved", CaseResolved, CASE_OFFICERS)
+@rules.handles("case.resolved", CaseResolved, OFFICERS)
 def _resolve(ctx: Context, body: CaseResolved) -> None:
     _open_case_row(ctx, body.case)
 
 
-@handles("case.escalated", CaseEscalated, CASE_OFFICERS)
+@rules.handles("case.escalated", CaseEscalated, OFFICERS)
 def _escalate(ctx: Context, body: CaseEscalated) -> None:
     _open_case_row(ctx, body.case)
 
@@ -204,17 +204,17 @@ def _move(s: Session, e: Applied, status: str, note: str) -> None:
     _note_on_lot(s, case, e)
 
 
-@projects("case.responded")
+@rules.projects("case.responded")
 def _project_responded(s: Session, e: Applied) -> None:
     _move(s, e, "responded", e.body["response"])
 
 
-@projects("case.resolved")
+@rules.projects("case.resolved")
 def _project_resolved(s: Session, e: Applied) -> None:
     _move(s, e, "resolved", e.body["resolution"])
 
 
-@projects("case.escalated")
+@rules.projects("case.escalated")
 def _project_escalated(s: Session, e: Applied) -> None:
     _move(s, e, "escalated", f"to {e.body['to']}: {e.body['reason']}")
 
@@ -240,7 +240,7 @@ def _recorded_entry(ctx: Context, index: int) -> Entry:
     return Entry.from_bytes(rows[0].entry)
 
 
-@handles("correction.recorded", CorrectionRecorded, ALL_ROLES)
+@rules.handles("correction.recorded", CorrectionRecorded, ROLES)
 def _correct(ctx: Context, body: CorrectionRecorded) -> None:
     entry = _recorded_entry(ctx, body.corrects)
     if entry.event.type == "correction.recorded":
@@ -250,7 +250,7 @@ def _correct(ctx: Context, body: CorrectionRecorded) -> None:
             f"{entry.event.body.get('corrects')} again instead",
             field="body.corrects",
         )
-    if ctx.principal.role not in CASE_OFFICERS and entry.event.actor != ctx.principal.actor_id:
+    if ctx.principal.role not in OFFICERS and entry.event.actor != ctx.principal.actor_id:
         raise Forbidden(
             "not-own-entry",
             f"entry {body.corrects} was recorded by {entry.event.actor}; an actor corrects "
@@ -275,7 +275,7 @@ def _correct(ctx: Context, body: CorrectionRecorded) -> None:
         seen.add(index)
 
 
-@projects("correction.recorded")
+@rules.projects("correction.recorded")
 def _project_correction(s: Session, e: Applied) -> None:
     s.add(
         Correction(

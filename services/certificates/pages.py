@@ -23,21 +23,22 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from ledger.certificate import parse_qr_text
 from ledger.errors import MalformedInput
 from schemas.certificates import VerdictOut
+from services import html
 from services.certificates import i18n
 from services.certificates.i18n import DEFAULT_LANG, LANGS, Lang
+from services.html import csp_hash, inline_asset
 
 __all__ = [
     "PAGE_CSP",
@@ -69,24 +70,9 @@ ICONS: Final[dict[str, str]] = {
 STATE_ICONS: Final[dict[str, str]] = {"ok": "\u2713", "failed": "\u2717", "skipped": "\u2013"}
 
 
-def _static(name: str) -> str:
-    text = (STATIC_DIR / name).read_text(encoding="utf-8")
-    lowered = text.lower()
-    # Inlined verbatim inside <script>/<style>: must not be able to close its element.
-    if "</script" in lowered or "</style" in lowered or "<!--" in lowered:
-        raise RuntimeError(f"static/{name} may not contain '</script', '</style' or '<!--'")
-    return text
-
-
-VERIFY_JS: Final = _static("verify.js")
-VERIFY_CSS: Final = _static("verify.css")
-PRINT_CSS: Final = _static("print.css")
-
-
-def _csp_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
-
+VERIFY_JS: Final = inline_asset(STATIC_DIR / "verify.js")
+VERIFY_CSS: Final = inline_asset(STATIC_DIR / "verify.css")
+PRINT_CSS: Final = inline_asset(STATIC_DIR / "print.css")
 
 PRINT_PAGE_RULES: Final[dict[str, str]] = {
     "A5": "@page { size: A5 portrait; margin: 10mm; }",
@@ -97,9 +83,9 @@ PRINT_PAGE_RULES: Final[dict[str, str]] = {
 PAGE_CSP: Final = "; ".join(
     [
         "default-src 'none'",
-        f"script-src {_csp_hash(VERIFY_JS)}",
+        f"script-src {csp_hash(VERIFY_JS)}",
         "style-src "
-        + " ".join(_csp_hash(s) for s in (VERIFY_CSS, PRINT_CSS, *PRINT_PAGE_RULES.values())),
+        + " ".join(csp_hash(s) for s in (VERIFY_CSS, PRINT_CSS, *PRINT_PAGE_RULES.values())),
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",
@@ -112,21 +98,16 @@ script and styles (by hash). The service may send it as a header with both pages
 @functools.cache
 def environment() -> Environment:
     """The Jinja2 environment of the certificate pages (autoescape on, strict undefined)."""
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+    return html.environment(
+        TEMPLATES_DIR,
+        filters={
+            "time": format_time,
+            "share": share_text,
+            "safe_url": safe_url,
+            "number": format_number,
+        },
+        globals={"ICONS": ICONS, "STATE_ICONS": STATE_ICONS},
     )
-    env.filters["time"] = format_time
-    env.filters["share"] = share_text
-    env.filters["safe_url"] = safe_url
-    env.filters["number"] = format_number
-    env.globals["ICONS"] = ICONS
-    env.globals["STATE_ICONS"] = STATE_ICONS
-    return env
 
 
 def render(template: str, lang: Lang, /, **context: Any) -> str:

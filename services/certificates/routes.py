@@ -9,15 +9,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 
-from ledger import storage
-from ledger.certificate import QR_PATH
+from ledger.certificate import qr_text
+from ledger.sql import storage
 from schemas.certificates import VerdictOut
-from services.auth import PrincipalDep
 from services.certificates import images, pages, verdict
 from services.certificates.models import CertificateRecord
 from services.deps import SettingsDep
 from services.errors import NotFound
-from services.events.service import Principal
+from services.html import page_headers
+from services.identity import Principal
+from services.identity.auth import PrincipalDep
 from services.lots.routes import readable_lot
 from services.reads import read_engine, read_session
 
@@ -25,16 +26,7 @@ router = APIRouter(tags=["certificates"])
 Lang = Literal["mn", "en"]
 MAX_TOKEN_CHARS = 1024
 # Only the page's own inline script and styles (by hash) run; nothing is loaded elsewhere.
-PAGE_HEADERS = {
-    "Content-Security-Policy": pages.PAGE_CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
-
-
-def _url(public_url: str, token: str) -> str:
-    """The QR text of a base32 token: what the camera opens."""
-    return f"{public_url.rstrip('/')}{QR_PATH}{token}"
+PAGE_HEADERS = page_headers(pages.PAGE_CSP)
 
 
 def _check(request: Request, token: str, public_url: str) -> VerdictOut:
@@ -66,7 +58,7 @@ def verify_page(
     view = _check(request, token, settings.public_url)
     if _wants_json(request):
         return JSONResponse(view.model_dump(mode="json"))
-    url = _url(settings.public_url, token)
+    url = qr_text(settings.public_url, token)
     return HTMLResponse(pages.verify_page(view, lang, url), headers=PAGE_HEADERS)
 
 
@@ -95,7 +87,7 @@ def _record_json(record: CertificateRecord, public_url: str) -> dict[str, Any]:
         "lot": record.lot_id,
         "kind": record.kind,
         "token": record.token,
-        "qr_text": _url(public_url, record.token),
+        "qr_text": qr_text(public_url, record.token),
         "entry": record.entry_index,
         "issued_index": record.issued_index,
         "issued_time": record.issued_time,
@@ -105,7 +97,7 @@ def _record_json(record: CertificateRecord, public_url: str) -> dict[str, Any]:
             "png": f"{base}/qr.png",
             "svg": f"{base}/qr.svg",
             "print": f"{base}/print",
-            "verify": f"{QR_PATH}{record.token}",
+            "verify": qr_text("", record.token),  # the same path, on this server
         },
     }
 
@@ -142,7 +134,7 @@ def certificate_png(
     certificate_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
 ) -> Response:
     record = _record(request, principal, certificate_id)
-    text = _url(settings.public_url, record.token)
+    text = qr_text(settings.public_url, record.token)
     return Response(images.qr_png(text), media_type="image/png")
 
 
@@ -156,7 +148,7 @@ def certificate_svg(
     certificate_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
 ) -> Response:
     record = _record(request, principal, certificate_id)
-    text = _url(settings.public_url, record.token)
+    text = qr_text(settings.public_url, record.token)
     return Response(images.qr_svg(text), media_type="image/svg+xml")
 
 
@@ -174,6 +166,6 @@ def certificate_print(
     lang: Annotated[Lang, Query()] = "mn",
 ) -> HTMLResponse:
     record = _record(request, principal, certificate_id)
-    text = _url(settings.public_url, record.token)
+    text = qr_text(settings.public_url, record.token)
     view = _check(request, record.token, settings.public_url)
     return HTMLResponse(images.print_page(view, text, size, lang), headers=PAGE_HEADERS)

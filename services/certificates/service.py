@@ -4,7 +4,7 @@ A certificate is issued by the system in answer to an entry, and reflects that e
 token carries the entry's index and the first 16 bytes of its leaf hash, so the token
 itself promises that the entry is in the log. The answer is a `certificate.issued` entry
 (actor `system:altan`) holding the token, recorded in the same transaction right after the
-batch it answers (see `services.events.service.follows`):
+batch it answers (see `services.pipeline.registration.Rules.follows`):
 
 - `ore.delivered`          a receipt for the miner, reflecting the delivery;
 - `certificate.requested`  a gold lot's certificate, asked for by its custodian or a
@@ -28,7 +28,6 @@ Rule slugs, besides NotFound `unknown-lot|certificate`:
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from datetime import datetime
 from typing import Any
@@ -37,10 +36,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ledger.certificate import (
+    LEAF_HASH_PREFIX_SIZE,
     Certificate,
     CertificateKind,
     MassUnit,
     Origin,
+    certificate_id,
     sign_certificate,
     token_text,
 )
@@ -52,26 +53,15 @@ from schemas.events import CertificateIssued, CertificateRequested, CertificateR
 from services.actors.models import Site
 from services.certificates.models import CertificateRecord
 from services.errors import Conflict, Forbidden, RuleViolation
-from services.events.service import (
-    SYSTEM_ACTOR,
-    Appended,
-    Context,
-    Finish,
-    follows,
-    handles,
-    lookup,
-)
+from services.identity import SYSTEM_ACTOR
 from services.lots import queries
 from services.lots.models import Lot, LotEvent, LotLink
-from services.projection import Applied, insert_row, projects
+from services.pipeline import Appended, Applied, Context, Finish, Rules, insert_row, lookup
+
+rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
 
 REQUESTERS = ("processing_centre", "buyer", "regulator")
 KIND_NAMES = {CertificateKind.GOLD_LOT: "gold_lot", CertificateKind.ORE_RECEIPT: "ore_receipt"}
-
-
-def certificate_id(token: bytes) -> str:
-    """A certificate's id: hex of the first 16 bytes of SHA-256 over its token."""
-    return hashlib.sha256(token).digest()[:16].hex()
 
 
 # --- the facts a token states, read from the projection -----------------------------------
@@ -132,7 +122,7 @@ def _issue_step(lot_id: str, custodian: str, facts: dict[str, Any], time: str) -
             custodian=custodian,
             issued_at=issued_at,
             ledger_index=entry.index,
-            leaf_hash_prefix=entry.leaf_hash[:16],
+            leaf_hash_prefix=entry.leaf_hash[:LEAF_HASH_PREFIX_SIZE],
             **facts,
         )
         token = sign_certificate(cert, signer)
@@ -160,7 +150,7 @@ def _prepare_gold(session: Session, lot: Lot, time: str) -> Finish | None:
             custodian=lot.custodian_id,
             issued_at=0,
             ledger_index=0,
-            leaf_hash_prefix=bytes(16),
+            leaf_hash_prefix=bytes(LEAF_HASH_PREFIX_SIZE),
             **facts,
         )
     except (MalformedInput, RuleViolation):
@@ -191,7 +181,7 @@ def _lot_row(session: Session, lot_id: str) -> Lot:
 # --- followers ----------------------------------------------------------------------------
 
 
-@follows("ore.delivered")
+@rules.follows("ore.delivered")
 def _receipt(session: Session, e: Applied) -> Finish | None:
     # The delivery states every fact of its receipt: no need to read the new lot back
     # (reading it cost more than the rest of the receipt, bench/http_append.py).
@@ -201,12 +191,12 @@ def _receipt(session: Session, e: Applied) -> Finish | None:
     return _issue_step(b["lot"], e.actor, ore_facts(session, b["site"], b["mass_g"]), e.time)
 
 
-@follows("certificate.requested")
+@rules.follows("certificate.requested")
 def _requested(session: Session, e: Applied) -> Finish | None:
     return _prepare_gold(session, _lot_row(session, e.body["lot"]), e.time)
 
 
-@follows("transfer.accepted", "assay.recorded")
+@rules.follows("transfer.accepted", "assay.recorded")
 def _reissue(session: Session, e: Applied) -> Finish | None:
     lot_id = e.body.get("lot")
     if lot_id is None:  # a transfer names its offer
@@ -219,7 +209,7 @@ def _reissue(session: Session, e: Applied) -> Finish | None:
     return _prepare_gold(session, _lot_row(session, lot_id), e.time)
 
 
-@follows("lot.split", "lots.merged")
+@rules.follows("lot.split", "lots.merged")
 def _successors(session: Session, e: Applied) -> Finish | None:
     children = session.scalars(select(LotLink).where(LotLink.event_index == e.index)).all()
     parents = {link.parent_id for link in children}
@@ -240,7 +230,7 @@ def _successors(session: Session, e: Applied) -> Finish | None:
 # --- rules --------------------------------------------------------------------------------
 
 
-@handles("certificate.requested", CertificateRequested, REQUESTERS)
+@rules.handles("certificate.requested", CertificateRequested, REQUESTERS)
 def _request(ctx: Context, body: CertificateRequested) -> None:
     lot: Lot = lookup(ctx.session, Lot, body.lot, "lot", "body.lot")
     if ctx.principal.role != "regulator" and lot.custodian_id != ctx.principal.actor_id:
@@ -270,12 +260,12 @@ def _request(ctx: Context, body: CertificateRequested) -> None:
         )
 
 
-@projects("certificate.requested")
+@rules.projects("certificate.requested")
 def _project_request(s: Session, e: Applied) -> None:
     insert_row(s, LotEvent, lot_id=e.body["lot"], index=e.index, type=e.type)
 
 
-@handles("certificate.issued", CertificateIssued, ())
+@rules.handles("certificate.issued", CertificateIssued, ())
 def _issued_by_system_only(ctx: Context, body: CertificateIssued) -> None:
     raise AssertionError("unreachable: no role may submit certificate.issued")
 
@@ -287,7 +277,7 @@ _SUPERSEDE = (
 )
 
 
-@projects("certificate.issued")
+@rules.projects("certificate.issued")
 def _project_issued(s: Session, e: Applied) -> None:
     b = e.body
     # A newer certificate of a lot supersedes every earlier one still standing. (A Core
@@ -313,7 +303,7 @@ def _project_issued(s: Session, e: Applied) -> None:
     )
 
 
-@handles("certificate.revoked", CertificateRevoked, ("regulator",))
+@rules.handles("certificate.revoked", CertificateRevoked, ("regulator",))
 def _revoke(ctx: Context, body: CertificateRevoked) -> None:
     cert: CertificateRecord = lookup(
         ctx.session, CertificateRecord, body.certificate, "certificate", "body.certificate"
@@ -326,7 +316,7 @@ def _revoke(ctx: Context, body: CertificateRevoked) -> None:
         )
 
 
-@projects("certificate.revoked")
+@rules.projects("certificate.revoked")
 def _project_revoked(s: Session, e: Applied) -> None:
     record = s.get(CertificateRecord, e.body["certificate"])
     assert record is not None, "projection out of step: no such certificate"

@@ -31,25 +31,27 @@ import cbor2
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.certificate import (
     COSE_HEADER_KID,
-    QR_PATH,
+    LEAF_HASH_PREFIX_SIZE,
     Certificate,
     CertificateFailure,
     CertificateInvalid,
     MassUnit,
+    certificate_id,
     format_mass,
     parse_qr_text,
+    qr_text,
     token_text,
     verify_certificate,
 )
 from ledger.encoding import b64encode
 from ledger.entry import Entry
 from ledger.errors import MalformedInput
-from ledger.log import log_key
 from ledger.merkle import inclusion_proof
+from ledger.records import log_key
 from ledger.regions import aimag_by_code
+from ledger.sql import storage
 from schemas.certificates import (
     NOT_GENUINE,
     CertificateOut,
@@ -67,7 +69,7 @@ from schemas.certificates import (
 )
 from services.actors.models import Site
 from services.certificates.models import CertificateRecord
-from services.certificates.service import KIND_NAMES, certificate_id, current_certificate
+from services.certificates.service import KIND_NAMES, current_certificate
 from services.lots import queries
 from services.lots.models import Lot, LotEvent, LotLink
 from services.witnesses.service import checkpoint_note, witnessed_sizes
@@ -160,7 +162,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
         if cert.ledger_index < size
         else []
     )
-    if not entry or entry[0].leaf_hash[:16] != cert.leaf_hash_prefix:
+    if not entry or entry[0].leaf_hash[:LEAF_HASH_PREFIX_SIZE] != cert.leaf_hash_prefix:
         return _refused(
             "not_in_log",
             f"entry {cert.ledger_index} of the log does not have the leaf hash this "
@@ -287,7 +289,7 @@ def _currency(
     public_url: str,
 ) -> tuple[Reason | None, list[Successor]]:
     def link(r: CertificateRecord) -> Successor:
-        return Successor(id=r.id, lot=r.lot_id, url=f"{public_url.rstrip('/')}{QR_PATH}{r.token}")
+        return Successor(id=r.id, lot=r.lot_id, url=qr_text(public_url, r.token))
 
     newer: CertificateRecord | None = None
     if record.superseded_by is not None:

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.entry import Entry
+from ledger.sql import storage
 from services.cases.models import Case, Correction
 from services.certificates.models import CertificateRecord
 from services.epcis.mapping import CaseFacts, Logged, MissingFact, OfferFacts

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from schemas.log import Problem
-from services.auth import PrincipalDep, require_reader_of
 from services.epcis import service
 from services.epcis.mapping import MEDIA_TYPE
+from services.identity.auth import PrincipalDep, require_reader_of
 from services.lots.routes import readable_lot
 from services.reads import read_session
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.entry import format_time
 from ledger.errors import MalformedInput, OutOfRange
+from ledger.sql import storage
 from services.epcis import repository
 from services.epcis.mapping import (
     MAPPERS,

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from ledger import storage
 from ledger.errors import OutOfRange, StorageError
 from ledger.merkle import inclusion_proof
 from ledger.proof_bundle import ProofBundle
+from ledger.sql import storage
 from services.reads import read_engine
 from services.witnesses.service import checkpoint_note
 

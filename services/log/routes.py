@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from ledger import storage
 from ledger.encoding import b64encode
 from ledger.errors import OutOfRange
 from ledger.note import NoteVerifier
+from ledger.sql import storage
 from schemas.log import (
     ConsistencyProofOut,
     InclusionProofOut,

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from services.actors.models import Actor, Site
 from services.cases.models import Case
 from services.errors import RuleViolation
-from services.events.service import lookup
 from services.lots.models import Lot, LotEvent, LotLink, Offer
+from services.pipeline import lookup
 
 # A hold blocks trade while its case is in one of these states.
 BLOCKING_STATUSES = ("raised", "responded", "escalated")

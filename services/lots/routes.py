@@ -11,13 +11,13 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from services.actors.models import Actor, Site
-from services.actors.roles import PRICE_READERS
-from services.auth import PrincipalDep, hidden, may_read
-from services.events.service import Principal
+from services.identity import Principal
+from services.identity.auth import PrincipalDep, hidden, may_read
 from services.lots import queries
 from services.lots.models import Lot, Offer, OfferPrice
 from services.lots.queries import lot_parties
 from services.reads import read_session
+from services.roles import PRICE_READERS
 
 router = APIRouter(tags=["lots"])
 

@@ -1,8 +1,8 @@
 """Rules and projectors of lots: ore delivery, processing, assay, split and merge,
 transfers, export and refining.
 
-Rules (`@handles`) only read: they check the request against the current state and raise
-the `services.errors` type naming the rule broken. Projectors (`@projects`) are functions
+Rules (`@rules.handles`) only read: they check the request against the current state and raise
+the `services.errors` type naming the rule broken. Projectors (`@rules.projects`) are functions
 of the entry alone (index, time, actor, body) plus the projection tables, so that a
 rebuild from the log gives the very state the live path built.
 
@@ -51,21 +51,24 @@ from schemas.events import (
     TransferOffered,
     TransferRejected,
 )
+from services import roles
 from services.actors.models import Actor, Site, SiteEvent
 from services.cases.models import Case
 from services.cases.service import derive_red_flag
 from services.errors import Conflict, Forbidden, RuleViolation
-from services.events.service import Context, handles, lookup
 from services.lots.models import Lot, LotEvent, LotLink, Offer, OfferPrice, ProcessingRun
 from services.lots.queries import active_holds, lot_holds, open_offer, share_json
-from services.projection import Applied, Projector, insert_row, projects
+from services.pipeline import Applied, Context, Projector, Rules, insert_row, lookup
+from services.roles import BUYER, MINER, PARTNERSHIP, PROCESSING_CENTRE
 
-CENTRE = ("processing_centre",)
-LABORATORY = ("laboratory",)
-HOLDERS = ("processing_centre", "buyer")  # who can hold gold lots
-BUYERS = ("buyer",)
-MINERS = ("miner", "partnership")
-RECIPIENTS = ("buyer", "processing_centre")  # who may be offered a lot
+rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+
+CENTRE = (PROCESSING_CENTRE,)
+LABORATORY = (roles.LABORATORY,)
+HOLDERS = (PROCESSING_CENTRE, BUYER)  # who can hold gold lots
+BUYERS = (BUYER,)
+MINERS = (MINER, PARTNERSHIP)
+RECIPIENTS = (BUYER, PROCESSING_CENTRE)  # who may be offered a lot
 _AMOUNT = re.compile(r"^\d{1,30}(\.\d{1,8})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -182,7 +185,7 @@ def _offer_row(s: Session, offer_id: str) -> Offer:
 # --- ore delivery -------------------------------------------------------------------------
 
 
-@handles("ore.delivered", OreDelivered, CENTRE)
+@rules.handles("ore.delivered", OreDelivered, CENTRE)
 def _deliver_ore(ctx: Context, body: OreDelivered) -> None:
     _new_lot(ctx, body.lot, "body.lot")
     miner: Actor = lookup(ctx.session, Actor, body.miner, "actor", "body.miner")
@@ -220,7 +223,7 @@ def _deliver_ore(ctx: Context, body: OreDelivered) -> None:
         )
 
 
-@projects("ore.delivered")
+@rules.projects("ore.delivered")
 def _project_delivery(s: Session, e: Applied) -> None:
     b = e.body
     insert_row(
@@ -259,7 +262,7 @@ def _bound(value: float) -> Fraction:
     return Fraction(repr(value))  # 0.1 means 1/10, not the binary float nearest to it
 
 
-@handles("processing.recorded", ProcessingRecorded, CENTRE)
+@rules.handles("processing.recorded", ProcessingRecorded, CENTRE)
 def _record_processing(ctx: Context, body: ProcessingRecorded) -> None:
     if ctx.session.get(ProcessingRun, body.run) is not None:
         raise Conflict(
@@ -340,7 +343,7 @@ def _flag_yield(ctx: Context, body: ProcessingRecorded, gold_mg: int, ore_g: int
     )
 
 
-@projects("processing.recorded")
+@rules.projects("processing.recorded")
 def _project_processing(s: Session, e: Applied) -> None:
     b = e.body
     s.add(ProcessingRun(id=b["run"], centre_id=e.actor, index=e.index))
@@ -388,14 +391,14 @@ def _project_processing(s: Session, e: Applied) -> None:
 # --- assay --------------------------------------------------------------------------------
 
 
-@handles("assay.recorded", AssayRecorded, LABORATORY)
+@rules.handles("assay.recorded", AssayRecorded, LABORATORY)
 def _record_assay(ctx: Context, body: AssayRecorded) -> None:
     lot = _lot(ctx, body.lot, "body.lot")
     _active(lot, "body.lot")
     _kind(lot, "gold", "body.lot")
 
 
-@projects("assay.recorded")
+@rules.projects("assay.recorded")
 def _project_assay(s: Session, e: Applied) -> None:
     _lot_row(s, e.body["lot"]).fineness_ppt = e.body["fineness_ppt"]
     _history(s, e, [e.body["lot"]])
@@ -404,7 +407,7 @@ def _project_assay(s: Session, e: Applied) -> None:
 # --- split and merge ----------------------------------------------------------------------
 
 
-@handles("lot.split", LotSplit, HOLDERS)
+@rules.handles("lot.split", LotSplit, HOLDERS)
 def _split(ctx: Context, body: LotSplit) -> None:
     lot = _tradable(ctx, body.lot, "body.lot")
     seen: set[str] = set()
@@ -448,7 +451,7 @@ def split_loss(body: LotSplit | Mapping[str, Any]) -> int:
     return value if type(value) is int else 0
 
 
-@projects("lot.split")
+@rules.projects("lot.split")
 def _project_split(s: Session, e: Applied) -> None:
     b = e.body
     parent = _lot_row(s, b["lot"])
@@ -487,7 +490,7 @@ def _project_split(s: Session, e: Applied) -> None:
     _history(s, e, [parent.id] + [part["lot"] for part in b["into"]])
 
 
-@handles("lots.merged", LotsMerged, HOLDERS)
+@rules.handles("lots.merged", LotsMerged, HOLDERS)
 def _merge(ctx: Context, body: LotsMerged) -> None:
     seen: set[str] = set()
     forms: set[str] = set()
@@ -523,7 +526,7 @@ def _merged_mercury_free(values: Sequence[bool | None]) -> bool | None:
     return None
 
 
-@projects("lots.merged")
+@rules.projects("lots.merged")
 def _project_merge(s: Session, e: Applied) -> None:
     b = e.body
     parents = [_lot_row(s, lot_id) for lot_id in b["lots"]]
@@ -618,7 +621,7 @@ def _store_price(ctx: Context, body: TransferOffered, private: dict[str, Any] | 
     )
 
 
-@handles("transfer.offered", TransferOffered, HOLDERS, store_private=_store_price)
+@rules.handles("transfer.offered", TransferOffered, HOLDERS, store_private=_store_price)
 def _offer(ctx: Context, body: TransferOffered) -> None:
     if ctx.session.get(Offer, body.offer) is not None:
         raise Conflict("offer-exists", f"offer {body.offer} already exists", field="body.offer")
@@ -643,7 +646,7 @@ def _offer(ctx: Context, body: TransferOffered) -> None:
     _refuse_holds(active_holds(ctx.session, "actor", buyer.id), buyer.id, "body.to")
 
 
-@projects("transfer.offered")
+@rules.projects("transfer.offered")
 def _project_offer(s: Session, e: Applied) -> None:
     b = e.body
     s.add(
@@ -681,7 +684,7 @@ def _offer_for(ctx: Context, offer_id: str, party: str) -> Offer:
     return offer
 
 
-@handles("transfer.accepted", TransferAccepted, RECIPIENTS)
+@rules.handles("transfer.accepted", TransferAccepted, RECIPIENTS)
 def _accept(ctx: Context, body: TransferAccepted) -> None:
     offer = _offer_for(ctx, body.offer, "to")
     lot = _lot(ctx, offer.lot_id, "body.offer")
@@ -707,7 +710,7 @@ def _accept(ctx: Context, body: TransferAccepted) -> None:
     )
 
 
-@projects("transfer.accepted")
+@rules.projects("transfer.accepted")
 def _project_accept(s: Session, e: Applied) -> None:
     offer = _offer_row(s, e.body["offer"])
     offer.status = "accepted"
@@ -718,12 +721,12 @@ def _project_accept(s: Session, e: Applied) -> None:
     _history(s, e, [offer.lot_id])
 
 
-@handles("transfer.rejected", TransferRejected, RECIPIENTS)
+@rules.handles("transfer.rejected", TransferRejected, RECIPIENTS)
 def _reject(ctx: Context, body: TransferRejected) -> None:
     _offer_for(ctx, body.offer, "to")
 
 
-@handles("transfer.cancelled", TransferCancelled, HOLDERS)
+@rules.handles("transfer.cancelled", TransferCancelled, HOLDERS)
 def _cancel(ctx: Context, body: TransferCancelled) -> None:
     _offer_for(ctx, body.offer, "from")
 
@@ -738,19 +741,19 @@ def _project_close_offer(status: str) -> Projector:
     return project
 
 
-projects("transfer.rejected")(_project_close_offer("rejected"))
-projects("transfer.cancelled")(_project_close_offer("cancelled"))
+rules.projects("transfer.rejected")(_project_close_offer("rejected"))
+rules.projects("transfer.cancelled")(_project_close_offer("cancelled"))
 
 
 # --- export and refining (terminal) -------------------------------------------------------
 
 
-@handles("lot.exported", LotExported, BUYERS)
+@rules.handles("lot.exported", LotExported, BUYERS)
 def _export(ctx: Context, body: LotExported) -> None:
     _tradable(ctx, body.lot, "body.lot")
 
 
-@handles("lot.refined", LotRefined, BUYERS)
+@rules.handles("lot.refined", LotRefined, BUYERS)
 def _refine(ctx: Context, body: LotRefined) -> None:
     _tradable(ctx, body.lot, "body.lot")
 
@@ -763,5 +766,5 @@ def _project_terminal(status: str) -> Projector:
     return project
 
 
-projects("lot.exported")(_project_terminal("exported"))
-projects("lot.refined")(_project_terminal("refined"))
+rules.projects("lot.exported")(_project_terminal("exported"))
+rules.projects("lot.refined")(_project_terminal("refined"))

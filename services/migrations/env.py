@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import services.registry  # noqa: F401 - every model is imported
-from ledger.storage import metadata as log_metadata
+import services.domains  # noqa: F401 - every model is imported
+from ledger.sql.storage import metadata as log_metadata
 from services.db import Base
 
 connection = context.config.attributes["connection"]

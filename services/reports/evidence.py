@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger import storage
 from ledger.encoding import b64encode
 from ledger.entry import Entry
+from ledger.sql import storage
 
 _CHUNK = 500  # indices per IN (...) query
 _PAGE = 5000  # entries per page of a scan

@@ -9,16 +9,16 @@ cells with their scope; severity is shown by a word and a symbol, not colour alo
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 
+from services import html
+from services.html import csp_hash, inline_asset, page_headers
 from services.reports import charts
 from services.reports.periods import Period
 
@@ -27,30 +27,17 @@ TEMPLATES_DIR: Final = _HERE / "templates"
 STATIC_DIR: Final = _HERE / "static"
 
 
-def _static(name: str) -> str:
-    text = (STATIC_DIR / name).read_text(encoding="utf-8")
-    if "</style" in text.lower() or "<!--" in text:
-        raise RuntimeError(f"static/{name} may not contain '</style' or '<!--'")
-    return text
-
-
-REPORT_CSS: Final = _static("report.css")
+REPORT_CSS: Final = inline_asset(STATIC_DIR / "report.css")
 PAGE_CSP: Final = "; ".join(
     [
         "default-src 'none'",
-        "style-src 'sha256-"
-        + base64.b64encode(hashlib.sha256(REPORT_CSS.encode()).digest()).decode()
-        + "'",
+        f"style-src {csp_hash(REPORT_CSS)}",
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",
     ]
 )
-PAGE_HEADERS: Final = {
-    "Content-Security-Policy": PAGE_CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE_HEADERS: Final = page_headers(PAGE_CSP)
 
 
 def format_number(value: Any) -> str:
@@ -68,16 +55,8 @@ def format_number(value: Any) -> str:
 
 @functools.cache
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["number"] = format_number
-    return env
+    """The Jinja2 environment of the report page (services.html)."""
+    return html.environment(TEMPLATES_DIR, filters={"number": format_number})
 
 
 def _query(period: Period, **more: Any) -> str:

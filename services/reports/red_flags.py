@@ -67,7 +67,7 @@ from sqlalchemy.orm import Session
 
 from services.actors.models import Actor, Site, SiteEvent
 from services.cases.models import Case
-from services.events.service import SYSTEM_ACTOR
+from services.identity import SYSTEM_ACTOR
 from services.lots.models import Lot, LotEvent, LotLink, Offer, ProcessingRun
 from services.lots.queries import BLOCKING_STATUSES
 from services.reports import evidence, facts

@@ -13,17 +13,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from services.auth import READ_ALL, PrincipalDep
+from services.clock import utc_now
 from services.deps import SettingsDep
 from services.errors import Forbidden
-from services.events.service import Principal
+from services.identity import Principal
+from services.identity.auth import PrincipalDep
 from services.reads import read_session
 from services.reports import charts, pages, tables
 from services.reports.custody import custody
 from services.reports.mass_balance import mass_balance
 from services.reports.periods import Period
 from services.reports.red_flags import red_flags
-from services.runtime import utc_now
+from services.roles import OFFICERS
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -49,7 +50,7 @@ CentreParam = Annotated[
 def require_reader(principal: Principal, centre: str | None = None) -> None:
     """Auditors, regulators and administrators read every report; a processing centre
     reads the reports about itself only (`centre` = its own id)."""
-    if principal.role in READ_ALL:
+    if principal.role in OFFICERS:
         return
     if principal.role == "processing_centre" and centre == principal.actor_id:
         return

@@ -33,10 +33,10 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.cosignature import TLOG_SIZE_CONTENT_TYPE, AddCheckpoint, parse_tlog_size
 from ledger.errors import LedgerError
 from ledger.merkle import consistency_proof
+from ledger.sql import storage
 from services.errors import DomainError
 from services.witnesses import repository
 from services.witnesses.service import accept_cosignatures

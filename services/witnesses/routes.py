@@ -8,12 +8,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ledger import storage
 from ledger.errors import MalformedInput
+from ledger.sql import storage
 from schemas.log import Problem
 from schemas.witnesses import CosignatureOut, CosignaturesOut, WitnessesOut, WitnessOut
+from services.clock import utc_now
 from services.deps import LogDep, ReadLogDep
-from services.runtime import utc_now
 from services.witnesses import repository
 from services.witnesses.service import MAX_SUBMISSION_BYTES, accept_cosignatures
 

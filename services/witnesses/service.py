@@ -38,20 +38,21 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import Cosignature, WitnessKey, verify_cosignature
 from ledger.entry import format_time
 from ledger.errors import InvalidSignature, MalformedInput, OutOfRange, StorageError
 from ledger.note import Note
+from ledger.sql import storage
 from schemas.events import WitnessRegistered, WitnessRemoved
 from services.errors import Conflict, Forbidden, NotFound, RuleViolation
-from services.events.service import Context, handles
-from services.projection import Applied, projects
+from services.pipeline import Applied, Context, Rules
+from services.roles import GOVERNMENT
 from services.witnesses import repository
 from services.witnesses.models import LogCosignature, Witness
 
-GOVERNMENT = ("administrator", "regulator")
+rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+
 MAX_SUBMISSION_BYTES = 16 * 1024
 """The largest cosignature submission read (a checkpoint note is a few hundred bytes)."""
 MAX_CLOCK_SKEW_SECONDS = 600
@@ -79,7 +80,7 @@ def _witness_key(body: WitnessRegistered) -> WitnessKey:
     return key
 
 
-@handles("witness.registered", WitnessRegistered, GOVERNMENT)
+@rules.handles("witness.registered", WitnessRegistered, GOVERNMENT)
 def _register_witness(ctx: Context, body: WitnessRegistered) -> None:
     key = _witness_key(body)
     if repository.active_witness(ctx.session, body.witness) is not None:
@@ -105,7 +106,7 @@ def _register_witness(ctx: Context, body: WitnessRegistered) -> None:
         )
 
 
-@projects("witness.registered")
+@rules.projects("witness.registered")
 def _project_witness(s: Session, e: Applied) -> None:
     key = WitnessKey.from_vkey(e.body["key"])
     s.add(
@@ -122,7 +123,7 @@ def _project_witness(s: Session, e: Applied) -> None:
     )
 
 
-@handles("witness.removed", WitnessRemoved, GOVERNMENT)
+@rules.handles("witness.removed", WitnessRemoved, GOVERNMENT)
 def _remove_witness(ctx: Context, body: WitnessRemoved) -> None:
     if repository.active_witness(ctx.session, body.witness) is None:
         raise NotFound(
@@ -132,7 +133,7 @@ def _remove_witness(ctx: Context, body: WitnessRemoved) -> None:
         )
 
 
-@projects("witness.removed")
+@rules.projects("witness.removed")
 def _project_witness_removed(s: Session, e: Applied) -> None:
     row = repository.active_witness(s, e.body["witness"])
     assert row is not None

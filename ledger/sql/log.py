@@ -19,7 +19,6 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from ledger import storage
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import (
     ZERO_HASH,
@@ -27,13 +26,14 @@ from ledger.entry import (
     Event,
     Receipt,
     format_time,
-    parse_time,
     receipt_message,
 )
 from ledger.errors import MalformedInput, OutOfRange, StorageError
 from ledger.hashing import hash_leaf
 from ledger.keys import LogKey, LogSigner
 from ledger.merkle import CompactRange, NodeId, consistency_proof, inclusion_proof, root_nodes
+from ledger.records import stored_key
+from ledger.sql import storage
 
 MAX_BATCH = 10_000
 
@@ -46,31 +46,6 @@ class AppendResult:
     size: int
     checkpoint: str
     time: str = ""
-
-
-def stored_key(key: LogKey) -> storage.StoredKey:
-    """The public half of a log key as the key table keeps it."""
-    return storage.StoredKey(
-        key_id=key.key_id,
-        name=key.name,
-        public_key=key.public_key,
-        algorithm=key.algorithm,
-        status=key.status,
-        not_before=format_time(key.not_before),
-        not_after=None if key.not_after is None else format_time(key.not_after),
-    )
-
-
-def log_key(stored: storage.StoredKey) -> LogKey:
-    """A key row back as a LogKey, with its validity period (inverse of stored_key)."""
-    return LogKey(
-        name=stored.name,
-        key_id=stored.key_id,
-        public_key=stored.public_key,
-        status="retired" if stored.status == "retired" else "active",
-        not_before=parse_time(stored.not_before),
-        not_after=None if stored.not_after is None else parse_time(stored.not_after),
-    )
 
 
 class Log:

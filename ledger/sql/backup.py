@@ -55,6 +55,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import re
 import zlib
@@ -65,17 +66,16 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from ledger import storage
 from ledger.audit import AuditFailure, FailureKind, TrustedKey, audit
 from ledger.checkpoint import Checkpoint
 from ledger.encoding import b64decode, b64encode, canonical_json
 from ledger.entry import MAX_ENTRY_BYTES, format_time
 from ledger.errors import BackupInvalid, LedgerError, NotEmpty, StorageError
 from ledger.hashing import HASH_SIZE
-from ledger.log import log_key
 from ledger.merkle import CompactRange, root_hash
 from ledger.note import MAX_NOTE_BYTES, Note
-from ledger.storage import StoredCheckpoint, StoredEntry, StoredKey
+from ledger.records import StoredCheckpoint, StoredEntry, StoredKey, log_key
+from ledger.sql import pages, storage
 
 FORMAT = "altan-ledger/backup"
 VERSION = 1
@@ -209,16 +209,7 @@ class _LineWriter:
 
 
 def _checkpoints_up_to(conn: Connection, size: int) -> Iterator[StoredCheckpoint]:
-    last = -1
-    while True:
-        batch = storage.read_checkpoints_after(conn, last, 1000)
-        for cp in batch:
-            if cp.size > size:
-                return
-            yield cp
-        if not batch:
-            return
-        last = batch[-1].size
+    return itertools.takewhile(lambda cp: cp.size <= size, pages.checkpoints(pages.on(conn)))
 
 
 def _key_line(key: StoredKey) -> dict[str, Any]:
@@ -427,23 +418,11 @@ class _Loaded:
         return self._note
 
     def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
-        after = start
-        while after < end:
-            rows = storage.read_entries(self._conn, after, end, PAGE)
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1].index + 1
+        return pages.entries(pages.on(self._conn), start, end, PAGE)
 
     def checkpoints(self, start: int = 0) -> Iterator[tuple[int, str]]:
-        last = start - 1
-        while True:
-            batch = storage.read_checkpoints_after(self._conn, last, 1000)
-            if not batch:
-                return
-            for cp in batch:
-                yield cp.size, cp.note
-            last = batch[-1].size
+        for cp in pages.checkpoints(pages.on(self._conn), start):
+            yield cp.size, cp.note
 
 
 # -- reading the file ------------------------------------------------------------------------

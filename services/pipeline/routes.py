@@ -20,17 +20,13 @@ from schemas.api import (
 from schemas.event_contract import openapi_examples
 from schemas.log import Problem
 from schemas.types import Identifier
-from services.auth import PrincipalDep, bearer_token
 from services.bodies import StrictJSONRoute
 from services.certificates.i18n import Lang
 from services.errors import Conflict, DomainError, RuleViolation
-from services.events.service import (
-    EventCommitter,
-    EventService,
-    Recorded,
-    Submission,
-    decode_signature,
-)
+from services.identity.auth import PrincipalDep, bearer_token
+from services.pipeline.committer import EventCommitter
+from services.pipeline.service import EventService, Recorded, Submission, decode_signature
+from services.problems import domain_problem_document, language
 
 # Bodies parsed strictly (services.bodies): no duplicate keys, UTF-8 only, bounded depth.
 router = APIRouter(tags=["events"], route_class=StrictJSONRoute)
@@ -116,8 +112,6 @@ def record_batch(batch: BatchIn, principal: PrincipalDep, request: Request) -> B
     unless `atomic` is true: then any failure records nothing at all, and the answer is a
     422 problem (`batch-failed`) listing every failing item's mistakes in `errors` and
     every item's result in `results`. Items carry their own `idempotency_key`."""
-    from services.problems import language  # the problems build on the routes' schemas
-
     lang = language(request)
     service = _service(request)
     if len(batch.items) > service.settings.batch_max_items:
@@ -209,8 +203,6 @@ def _repeated(first: BatchItemOut) -> BatchItemOut:
 
 def _problem(exc: DomainError, lang: Lang) -> BatchItemOut:
     """An item's refusal, worded as the whole request's problems are (in `lang`)."""
-    from services.problems import domain_problem_document
-
     doc = domain_problem_document(exc, lang)
     return BatchItemOut(
         status=exc.status,

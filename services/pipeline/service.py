@@ -23,15 +23,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import builtins
 import hashlib
 import json
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,16 +35,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
-from ledger import storage
-from ledger.batcher import Batcher
 from ledger.encoding import b64encode, canonical_json
 from ledger.entry import Event, event_signing_message, format_time
 from ledger.errors import LedgerError
 from ledger.keys import LogSigner
-from ledger.log import Log
+from ledger.sql import storage
+from ledger.sql.log import Log
 from schemas.events import Body
 from services import observability
 from services.errors import (
@@ -60,32 +53,15 @@ from services.errors import (
     NotFound,
     RuleViolation,
 )
-from services.events.models import IdempotencyRecord
-from services.events.times import check_not_future
-from services.projection import Applied, apply
+from services.identity import Principal, Who
+from services.identity.auth import principal_for
+from services.identity.tables import Actor, ActorKey
+from services.pipeline.context import Appended, Context, keep
+from services.pipeline.models import IdempotencyRecord
+from services.pipeline.projection import Applied
+from services.pipeline.registration import Handler, Registry
+from services.pipeline.times import check_not_future
 from services.settings import Settings
-
-SYSTEM_ACTOR = "system:altan"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: a token's actor and that actor's role."""
-
-    actor_id: str
-    role: str
-    token_id: str = ""
-
-
-@dataclass(frozen=True)
-class BearerToken:
-    """A request's credential, resolved to a principal inside the batch's transaction (one
-    transaction per batch instead of one more per request; a revoked token fails at once)."""
-
-    token: str = field(repr=False)
-
-
-Who = Principal | BearerToken
 
 
 @dataclass(frozen=True)
@@ -113,94 +89,6 @@ class Submission:
             return hashlib.sha256(canonical_json(doc)).hexdigest()
         except LedgerError as exc:
             raise RuleViolation("not-canonical-json", str(exc), field="body") from exc
-
-
-@dataclass
-class Context:
-    """What a rule sees: the state (session), who asks, the settings, the time."""
-
-    session: Session
-    principal: Principal
-    settings: Settings
-    now: datetime
-    time: str
-    next_index: int
-    derived: list[Event] = field(default_factory=list)
-    pending: list[tuple[int, Finish]] = field(default_factory=list)  # (offset in item, step)
-
-    def derive(self, type_: str, body: dict[str, Any]) -> None:
-        """Add an event the system records as a consequence (e.g. an automatic red flag)."""
-        self.derived.append(Event(type=type_, actor=SYSTEM_ACTOR, body=body))
-
-
-Decide = Callable[[Context, Any], None]
-
-
-@dataclass(frozen=True)
-class Appended:
-    """An entry of this batch as a follower sees it once it is in the log."""
-
-    index: int
-    leaf_hash: bytes
-
-
-# A follower answers an entry with more entries that need the entry's leaf hash (a
-# certificate token names the entry it reflects). It runs in two steps: `prepare` right
-# after the entry is projected, so it reads the state exactly as of that entry; the step it
-# returns runs once the entry is appended, inside the same transaction.
-Finish = Callable[[Appended, LogSigner, datetime], list[Event]]
-Prepare = Callable[[Session, Applied], Finish | None]
-FOLLOWERS: dict[str, list[Prepare]] = {}
-
-
-def follows(*types: str) -> Callable[[Prepare], Prepare]:
-    """Register a follower of the given event types."""
-
-    def register(fn: Prepare) -> Prepare:
-        for type_ in types:
-            FOLLOWERS.setdefault(type_, []).append(fn)
-        return fn
-
-    return register
-
-
-StorePrivate = Callable[[Context, Any, dict[str, Any] | None], None]
-
-
-@dataclass(frozen=True)
-class Handler:
-    """The rules of one event type."""
-
-    type: str
-    body: builtins.type[Body]
-    roles: frozenset[str]
-    decide: Decide
-    store_private: StorePrivate | None = None
-    allowed_when_suspended: bool = False
-
-
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(
-    type_: str,
-    body: type[Body],
-    roles: Sequence[str],
-    *,
-    store_private: StorePrivate | None = None,
-    allowed_when_suspended: bool = False,
-) -> Callable[[Decide], Decide]:
-    """Register the rules of one event type."""
-
-    def register(fn: Decide) -> Decide:
-        if type_ in HANDLERS:
-            raise RuntimeError(f"two handlers for {type_}")
-        HANDLERS[type_] = Handler(
-            type_, body, frozenset(roles), fn, store_private, allowed_when_suspended
-        )
-        return fn
-
-    return register
 
 
 @dataclass(frozen=True)
@@ -233,10 +121,17 @@ class ItemResult:
 class EventService:
     """Records submissions through the log, atomically with their projection."""
 
-    def __init__(self, log: Log, settings: Settings, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        log: Log,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        registry: Registry,
+    ) -> None:
         self.log = log
         self.settings = settings
         self.clock = clock
+        self.registry = registry  # every domain's handlers, projectors, followers
 
     @property
     def engine(self) -> Engine:
@@ -247,8 +142,6 @@ class EventService:
         if isinstance(who, Principal):
             return who
         if who.token not in known:
-            from services.auth import principal_for  # auth builds on this module
-
             known[who.token] = principal_for(session, who.token)
         return known[who.token]
 
@@ -401,7 +294,7 @@ class EventService:
                     for ev in finish(Appended(receipt.index, receipt.leaf_hash), signer, now):
                         index = next_index + len(out)
                         applied = Applied(index, item.ctx.time, ev.type, ev.actor, dict(ev.body))
-                        apply(session, applied)
+                        self.registry.apply(session, applied)
                         out.append((item.pos, ev, index))
             except (OperationalError, InterfaceError, DomainError):
                 raise
@@ -439,7 +332,7 @@ class EventService:
         )
 
     def _item(self, ctx: Context, principal: Principal, sub: Submission) -> list[Event]:
-        handler = HANDLERS.get(sub.type)
+        handler = self.registry.handlers.get(sub.type)
         if handler is None:
             raise NotFound("unknown-event-type", f"no event type {sub.type!r}", field="type")
         if principal.role not in handler.roles:
@@ -463,8 +356,8 @@ class EventService:
         out = [event, *ctx.derived]
         for offset, ev in enumerate(out):
             applied = Applied(ctx.next_index + offset, ctx.time, ev.type, ev.actor, dict(ev.body))
-            apply(ctx.session, applied)
-            for prepare in FOLLOWERS.get(ev.type, ()):
+            self.registry.apply(ctx.session, applied)
+            for prepare in self.registry.followers.get(ev.type, ()):
                 ctx.session.flush()
                 step = prepare(ctx.session, applied)
                 if step is not None:
@@ -481,8 +374,6 @@ class EventService:
                     field="signature",
                 )
             return Event(sub.type, principal.actor_id, sub.body)
-        from services.actors.models import ActorKey
-
         key = keep(
             ctx.session, ctx.session.get(ActorKey, (principal.actor_id, sub.signature.key_id))
         )
@@ -508,136 +399,6 @@ class EventService:
         )
 
 
-class EventCommitter:
-    """Group commit for concurrent requests: each waits for its own result while one
-    writer records whatever has queued in one transaction (items independent, as in a
-    non-atomic batch), so a busy server pays one commit and one checkpoint per batch.
-
-    An item that fails unexpectedly (a bug, a value the database refuses) fails alone and
-    costs its neighbours one more transaction: the batch runs again without it (the item
-    it was checking is known). Only an error no item can be blamed for (at the append
-    or the commit) splits the batch in halves, so k bad items cost about 2k·log2(n)
-    transactions, never one per item: a client sending poison must not drop everyone
-    else to one-by-one commits (issue 11, finding 5)."""
-
-    def __init__(
-        self,
-        events: EventService,
-        max_batch: int,
-        linger: float = 0.005,
-        timeout: float | None = None,
-    ) -> None:
-        self.events = events
-        self._batcher: Batcher[tuple[Who, Submission], Recorded] = Batcher(
-            self._commit, max_batch, name="altan-events", linger=linger
-        )
-        self._timeout = timeout
-        self._waiting: deque[tuple[float, Future[Recorded]]] = deque()
-        self._answer = threading.Lock()  # one of the batch and the watchdog answers
-        self._stop = threading.Event()
-        self._watchdog: threading.Thread | None = None
-        if timeout is not None:
-            self._watchdog = threading.Thread(
-                target=self._watch, name="altan-events-watchdog", daemon=True
-            )
-            self._watchdog.start()
-
-    def submit(self, principal: Who, submission: Submission) -> Recorded:
-        """Record one submission (waiting for its batch) or raise its DomainError."""
-        return self.submit_nowait(principal, submission).result()
-
-    def submit_nowait(self, principal: Who, submission: Submission) -> Future[Recorded]:
-        """Queue one submission; the future resolves to its receipt or its DomainError,
-        or, with a `timeout`, to `CommitTimedOut` when its batch is not done by then."""
-        inner = self._batcher.submit((principal, submission))
-        if self._timeout is None:
-            return inner
-        outer: Future[Recorded] = Future()
-
-        def relay(done: Future[Recorded]) -> None:
-            with self._answer:
-                if outer.done():
-                    return  # the watchdog answered first
-                error = done.exception()
-                if error is not None:
-                    outer.set_exception(error)
-                else:
-                    outer.set_result(done.result())
-
-        with self._answer:
-            self._waiting.append((time.monotonic() + self._timeout, outer))
-        inner.add_done_callback(relay)
-        return outer
-
-    def close(self) -> None:
-        self._batcher.close()
-        self._stop.set()
-        if self._watchdog is not None:
-            self._watchdog.join()
-
-    def _watch(self) -> None:
-        """Answer the requests whose batch is stuck (a hung database) with a timeout: the
-        writer thread may stay blocked, the clients do not."""
-        assert self._timeout is not None
-        tick = min(0.25, self._timeout / 4)
-        while not self._stop.wait(tick):
-            now = time.monotonic()
-            with self._answer:
-                while self._waiting and (self._waiting[0][1].done() or self._waiting[0][0] <= now):
-                    _, fut = self._waiting.popleft()
-                    if not fut.done():
-                        fut.set_exception(
-                            CommitTimedOut(
-                                f"the database did not record the event within {self._timeout} s"
-                            )
-                        )
-
-    def _commit(self, items: list[tuple[Who, Submission]]) -> list[Recorded | BaseException]:
-        observability.GROUP_COMMIT_BATCH.observe(len(items))
-        return self._settle(items)
-
-    def _settle(self, items: list[tuple[Who, Submission]]) -> list[Recorded | BaseException]:
-        """Each item's receipt or error; see the class's docstring."""
-        settled: dict[int, Recorded | BaseException] = {}
-        while True:
-            live = [i for i in range(len(items)) if i not in settled]
-            if not live:
-                break
-            try:
-                results = self.events.submit_many(
-                    [items[i] for i in live], atomic=False, blame=True
-                )
-            except ItemCrashed as crash:
-                observability.GROUP_COMMIT_RETRIES.labels("item").inc()
-                settled[live[crash.position]] = crash.error
-                continue
-            except (OperationalError, InterfaceError) as exc:
-                # A lost or hung database is no item's fault, and the batch may even have
-                # committed before the connection broke: running it again could record it
-                # twice. Every waiter hears of it (503) and retries with its key.
-                settled.update(dict.fromkeys(live, exc))
-                break
-            except Exception as exc:
-                if len(live) == 1:
-                    settled[live[0]] = exc
-                    break
-                observability.GROUP_COMMIT_RETRIES.labels("split").inc()
-                half = len(live) // 2
-                for part in (live[:half], live[half:]):
-                    settled.update(zip(part, self._settle([items[i] for i in part]), strict=True))
-                break
-            for i, r in zip(live, results, strict=True):
-                settled[i] = r.error if r.error is not None else _recorded(r)
-            break
-        return [settled[i] for i in range(len(items))]
-
-
-class CommitTimedOut(SATimeoutError):
-    """A group commit did not finish in time (the database hangs): answered 503 with
-    Retry-After like any database wait that ran out; the event may still be recorded,
-    so a retry with the same Idempotency-Key records it at most once."""
-
-
 class ItemCrashed(Exception):
     """An unexpected error while one item of a batch was checked (`submit_many(...,
     blame=True)`): `position` in the items given, `error` what it raised."""
@@ -646,11 +407,6 @@ class ItemCrashed(Exception):
         super().__init__(f"item {position} failed: {type(error).__name__}")
         self.position = position
         self.error = error
-
-
-def _recorded(result: ItemResult) -> Recorded:
-    assert result.recorded is not None
-    return result.recorded
 
 
 @dataclass(frozen=True)
@@ -675,8 +431,6 @@ class _AtomicFailure(Exception):
 
 
 def _check_active(ctx: Context, principal: Principal, handler: Handler) -> None:
-    from services.actors.models import Actor
-
     actor = keep(ctx.session, ctx.session.get(Actor, principal.actor_id))
     if actor is None:
         raise Forbidden("unknown-actor", f"{principal.actor_id} is not registered")
@@ -712,20 +466,3 @@ def decode_signature(key_id: str, signature: str) -> ActorSignature:
             "bad-actor-signature", "signature: expected 64 bytes", field="signature.signature"
         )
     return ActorSignature(key_id, raw)
-
-
-def lookup(session: Session, model: type[Any], key: Any, what: str, field_name: str) -> Any:
-    """Fetch a row by primary key or raise NotFound naming the field."""
-    row = keep(session, session.get(model, key))
-    if row is None:
-        raise NotFound(f"unknown-{what}", f"no {what} {key!r}", field=field_name)
-    return row
-
-
-def keep(session: Session, row: Any) -> Any:
-    """Hold a strong reference to `row` for the session's life: the identity map holds
-    rows weakly, so a row looked up once per item of a batch (the centre, the site) was
-    fetched again by SQL for every item (bench/http_append.py, pyinstrument)."""
-    if row is not None:
-        session.info.setdefault("keep", []).append(row)
-    return row

@@ -17,13 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import observability
-from services.actors.models import Actor, ApiToken
-from services.actors.roles import OFFICERS
 from services.errors import Forbidden, NotFound, RuleViolation, Unauthenticated
-from services.events.service import BearerToken, Principal
+from services.identity import BearerToken, Principal
+from services.identity.tables import Actor, ApiToken
+from services.roles import OFFICERS
 
 TOKEN_PREFIX = "altan_"  # noqa: S105 - a prefix, not a secret
-READ_ALL = OFFICERS  # the officers read every record (kept under its old name for importers)
 
 
 def hash_token(token: str) -> str:
@@ -95,7 +94,7 @@ def bearer_token(request: Request) -> BearerToken:
 def authenticate(request: Request) -> Principal:
     """FastAPI dependency: the principal of the request's bearer token."""
     token = bearer_token(request)
-    from ledger import storage
+    from ledger.sql import storage
 
     with storage.read_transaction(request.app.state.log.engine) as conn:
         return principal_for(Session(bind=conn), token.token)

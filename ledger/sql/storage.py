@@ -1,5 +1,8 @@
 """Where the log lives: SQLAlchemy tables and the dialect-specific parts of appending.
 
+The row types (`StoredEntry`, `StoredCheckpoint`, `StoredKey`, `LogTail`) are the pure
+`ledger.records`; this module reads and writes them.
+
 Tables (append-only in code: this module has no UPDATE or DELETE for entries, nodes or
 checkpoints):
 
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +50,12 @@ from sqlalchemy.engine import make_url
 
 from ledger.errors import StorageError
 from ledger.merkle import NodeId
+
+# The row types are the pure `ledger.records`, re-exported: `storage.StoredEntry` reads well.
+from ledger.records import LogTail as LogTail
+from ledger.records import StoredCheckpoint as StoredCheckpoint
+from ledger.records import StoredEntry as StoredEntry
+from ledger.records import StoredKey as StoredKey
 
 metadata = MetaData()
 
@@ -202,17 +210,6 @@ def read_size(conn: Connection) -> int:
     return int(row.size)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    """One row of log_entries as stored."""
-
-    index: int
-    entry: bytes
-    leaf_hash: bytes
-    key_id: str
-    signature: bytes
-
-
 # The hot statements of an append go to the driver directly: building SQLAlchemy
 # expressions for them cost a third of a batched append (bench/append.py, py-spy).
 # Only placeholders are interpolated into these strings (hence the S608 waivers).
@@ -347,23 +344,6 @@ def read_nodes(
     return [(int(i), bytes(h)) for i, h in rows]
 
 
-@dataclass(frozen=True)
-class LogTail:
-    """What lies past the latest checkpoint, read in one snapshot (`read_tail`).
-
-    An append writes its entries, their nodes, the checkpoint and the head in one
-    transaction, so in an honest database nothing lies past the latest checkpoint and the
-    head equals its size.
-    """
-
-    checkpoint_size: int
-    head_size: int
-    unsigned_entry: int | None
-    """The lowest entry index no checkpoint covers (at or past its size, or negative)."""
-    stray_node: NodeId | None
-    """A stored node that is not part of the tree of `checkpoint_size` leaves."""
-
-
 def read_tail(conn: Connection) -> LogTail:
     """Read `LogTail` in the caller's transaction: a few index seeks, no scan."""
     size = read_size(conn)
@@ -410,17 +390,6 @@ def _stray_node(conn: Connection, size: int) -> NodeId | None:
     return None
 
 
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    """One row of log_checkpoints."""
-
-    size: int
-    root_hash: bytes
-    key_id: str
-    published_at: str
-    note: str
-
-
 def _checkpoint(r: Any) -> StoredCheckpoint:
     return StoredCheckpoint(
         size=int(r.size),
@@ -454,19 +423,6 @@ def read_checkpoints_after(conn: Connection, size: int, limit: int) -> list[Stor
         .limit(limit)
     )
     return [_checkpoint(r) for r in rows]
-
-
-@dataclass(frozen=True)
-class StoredKey:
-    """One row of log_keys: public facts only."""
-
-    key_id: str
-    name: str
-    public_key: bytes
-    algorithm: str
-    status: str
-    not_before: str
-    not_after: str | None
 
 
 def read_keys(conn: Connection) -> list[StoredKey]:

@@ -1,4 +1,4 @@
-"""Off-log bookkeeping of the event pipeline."""
+"""Off-log bookkeeping of the event pipeline: idempotency records."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert
 from sqlalchemy.orm import Session
 
-from ledger import storage
 from ledger.entry import Entry
+from ledger.sql import pages, storage
 from services.db import Base, Projection
 
 
@@ -34,19 +34,7 @@ class Applied:
 
 
 Projector = Callable[[Session, Applied], None]
-PROJECTORS: dict[str, Projector] = {}
-
-
-def projects(event_type: str) -> Callable[[Projector], Projector]:
-    """Register the projector of one event type."""
-
-    def register(fn: Projector) -> Projector:
-        if event_type in PROJECTORS:
-            raise RuntimeError(f"two projectors for {event_type}")
-        PROJECTORS[event_type] = fn
-        return fn
-
-    return register
+Apply = Projector  # projects any entry: a registry's `apply`
 
 
 def insert_row(session: Session, model: type[Base], **values: Any) -> None:
@@ -61,44 +49,35 @@ def _insert_of(model: type[Base]) -> Any:
     return insert(model)
 
 
-def apply(session: Session, entry: Applied) -> None:
-    """Project one entry; types without a projector (system notes) change nothing."""
-    fn = PROJECTORS.get(entry.type)
-    if fn is not None:
-        fn(session, entry)
-
-
 def projection_tables() -> list[Any]:
     """The tables `rebuild` empties, children before parents."""
     mapped = {m.local_table for m in Base.registry.mappers if issubclass(m.class_, Projection)}
     return [t for t in reversed(Base.metadata.sorted_tables) if t in mapped]
 
 
-def rebuild(conn: Connection, page: int = 5000) -> int:
+def rebuild(conn: Connection, apply: Apply, page: int = 5000) -> int:
     """Empty the projection tables and replay the whole log into them, in the caller's
-    write transaction. Returns the number of entries replayed."""
-    import services.registry  # noqa: F401 - registers every projector
-
+    write transaction, with `apply` (a registry's: `services.domains.rebuild`). Returns the
+    number of entries replayed."""
     storage.lock_head(conn)
     for table in projection_tables():
         conn.execute(delete(table))
     session = Session(bind=conn, autoflush=False)
     size = storage.read_size(conn)
     done = 0
-    while done < size:
-        for row in storage.read_entries(conn, done, size, page):
-            entry = Entry.from_bytes(row.entry)
-            apply(
-                session,
-                Applied(
-                    row.index,
-                    entry.time,
-                    entry.event.type,
-                    entry.event.actor,
-                    dict(entry.event.body),
-                ),
-            )
-            session.flush()
-            done = row.index + 1
+    for row in pages.entries(pages.on(conn), 0, size, page):
+        entry = Entry.from_bytes(row.entry)
+        apply(
+            session,
+            Applied(
+                row.index,
+                entry.time,
+                entry.event.type,
+                entry.event.actor,
+                dict(entry.event.body),
+            ),
+        )
+        session.flush()
+        done = row.index + 1
     session.flush()
     return done
