@@ -1,3 +1,5 @@
+# mypy: disable-error-code="empty-body"
+# (the event methods of EventMethods are typed stubs: `_event` gives them their behaviour)
 """A typed Python SDK for the Altan Ledger API (httpx, wire models from `schemas/`).
 
     from clients.sdk import AltanClient, ActorSigner
@@ -35,13 +37,15 @@ Verification failures of `verify_receipt` are the core's own `ledger.errors` typ
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -405,10 +409,27 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _body(occurred_at: When, **fields: Any) -> dict[str, Any]:
+def _is_list(value: object) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _body(occurred_at: When, model: type[BaseModel], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of `model` from keyword values, in the schema's field order.
+
+    A None is left out (the schema's default applies), and so is an empty list for a field
+    the schema does not require (`keys`, `parties`, `replaced_by`), while an empty list for
+    a required one (`inputs`) is sent, to be refused with the schema's own error.
+    """
+    stray = set(fields) - set(model.model_fields)
+    if stray:  # a field the schema does not know would be silently lost: a bug here
+        raise TypeError(f"{model.__name__}: no fields {sorted(stray)}")
     moment = occurred_at if isinstance(occurred_at, str) else local_time(occurred_at)
     out: dict[str, Any] = {"occurred_at": moment}
-    out.update({k: _json(v) for k, v in fields.items() if v is not None})
+    for name, info in model.model_fields.items():
+        value = fields.get(name)
+        if value is None or (_is_list(value) and not value and not info.is_required()):
+            continue
+        out[name] = _json(list(value) if _is_list(value) else value)
     return out
 
 
@@ -418,7 +439,83 @@ def _key_entry(actor: str, key: Ed25519PublicKey | PublicKey | Mapping[str, Any]
     return key
 
 
+def _seal(fields: dict[str, Any], name: str, commitment: str) -> dict[str, Any] | None:
+    """Replace off-log data `fields[name]` (personal data, a price) by its salted commitment
+    in the body; the data and its salt become the event's `private` part."""
+    data = fields.pop(name)
+    if data is None:
+        return None
+    salt = new_salt()
+    fields[commitment] = commit(salt, dict(data))
+    return {name: dict(data), "salt": salt.hex()}
+
+
+def _actor_fields(fields: dict[str, Any]) -> dict[str, Any] | None:
+    fields["keys"] = [_key_entry(fields["actor"], k) for k in fields["keys"]]
+    return _seal(fields, "personal", "personal_commitment")
+
+
+def _key_fields(fields: dict[str, Any]) -> None:
+    fields["key"] = _key_entry(fields["actor"], fields["key"])
+
+
+def _price_fields(fields: dict[str, Any]) -> dict[str, Any] | None:
+    return _seal(fields, "price", "price_commitment")
+
+
 R = TypeVar("R")
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_CALL_PARAMETERS = frozenset({"self", "occurred_at", "idempotency_key"})
+"""Parameters of every event method that are not body fields."""
+
+
+def _event(
+    type: str,
+    *,
+    shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    off_log: frozenset[str] = frozenset(),
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Turn a typed method stub into the method recording events of `type`.
+
+    The stub gives the signature and the docstring; the body is built from the call's
+    arguments, one per field of the event's schema (`EVENT_BODIES[type]`). `shape` turns
+    arguments that are not body fields as given (`off_log`: personal data, a price) into
+    body fields and returns the event's `private` part. Checked once, at import: every
+    parameter is a field of the schema or declared off the log, and every required field
+    has a parameter, so a method cannot drift from its schema unnoticed.
+    """
+    model = EVENT_BODIES[type]
+
+    def make(stub: Callable[P, T]) -> Callable[P, T]:
+        signature = inspect.signature(stub)
+        names = {n for n in signature.parameters if n not in _CALL_PARAMETERS}
+        required = {n for n, f in model.model_fields.items() if f.is_required()}
+        unknown = names - off_log - set(model.model_fields)
+        missing = required - names - {"occurred_at"}
+        if unknown or missing or not _CALL_PARAMETERS.issubset(signature.parameters):
+            raise TypeError(
+                f"{stub.__name__} does not match {model.__name__}: parameters {sorted(unknown)} "
+                f"are not fields, fields {sorted(missing)} have no parameter"
+            )
+
+        @functools.wraps(stub)
+        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            fields = dict(bound.arguments)
+            events: EventMethods[T] = fields.pop("self")
+            occurred_at = fields.pop("occurred_at")
+            idempotency_key = fields.pop("idempotency_key")
+            private = shape(fields) if shape is not None else None
+            body = _body(occurred_at, model, fields)
+            return events._checked(type, body, idempotency_key, private)
+
+        method.event_type = type  # type: ignore[attr-defined]  # for tests and tools
+        return method
+
+    return make
 
 
 class EventMethods(Generic[R]):
@@ -429,6 +526,9 @@ class EventMethods(Generic[R]):
     defaults to the local time now with its UTC offset: pass it (with `idempotency_key`)
     when a retry may come from a later run, so that the request is the same. The body is
     checked against the schema before it is sent (or queued).
+
+    Each method is a typed stub bound to its schema by `_event`: the body is built from
+    the schema's fields, so adding an event type takes its schema and one stub here.
     """
 
     def _emit(
@@ -450,8 +550,12 @@ class EventMethods(Generic[R]):
         check_body(type, body)
         return self._emit(type, body, private, idempotency_key)
 
+    # The stubs' bodies are empty (mypy: empty-body is disabled for this module): `_event`
+    # supplies the behaviour from the signature.
+
     # actors, keys, sites
 
+    @_event("actor.registered", shape=_actor_fields, off_log=frozenset({"personal"}))
     def register_actor(
         self,
         *,
@@ -469,25 +573,8 @@ class EventMethods(Generic[R]):
         """`actor.registered`. With `personal` (name, national id, phone...), the body
         carries only its salted commitment (`ledger.commitment`), and the data with its salt
         goes as off-log `private` data, erasable later."""
-        private: dict[str, Any] | None = None
-        commitment = None
-        if personal is not None:
-            salt = new_salt()
-            commitment = commit(salt, dict(personal))
-            private = {"personal": dict(personal), "salt": salt.hex()}
-        body = _body(
-            occurred_at,
-            actor=actor,
-            role=role,
-            buyer_kind=buyer_kind,
-            licence=licence,
-            region=region,
-            members=members,
-            keys=[_key_entry(actor, k) for k in keys] or None,
-            personal_commitment=commitment,
-        )
-        return self._checked("actor.registered", body, idempotency_key, private)
 
+    @_event("actor.status_changed")
     def change_actor_status(
         self,
         *,
@@ -498,9 +585,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`actor.status_changed`: active, suspended or revoked, with the reason."""
-        body = _body(occurred_at, actor=actor, status=status, reason=reason)
-        return self._checked("actor.status_changed", body, idempotency_key)
 
+    @_event("actor.key_added", shape=_key_fields)
     def add_key(
         self,
         *,
@@ -510,9 +596,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`actor.key_added`: a public key (its key id is computed for an Ed25519 key)."""
-        body = _body(occurred_at, actor=actor, key=_key_entry(actor, key))
-        return self._checked("actor.key_added", body, idempotency_key)
 
+    @_event("actor.key_revoked")
     def revoke_key(
         self,
         *,
@@ -523,9 +608,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`actor.key_revoked`."""
-        body = _body(occurred_at, actor=actor, key_id=key_id, reason=reason)
-        return self._checked("actor.key_revoked", body, idempotency_key)
 
+    @_event("site.registered")
     def register_site(
         self,
         *,
@@ -540,18 +624,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`site.registered`: coordinates as decimal strings ("47.918", "106.917")."""
-        body = _body(
-            occurred_at,
-            site=site,
-            owner=owner,
-            region=region,
-            lat=lat,
-            lon=lon,
-            permit=permit,
-            capacity_g_per_year=capacity_g_per_year,
-        )
-        return self._checked("site.registered", body, idempotency_key)
 
+    @_event("site.status_changed")
     def change_site_status(
         self,
         *,
@@ -562,11 +636,10 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`site.status_changed`: active, suspended or closed, with the reason."""
-        body = _body(occurred_at, site=site, status=status, reason=reason)
-        return self._checked("site.status_changed", body, idempotency_key)
 
     # lots
 
+    @_event("ore.delivered")
     def deliver_ore(
         self,
         *,
@@ -581,18 +654,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`ore.delivered`: a centre receives an ore lot (grams) from a miner's site."""
-        body = _body(
-            occurred_at,
-            lot=lot,
-            miner=miner,
-            site=site,
-            mass_g=mass_g,
-            mined_on=mined_on,
-            moisture_permille=moisture_permille,
-            notes=notes,
-        )
-        return self._checked("ore.delivered", body, idempotency_key)
 
+    @_event("processing.recorded")
     def record_processing(
         self,
         *,
@@ -608,19 +671,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`processing.recorded`: ore lots (grams) consumed into gold lots (milligrams)."""
-        body = _body(
-            occurred_at,
-            run=run,
-            inputs=list(inputs),
-            outputs=list(outputs),
-            tailings_g=tailings_g,
-            method=method,
-            mercury_free=mercury_free,
-            started_on=started_on,
-            finished_on=finished_on,
-        )
-        return self._checked("processing.recorded", body, idempotency_key)
 
+    @_event("assay.recorded")
     def record_assay(
         self,
         *,
@@ -632,9 +684,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`assay.recorded`: a laboratory's fineness (parts per thousand) for a gold lot."""
-        body = _body(occurred_at, lot=lot, fineness_ppt=fineness_ppt, sample=sample, method=method)
-        return self._checked("assay.recorded", body, idempotency_key)
 
+    @_event("lot.split")
     def split_lot(
         self,
         *,
@@ -647,11 +698,8 @@ class EventMethods(Generic[R]):
     ) -> R:
         """`lot.split`: a gold lot into parts; the parts plus `loss_mg` (with its
         `loss_reason`) add up exactly to the lot."""
-        body = _body(
-            occurred_at, lot=lot, into=list(into), loss_mg=loss_mg, loss_reason=loss_reason
-        )
-        return self._checked("lot.split", body, idempotency_key)
 
+    @_event("lots.merged")
     def merge_lots(
         self,
         *,
@@ -661,9 +709,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`lots.merged`: gold lots of one form into a new lot."""
-        body = _body(occurred_at, lots=list(lots), into=into)
-        return self._checked("lots.merged", body, idempotency_key)
 
+    @_event("transfer.offered", shape=_price_fields, off_log=frozenset({"price"}))
     def offer_lot(
         self,
         *,
@@ -677,22 +724,14 @@ class EventMethods(Generic[R]):
         """`transfer.offered`. With `price` ({"amount": "<decimal>", "currency": "MNT",
         "note"?: ...}), the body carries only its salted commitment and the price goes off
         the log as `private` data (seen by the two parties, auditors and regulators)."""
-        private: dict[str, Any] | None = None
-        commitment = None
-        if price is not None:
-            salt = new_salt()
-            commitment = commit(salt, dict(price))
-            private = {"price": dict(price), "salt": salt.hex()}
-        body = _body(occurred_at, offer=offer, lot=lot, to=to, price_commitment=commitment)
-        return self._checked("transfer.offered", body, idempotency_key, private)
 
+    @_event("transfer.accepted")
     def accept_offer(
         self, *, offer: str, occurred_at: When = None, idempotency_key: str | None = None
     ) -> R:
         """`transfer.accepted`: custody and ownership move to the buyer."""
-        body = _body(occurred_at, offer=offer)
-        return self._checked("transfer.accepted", body, idempotency_key)
 
+    @_event("transfer.rejected")
     def reject_offer(
         self,
         *,
@@ -702,9 +741,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`transfer.rejected` (by the recipient)."""
-        body = _body(occurred_at, offer=offer, reason=reason)
-        return self._checked("transfer.rejected", body, idempotency_key)
 
+    @_event("transfer.cancelled")
     def cancel_offer(
         self,
         *,
@@ -714,9 +752,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`transfer.cancelled` (by the offerer, before acceptance)."""
-        body = _body(occurred_at, offer=offer, reason=reason)
-        return self._checked("transfer.cancelled", body, idempotency_key)
 
+    @_event("lot.exported")
     def export_lot(
         self,
         *,
@@ -726,9 +763,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`lot.exported`: closes the lot with its destination."""
-        body = _body(occurred_at, lot=lot, destination=destination)
-        return self._checked("lot.exported", body, idempotency_key)
 
+    @_event("lot.refined")
     def refine_lot(
         self,
         *,
@@ -739,20 +775,18 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`lot.refined`: closes the lot at a refinery."""
-        body = _body(occurred_at, lot=lot, refinery=refinery, destination=destination)
-        return self._checked("lot.refined", body, idempotency_key)
 
     # certificates
 
+    @_event("certificate.requested")
     def request_certificate(
         self, lot: str, *, occurred_at: When = None, idempotency_key: str | None = None
     ) -> R:
         """`certificate.requested`: the custodian (or a regulator) asks for a gold lot's
         certificate; the log answers in the same receipt with a derived
         `certificate.issued` (see `lot_certificates` for its token, QR and links)."""
-        body = _body(occurred_at, lot=lot)
-        return self._checked("certificate.requested", body, idempotency_key)
 
+    @_event("certificate.revoked")
     def revoke_certificate(
         self,
         certificate: str,
@@ -763,11 +797,10 @@ class EventMethods(Generic[R]):
     ) -> R:
         """`certificate.revoked` (a regulator): the certificate's verdict becomes
         "not genuine: revoked", with `reason`, for everyone who checks it online."""
-        body = _body(occurred_at, certificate=certificate, reason=reason)
-        return self._checked("certificate.revoked", body, idempotency_key)
 
     # cases
 
+    @_event("case.opened")
     def open_case(
         self,
         *,
@@ -781,17 +814,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`case.opened`: a hold, red flag or dispute on a lot, actor or site."""
-        body = _body(
-            occurred_at,
-            case=case,
-            kind=kind,
-            target=target,
-            category=category,
-            description=description,
-            parties=list(parties) or None,
-        )
-        return self._checked("case.opened", body, idempotency_key)
 
+    @_event("case.responded")
     def respond_case(
         self,
         *,
@@ -801,9 +825,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`case.responded`: the answer of the party concerned."""
-        body = _body(occurred_at, case=case, response=response)
-        return self._checked("case.responded", body, idempotency_key)
 
+    @_event("case.resolved")
     def resolve_case(
         self,
         *,
@@ -813,9 +836,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`case.resolved`: lifts a hold."""
-        body = _body(occurred_at, case=case, resolution=resolution)
-        return self._checked("case.resolved", body, idempotency_key)
 
+    @_event("case.escalated")
     def escalate_case(
         self,
         *,
@@ -826,9 +848,8 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`case.escalated`: handed to another body (a court, a ministry)."""
-        body = _body(occurred_at, case=case, to=to, reason=reason)
-        return self._checked("case.escalated", body, idempotency_key)
 
+    @_event("correction.recorded")
     def record_correction(
         self,
         *,
@@ -839,10 +860,6 @@ class EventMethods(Generic[R]):
         idempotency_key: str | None = None,
     ) -> R:
         """`correction.recorded`: a mistaken entry is corrected by reference, never edited."""
-        body = _body(
-            occurred_at, corrects=corrects, reason=reason, replaced_by=list(replaced_by) or None
-        )
-        return self._checked("correction.recorded", body, idempotency_key)
 
 
 # --- the client ------------------------------------------------------------------------------
