@@ -154,3 +154,35 @@ class VerdictOut(_Model):
     # Newest checkpoints with 1, 2, ... witnesses' cosignatures, older than `checkpoint`,
     # holding the entry (at most 3): a verifier picks the newest its witness policy accepts.
     witnessed: list[WitnessedProof] = []
+
+
+class CertificateLinks(_Model):
+    """Where the certificate's QR images, printable page and verdict are on this server."""
+
+    png: str
+    svg: str
+    print: str
+    verify: str
+
+
+class CertificateRecordOut(_Model):
+    """An issued certificate or receipt as `GET /certificates/{id}` returns it."""
+
+    id: str
+    lot: str
+    kind: str
+    token: str
+    qr_text: str
+    entry: int
+    issued_index: int
+    issued_time: str
+    superseded_by: str | None
+    revoked: bool
+    links: CertificateLinks
+
+
+class LotCertificatesOut(_Model):
+    """A lot's certificates, newest first."""
+
+    lot: str
+    certificates: list[CertificateRecordOut]

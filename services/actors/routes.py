@@ -12,31 +12,31 @@ Who reads what (least privilege; README "Reads"):
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from ledger.sql import storage
-from schemas.api import ErasureIn, TokenIn, TokenOut
-from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site, SiteEvent
-from services.bodies import StrictJSONRoute
-from services.clock import utc_now
-from services.errors import Forbidden, NotFound, RuleViolation
-from services.identity import Principal
-from services.identity.auth import (
-    PrincipalDep,
-    hidden,
-    issue_token,
-    may_read,
-    require_active,
-    revoke_token,
+from schemas.actors import (
+    ActorOut,
+    ErasureOut,
+    IndexedEvent,
+    KeyStatus,
+    LicenceOut,
+    Permit,
+    PersonalOut,
+    PublicActorOut,
+    RegionOut,
+    SiteHistoryOut,
+    SiteOut,
 )
-from services.limits import ensure_token_room
+from schemas.api import ErasureIn, TokenIn, TokenOut
+from services.actors import service
+from services.actors.models import Actor, ActorKey, Site, SiteEvent
+from services.bodies import StrictJSONRoute
+from services.identity import Principal
+from services.identity.auth import PrincipalDep, hidden, may_read
 from services.lots.queries import trades_with
 from services.pipeline.service import EventService
-from services.roles import ADMINISTRATOR, OFFICERS, REGULATOR, outranks
 
 router = APIRouter(tags=["actors"], route_class=StrictJSONRoute)  # strict bodies (issue 11)
 
@@ -46,48 +46,42 @@ def _events(request: Request) -> EventService:
     return events
 
 
-def _now() -> str:
-    from ledger.entry import format_time
-
-    return format_time(utc_now())
-
-
-def actor_view(s: Session, actor: Actor) -> dict[str, Any]:
+def actor_view(s: Session, actor: Actor) -> ActorOut:
+    """The whole record of an actor (personal data is never here)."""
     keys = s.query(ActorKey).filter(ActorKey.actor_id == actor.id).all()
-    return {
-        "actor": actor.id,
-        "role": actor.role,
-        "buyer_kind": actor.buyer_kind,
-        "licence": {
-            "number": actor.licence_number,
-            "valid_from": actor.licence_valid_from,
-            "valid_until": actor.licence_valid_until,
-        }
+    return ActorOut(
+        actor=actor.id,
+        role=actor.role,
+        buyer_kind=actor.buyer_kind,
+        licence=LicenceOut(
+            number=actor.licence_number,
+            valid_from=actor.licence_valid_from,
+            valid_until=actor.licence_valid_until,
+        )
         if actor.licence_number
         else None,
-        "region": {"aimag": actor.aimag, "soum": actor.soum} if actor.aimag else None,
-        "members": actor.members,
-        "status": actor.status,
-        "status_reason": actor.status_reason,
-        "status_by": actor.status_by,
-        "personal_commitment": actor.personal_commitment,
-        "registered_index": actor.registered_index,
-        "keys": [{"key_id": k.key_id, "status": k.status} for k in keys],
-    }
+        region=RegionOut(aimag=actor.aimag, soum=actor.soum) if actor.aimag else None,
+        members=actor.members,
+        status=actor.status,
+        status_reason=actor.status_reason,
+        status_by=actor.status_by,
+        personal_commitment=actor.personal_commitment,
+        registered_index=actor.registered_index,
+        keys=[KeyStatus(key_id=k.key_id, status=k.status) for k in keys],
+    )
 
 
-def public_actor_view(actor: Actor) -> dict[str, Any]:
+def public_actor_view(actor: Actor) -> PublicActorOut:
     """What an actor's trading partners see of it: who it is and whether it may trade."""
-    return {
-        "actor": actor.id,
-        "role": actor.role,
-        "buyer_kind": actor.buyer_kind,
-        "status": actor.status,
-    }
+    return PublicActorOut(
+        actor=actor.id, role=actor.role, buyer_kind=actor.buyer_kind, status=actor.status
+    )
 
 
 @router.get("/actors/{actor_id}", summary="An actor as the log says it is now")
-def get_actor(actor_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_actor(
+    actor_id: str, principal: PrincipalDep, request: Request
+) -> ActorOut | PublicActorOut:
     """Registration, licence, region, status and keys (personal data is never here), for
     officers and the actor itself; id, role, buyer kind and status for an actor it trades
     with; for anyone else the same 404 as an actor that does not exist."""
@@ -102,20 +96,6 @@ def get_actor(actor_id: str, principal: PrincipalDep, request: Request) -> dict[
         raise hidden("actor", "actor_id")
 
 
-def _may_issue_for(principal: Principal, target: Actor) -> bool:
-    """Administrators issue tokens for anyone; regulators for the roles they outrank that
-    are not officers (the trading roles); any actor for its own users."""
-    return (
-        principal.role == ADMINISTRATOR
-        or principal.actor_id == target.id
-        or (
-            principal.role == REGULATOR
-            and target.role not in OFFICERS
-            and outranks(principal.role, target.role)
-        )
-    )
-
-
 @router.post(
     "/actors/{actor_id}/tokens",
     status_code=201,
@@ -128,57 +108,23 @@ def create_token(
     """Administrators issue tokens for anyone; regulators for miners, partnerships, centres,
     buyers and laboratories; an actor for its own users. Only an active caller mints
     tokens (a suspended administrator mints none), and only for an active actor."""
-    with storage.write_transaction(_events(request).engine) as conn:
-        s = Session(bind=conn)
-        require_active(s, principal)
-        target = s.get(Actor, actor_id)
-        if target is None or not may_read(principal, {target.id}):
-            # a stranger learns nothing of whether the actor exists (officers and the
-            # actor itself, all who may ever issue for it, read it anyway)
-            raise hidden("actor", "actor_id")
-        if not _may_issue_for(principal, target):
-            raise Forbidden("not-allowed", "you may not issue tokens for this actor")
-        if target.status != "active":
-            raise RuleViolation("actor-not-active", f"{actor_id} is {target.status}")
-        ensure_token_room(s, actor_id, request.app.state.settings.max_tokens_per_actor)
-        token_id, token = issue_token(s, actor_id, body.label, _now())
-        s.flush()
-    return TokenOut(token_id=token_id, actor=actor_id, token=token)
+    limit = request.app.state.settings.max_tokens_per_actor
+    return service.issue_actor_token(
+        _events(request).engine, principal, actor_id, body.label, limit
+    )
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a bearer token")
 def delete_token(token_id: str, principal: PrincipalDep, request: Request) -> None:
-    with storage.write_transaction(_events(request).engine) as conn:
-        s = Session(bind=conn)
-        row = s.get(ApiToken, token_id)
-        if row is None:
-            raise NotFound("unknown-token", f"no token {token_id!r}", field="token_id")
-        if principal.role != ADMINISTRATOR and principal.actor_id != row.actor_id:
-            raise Forbidden("not-allowed", "only an administrator or the token's actor may")
-        if principal.actor_id != row.actor_id:
-            require_active(s, principal)  # a suspended actor may still revoke its own
-        revoke_token(s, token_id, _now())
-        s.flush()
+    service.revoke_actor_token(_events(request).engine, principal, token_id)
 
 
 @router.get(
     "/actors/{actor_id}/personal",
     summary="Off-log personal data (administrators, regulators, the actor itself)",
 )
-def get_personal(actor_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
-    if principal.role not in (ADMINISTRATOR, REGULATOR) and principal.actor_id != actor_id:
-        raise Forbidden("not-allowed", "personal data is for administrators, regulators and self")
-    with storage.read_transaction(_events(request).engine) as conn:
-        row = Session(bind=conn).get(PersonalRecord, actor_id)
-    if row is None:
-        raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
-    return {
-        "actor": actor_id,
-        "personal": None if row.data is None else json.loads(row.data),
-        "salt": row.salt,
-        "erased_at": row.erased_at,
-        "erased_reason": row.erased_reason,
-    }
+def get_personal(actor_id: str, principal: PrincipalDep, request: Request) -> PersonalOut:
+    return service.read_personal(_events(request).engine, principal, actor_id)
 
 
 @router.post(
@@ -187,23 +133,10 @@ def get_personal(actor_id: str, principal: PrincipalDep, request: Request) -> di
 )
 def erase_personal(
     actor_id: str, body: ErasureIn, principal: PrincipalDep, request: Request
-) -> dict[str, Any]:
+) -> ErasureOut:
     """Deletes the data and its salt; the salted commitment in the log then opens to
     nothing anyone holds, and every entry, proof and signature still verifies."""
-    if principal.role != ADMINISTRATOR:
-        raise Forbidden("not-allowed", "only an administrator erases personal data")
-    with storage.write_transaction(_events(request).engine) as conn:
-        s = Session(bind=conn)
-        require_active(s, principal)
-        row = s.get(PersonalRecord, actor_id)
-        if row is None:
-            raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
-        row.data = None
-        row.salt = None
-        row.erased_at = row.erased_at or _now()
-        row.erased_reason = body.reason
-        s.flush()
-        return {"actor": actor_id, "erased_at": row.erased_at}
+    return service.erase_personal(_events(request).engine, principal, actor_id, body.reason)
 
 
 def readable_site(s: Session, principal: Principal, site_id: str) -> Site:
@@ -216,30 +149,32 @@ def readable_site(s: Session, principal: Principal, site_id: str) -> Site:
 
 
 @router.get("/sites/{site_id}/history", summary="Every ledger entry about a site, by index")
-def get_site_history(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_site_history(site_id: str, principal: PrincipalDep, request: Request) -> SiteHistoryOut:
     """Registration, status changes, deliveries of its ore and cases about it; each index
     can be proven with `/log/proof/inclusion`. For officers and the site's owner."""
     with storage.read_transaction(_events(request).engine) as conn:
         s = Session(bind=conn)
         readable_site(s, principal, site_id)
         rows = s.query(SiteEvent).filter(SiteEvent.site_id == site_id).order_by(SiteEvent.index)
-        return {"site": site_id, "events": [{"index": r.index, "type": r.type} for r in rows]}
+        return SiteHistoryOut(
+            site=site_id, events=[IndexedEvent(index=r.index, type=r.type) for r in rows]
+        )
 
 
 @router.get("/sites/{site_id}", summary="A mine site")
-def get_site(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_site(site_id: str, principal: PrincipalDep, request: Request) -> SiteOut:
     """Region, coordinates, permit, capacity and status, for officers and the owner."""
     with storage.read_transaction(_events(request).engine) as conn:
         site = readable_site(Session(bind=conn), principal, site_id)
-        return {
-            "site": site.id,
-            "owner": site.owner_id,
-            "region": {"aimag": site.aimag, "soum": site.soum},
-            "lat": site.lat,
-            "lon": site.lon,
-            "permit": {"number": site.permit_number, "valid_until": site.permit_valid_until},
-            "capacity_g_per_year": site.capacity_g_per_year,
-            "status": site.status,
-            "status_reason": site.status_reason,
-            "registered_index": site.registered_index,
-        }
+        return SiteOut(
+            site=site.id,
+            owner=site.owner_id,
+            region=RegionOut(aimag=site.aimag, soum=site.soum),
+            lat=site.lat,
+            lon=site.lon,
+            permit=Permit(number=site.permit_number, valid_until=site.permit_valid_until),
+            capacity_g_per_year=site.capacity_g_per_year,
+            status=site.status,
+            status_reason=site.status_reason,
+            registered_index=site.registered_index,
+        )

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import base64
+import json
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ledger.commitment import matches
 from ledger.encoding import canonical_json
+from ledger.entry import format_time
 from ledger.errors import LedgerError
 from ledger.note import key_id as note_key_id
 from ledger.regions import MONGOLIA, aimag_code
+from ledger.sql import storage
+from schemas.actors import ErasureOut, PersonalOut
+from schemas.api import TokenOut
 from schemas.events import (
     ActorKeyAdded,
     ActorKeyRevoked,
@@ -23,17 +28,23 @@ from schemas.events import (
     SiteRegistered,
     SiteStatusChanged,
 )
-from services.actors.models import Actor, ActorKey, PersonalRecord, Site, SiteEvent
-from services.errors import Conflict, Forbidden, RuleViolation
+from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site, SiteEvent
+from services.clock import utc_now
+from services.errors import Conflict, Forbidden, NotFound, RuleViolation
 from services.identity import Principal
+from services.identity.auth import hidden, issue_token, may_read, require_active, revoke_token
+from services.limits import ensure_token_room
 from services.pipeline import Applied, Context, Rules, lookup
 from services.roles import (
     ADMINISTRATOR,
     GOVERNMENT,
+    OFFICERS,
     PRIVILEGED,
+    REGULATOR,
     ROLES,
     SITE_OWNERS,
     may_change_status,
+    outranks,
 )
 
 rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
@@ -360,3 +371,101 @@ def _project_site_status(s: Session, e: Applied) -> None:
     site.status = e.body["status"]
     site.status_reason = e.body["reason"]
     s.add(SiteEvent(site_id=site.id, index=e.index, type=e.type))
+
+
+# --- off-log commands: bearer tokens and personal data ------------------------------------
+# These change no log entry, so they run outside the event pipeline, each in its own write
+# transaction; their permission rules live here beside the log's rules, not in the routes.
+
+
+def _now() -> str:
+    return format_time(utc_now())
+
+
+def _may_issue_for(principal: Principal, target: Actor) -> bool:
+    """Administrators issue tokens for anyone; regulators for the roles they outrank that
+    are not officers (the trading roles); any actor for its own users."""
+    return (
+        principal.role == ADMINISTRATOR
+        or principal.actor_id == target.id
+        or (
+            principal.role == REGULATOR
+            and target.role not in OFFICERS
+            and outranks(principal.role, target.role)
+        )
+    )
+
+
+def issue_actor_token(
+    engine: Engine, principal: Principal, actor_id: str, label: str, max_tokens: int
+) -> TokenOut:
+    """Mint a bearer token for a user of `actor_id`, if `principal` may (see
+    `_may_issue_for`): only an active caller mints tokens, and only for an active actor."""
+    with storage.write_transaction(engine) as conn:
+        s = Session(bind=conn)
+        require_active(s, principal)
+        target = s.get(Actor, actor_id)
+        if target is None or not may_read(principal, {target.id}):
+            # a stranger learns nothing of whether the actor exists (officers and the
+            # actor itself, all who may ever issue for it, read it anyway)
+            raise hidden("actor", "actor_id")
+        if not _may_issue_for(principal, target):
+            raise Forbidden("not-allowed", "you may not issue tokens for this actor")
+        if target.status != "active":
+            raise RuleViolation("actor-not-active", f"{actor_id} is {target.status}")
+        ensure_token_room(s, actor_id, max_tokens)
+        token_id, token = issue_token(s, actor_id, label, _now())
+        s.flush()
+    return TokenOut(token_id=token_id, actor=actor_id, token=token)
+
+
+def revoke_actor_token(engine: Engine, principal: Principal, token_id: str) -> None:
+    """Revoke a token: an administrator any, an actor its own (even while suspended)."""
+    with storage.write_transaction(engine) as conn:
+        s = Session(bind=conn)
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound("unknown-token", f"no token {token_id!r}", field="token_id")
+        if principal.role != ADMINISTRATOR and principal.actor_id != row.actor_id:
+            raise Forbidden("not-allowed", "only an administrator or the token's actor may")
+        if principal.actor_id != row.actor_id:
+            require_active(s, principal)  # a suspended actor may still revoke its own
+        revoke_token(s, token_id, _now())
+        s.flush()
+
+
+def read_personal(engine: Engine, principal: Principal, actor_id: str) -> PersonalOut:
+    """An actor's off-log personal data, for administrators, regulators and itself."""
+    if principal.role not in (ADMINISTRATOR, REGULATOR) and principal.actor_id != actor_id:
+        raise Forbidden("not-allowed", "personal data is for administrators, regulators and self")
+    with storage.read_transaction(engine) as conn:
+        row = Session(bind=conn).get(PersonalRecord, actor_id)
+    if row is None:
+        raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
+    return PersonalOut(
+        actor=actor_id,
+        personal=None if row.data is None else json.loads(row.data),
+        salt=row.salt,
+        erased_at=row.erased_at,
+        erased_reason=row.erased_reason,
+    )
+
+
+def erase_personal(engine: Engine, principal: Principal, actor_id: str, reason: str) -> ErasureOut:
+    """Delete an actor's personal data and its salt (administrators only); the salted
+    commitment in the log then opens to nothing anyone holds, and every entry, proof and
+    signature still verifies. Erasing twice keeps the first time."""
+    if principal.role != ADMINISTRATOR:
+        raise Forbidden("not-allowed", "only an administrator erases personal data")
+    with storage.write_transaction(engine) as conn:
+        s = Session(bind=conn)
+        require_active(s, principal)
+        row = s.get(PersonalRecord, actor_id)
+        if row is None:
+            raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
+        row.data = None
+        row.salt = None
+        row.erased_at = row.erased_at or _now()
+        row.erased_reason = reason
+        s.flush()
+        return ErasureOut(actor=actor_id, erased_at=row.erased_at)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
+from schemas.cases import CaseOut, CasesOut, CaseTargetOut
 from services.cases.models import Case
 from services.cases.service import is_party
 from services.identity.auth import PrincipalDep, hidden
@@ -15,23 +16,24 @@ from services.reads import read_session
 router = APIRouter(tags=["cases"])
 
 
-def case_view(case: Case) -> dict[str, Any]:
-    return {
-        "case": case.id,
-        "kind": case.kind,
-        "target": {"kind": case.target_kind, "id": case.target_id},
-        "category": case.category,
-        "description": case.description,
-        "status": case.status,
-        "raised_by": case.raised_by,
-        "opened_index": case.opened_index,
-        "last_index": case.last_index,
-        "last_note": case.last_note,
-    }
+def case_view(case: Case) -> CaseOut:
+    """A case as its parties and the case officers read it."""
+    return CaseOut(
+        case=case.id,
+        kind=case.kind,
+        target=CaseTargetOut(kind=case.target_kind, id=case.target_id),
+        category=case.category,
+        description=case.description,
+        status=case.status,
+        raised_by=case.raised_by,
+        opened_index=case.opened_index,
+        last_index=case.last_index,
+        last_note=case.last_note,
+    )
 
 
 @router.get("/cases/{case_id}", summary="A hold, red flag or dispute")
-def get_case(case_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_case(case_id: str, principal: PrincipalDep, request: Request) -> CaseOut:
     with read_session(request) as s:
         case = s.get(Case, case_id)
         # absent and not-yours answer alike, so a stranger cannot probe case ids
@@ -48,7 +50,7 @@ def list_cases(
     target_id: Annotated[str | None, Query(max_length=80)] = None,
     status: Literal["raised", "responded", "resolved", "escalated"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> CasesOut:
     with read_session(request) as s:
         stmt = select(Case).order_by(Case.opened_index.desc())
         if target_kind is not None:
@@ -57,10 +59,10 @@ def list_cases(
             stmt = stmt.where(Case.target_id == target_id)
         if status is not None:
             stmt = stmt.where(Case.status == status)
-        found = []
+        found: list[CaseOut] = []
         for case in s.scalars(stmt.limit(limit * 4)):
             if is_party(s, case, principal.actor_id, principal.role):
                 found.append(case_view(case))
             if len(found) >= limit:
                 break
-        return {"cases": found}
+        return CasesOut(cases=found)

@@ -3,7 +3,7 @@ certificate's QR as PNG, SVG and a printable page for its lot's parties."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -11,7 +11,12 @@ from sqlalchemy import select
 
 from ledger.certificate import qr_text
 from ledger.sql import storage
-from schemas.certificates import VerdictOut
+from schemas.certificates import (
+    CertificateLinks,
+    CertificateRecordOut,
+    LotCertificatesOut,
+    VerdictOut,
+)
 from services.certificates import images, pages, verdict
 from services.certificates.models import CertificateRecord
 from services.deps import SettingsDep
@@ -80,32 +85,32 @@ def _record(request: Request, principal: Principal, certificate_id: str) -> Cert
         return record
 
 
-def _record_json(record: CertificateRecord, public_url: str) -> dict[str, Any]:
+def _record_json(record: CertificateRecord, public_url: str) -> CertificateRecordOut:
     base = f"/certificates/{record.id}"
-    return {
-        "id": record.id,
-        "lot": record.lot_id,
-        "kind": record.kind,
-        "token": record.token,
-        "qr_text": qr_text(public_url, record.token),
-        "entry": record.entry_index,
-        "issued_index": record.issued_index,
-        "issued_time": record.issued_time,
-        "superseded_by": record.superseded_by,
-        "revoked": record.revoked_index is not None,
-        "links": {
-            "png": f"{base}/qr.png",
-            "svg": f"{base}/qr.svg",
-            "print": f"{base}/print",
-            "verify": qr_text("", record.token),  # the same path, on this server
-        },
-    }
+    return CertificateRecordOut(
+        id=record.id,
+        lot=record.lot_id,
+        kind=record.kind,
+        token=record.token,
+        qr_text=qr_text(public_url, record.token),
+        entry=record.entry_index,
+        issued_index=record.issued_index,
+        issued_time=record.issued_time,
+        superseded_by=record.superseded_by,
+        revoked=record.revoked_index is not None,
+        links=CertificateLinks(
+            png=f"{base}/qr.png",
+            svg=f"{base}/qr.svg",
+            print=f"{base}/print",
+            verify=qr_text("", record.token),  # the same path, on this server
+        ),
+    )
 
 
 @router.get("/certificates/{certificate_id}", summary="An issued certificate or receipt")
 def get_certificate(
     certificate_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
-) -> dict[str, Any]:
+) -> CertificateRecordOut:
     """Readable by the lot's parties (the miner, for a receipt), auditors, regulators."""
     return _record_json(_record(request, principal, certificate_id), settings.public_url)
 
@@ -113,7 +118,7 @@ def get_certificate(
 @router.get("/lots/{lot_id}/certificates", summary="A lot's certificates, newest first")
 def lot_certificates(
     lot_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
-) -> dict[str, Any]:
+) -> LotCertificatesOut:
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
         rows = s.scalars(
@@ -121,7 +126,8 @@ def lot_certificates(
             .where(CertificateRecord.lot_id == lot_id)
             .order_by(CertificateRecord.issued_index.desc())
         ).all()
-        return {"lot": lot_id, "certificates": [_record_json(r, settings.public_url) for r in rows]}
+        found = [_record_json(r, settings.public_url) for r in rows]
+        return LotCertificatesOut(lot=lot_id, certificates=found)
 
 
 @router.get(

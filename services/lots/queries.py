@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.actors.models import Actor, Site
@@ -102,7 +102,7 @@ def trades_with(session: Session, actor_id: str, other_id: str) -> bool:
     if actor_id == other_id:
         return True
 
-    def party(x: str) -> Any:
+    def party(x: str) -> ColumnElement[bool]:
         return or_(Lot.custodian_id == x, Lot.owner_id == x, Lot.miner_id == x)
 
     lot = select(Lot.id).where(party(actor_id), party(other_id)).limit(1)
@@ -146,7 +146,7 @@ def lot_view(session: Session, lot_id: str) -> dict[str, Any]:
     }
 
 
-def lot_history(session: Session, lot_id: str) -> list[dict[str, Any]]:
+def lot_history(session: Session, lot_id: str) -> list[dict[str, int | str]]:
     """Every ledger entry that concerns the lot, by index (each one can be proven)."""
     lookup(session, Lot, lot_id, "lot", "lot")
     stmt = select(LotEvent).where(LotEvent.lot_id == lot_id).order_by(LotEvent.index)

@@ -5,11 +5,19 @@ lot, offer, site or miner that exists gets the very 404 one that does not exist 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
+from schemas.lots import (
+    LotDownstreamOut,
+    LotHistoryOut,
+    LotOut,
+    MinerDownstreamOut,
+    OfferOut,
+    OfferPriceOut,
+    ProvenanceOut,
+    SiteDownstreamOut,
+)
 from services.actors.models import Actor, Site
 from services.identity import Principal
 from services.identity.auth import PrincipalDep, hidden, may_read
@@ -32,60 +40,72 @@ def readable_lot(s: Session, principal: Principal, lot_id: str) -> Lot:
 
 
 @router.get("/lots/{lot_id}", summary="A lot: mass left, custodian, owner, status, holds")
-def get_lot(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_lot(lot_id: str, principal: PrincipalDep, request: Request) -> LotOut:
     """Readable by its parties (custodian, owner, miner, offer parties), auditors,
     regulators and administrators."""
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
-        return queries.lot_view(s, lot_id)
+        return LotOut.model_validate(queries.lot_view(s, lot_id))
 
 
 @router.get("/lots/{lot_id}/history", summary="Every ledger entry about a lot, by index")
-def get_history(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_history(lot_id: str, principal: PrincipalDep, request: Request) -> LotHistoryOut:
     """Each index can be proven with `/log/proof/inclusion`."""
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
-        return {"lot": lot_id, "events": queries.lot_history(s, lot_id)}
+        return LotHistoryOut.model_validate(
+            {"lot": lot_id, "events": queries.lot_history(s, lot_id)}
+        )
 
 
 @router.get(
     "/lots/{lot_id}/provenance",
     summary="Upstream tree back to ore lots, sites and miners, with mass shares",
 )
-def get_provenance(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_provenance(lot_id: str, principal: PrincipalDep, request: Request) -> ProvenanceOut:
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
-        return queries.upstream(s, lot_id)
+        return ProvenanceOut.model_validate(queries.upstream(s, lot_id))
 
 
 @router.get("/lots/{lot_id}/downstream", summary="Every lot that came from this one")
-def get_lot_downstream(lot_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_lot_downstream(lot_id: str, principal: PrincipalDep, request: Request) -> LotDownstreamOut:
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
-        return {"lot": lot_id, "downstream": queries.downstream(s, lot_id=lot_id)}
+        found = queries.downstream(s, lot_id=lot_id)
+        return LotDownstreamOut.model_validate({"lot": lot_id, "downstream": found})
 
 
 @router.get("/sites/{site_id}/downstream", summary="Everything that came from a site")
-def get_site_downstream(site_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+def get_site_downstream(
+    site_id: str, principal: PrincipalDep, request: Request
+) -> SiteDownstreamOut:
     with read_session(request) as s:
         site = s.get(Site, site_id)
         if site is None or not may_read(principal, {site.owner_id}):
             raise hidden("site", "site_id")
-        return {"site": site_id, "downstream": queries.downstream(s, site_id=site_id)}
+        found = queries.downstream(s, site_id=site_id)
+        return SiteDownstreamOut.model_validate({"site": site_id, "downstream": found})
 
 
 @router.get("/actors/{actor_id}/downstream", summary="Everything that came from a miner")
 def get_miner_downstream(
     actor_id: str, principal: PrincipalDep, request: Request
-) -> dict[str, Any]:
+) -> MinerDownstreamOut:
     with read_session(request) as s:
         if s.get(Actor, actor_id) is None or not may_read(principal, {actor_id}):
             raise hidden("actor", "actor_id")
-        return {"actor": actor_id, "downstream": queries.downstream(s, miner_id=actor_id)}
+        found = queries.downstream(s, miner_id=actor_id)
+        return MinerDownstreamOut.model_validate({"actor": actor_id, "downstream": found})
 
 
-@router.get("/offers/{offer_id}", summary="A transfer offer; its price only for its parties")
-def get_offer(offer_id: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+@router.get(
+    "/offers/{offer_id}",
+    summary="A transfer offer; its price only for its parties",
+    # the price keys are absent, not null, for those who may not read them
+    response_model_exclude_unset=True,
+)
+def get_offer(offer_id: str, principal: PrincipalDep, request: Request) -> OfferOut:
     """The price and currency are shown to the two parties, auditors and regulators only;
     others (administrators included) see the commitment in the log and nothing more."""
     with read_session(request) as s:
@@ -93,19 +113,19 @@ def get_offer(offer_id: str, principal: PrincipalDep, request: Request) -> dict[
         parties = set() if offer is None else {offer.from_id, offer.to_id}
         if offer is None or not may_read(principal, parties):
             raise hidden("offer", "offer_id")
-        out: dict[str, Any] = {
-            "offer": offer.id,
-            "lot": offer.lot_id,
-            "from": offer.from_id,
-            "to": offer.to_id,
-            "status": offer.status,
-            "price_commitment": offer.price_commitment,
-            "offered_index": offer.offered_index,
-            "closed_index": offer.closed_index,
-        }
+        out = OfferOut(
+            offer=offer.id,
+            lot=offer.lot_id,
+            from_=offer.from_id,
+            to=offer.to_id,
+            status=offer.status,
+            price_commitment=offer.price_commitment,
+            offered_index=offer.offered_index,
+            closed_index=offer.closed_index,
+        )
         if principal.actor_id in parties or principal.role in PRICE_READERS:
             price = s.get(OfferPrice, offer.id)
             if price is not None:
-                out["price"] = {"amount": price.amount, "currency": price.currency}
-                out["price_salt"] = price.salt
+                out.price = OfferPriceOut(amount=price.amount, currency=price.currency)
+                out.price_salt = price.salt
         return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,10 @@ Prepare = Callable[[Session, Applied], Finish | None]
 StorePrivate = Callable[[Context, Any, dict[str, Any] | None], None]
 
 
-def lookup(session: Session, model: type[Any], key: Any, what: str, field_name: str) -> Any:
+Row = TypeVar("Row")
+
+
+def lookup(session: Session, model: type[Row], key: object, what: str, field_name: str) -> Row:
     """Fetch a row by primary key or raise NotFound naming the field."""
     row = keep(session, session.get(model, key))
     if row is None:
@@ -66,7 +69,7 @@ def lookup(session: Session, model: type[Any], key: Any, what: str, field_name: 
     return row
 
 
-def keep(session: Session, row: Any) -> Any:
+def keep(session: Session, row: Row | None) -> Row | None:
     """Hold a strong reference to `row` for the session's life: the identity map holds
     rows weakly, so a row looked up once per item of a batch (the centre, the site) was
     fetched again by SQL for every item (bench/http_append.py, pyinstrument)."""

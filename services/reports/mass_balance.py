@@ -43,6 +43,7 @@ from services.reports import evidence, facts
 from services.reports.facts import Delivery, Run
 from services.reports.periods import Period, Unreadable, readable_instant
 from services.reports.stats import Distribution, number
+from services.roles import PROCESSING_CENTRE
 from services.settings import Settings
 
 TABLES = ("centres", "runs", "stock", "losses")
@@ -52,10 +53,10 @@ def centres(s: Session, centre: str | None) -> list[str]:
     """The centres a report covers: the one asked for, or every registered centre."""
     if centre is not None:
         actor = s.get(Actor, centre)
-        if actor is None or actor.role != "processing_centre":
+        if actor is None or actor.role != PROCESSING_CENTRE:
             raise NotFound("unknown-centre", f"no processing centre {centre!r}", field="centre")
         return [centre]
-    stmt = select(Actor.id).where(Actor.role == "processing_centre").order_by(Actor.id)
+    stmt = select(Actor.id).where(Actor.role == PROCESSING_CENTRE).order_by(Actor.id)
     return list(s.scalars(stmt))
 
 

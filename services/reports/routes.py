@@ -24,7 +24,7 @@ from services.reports.custody import custody
 from services.reports.mass_balance import mass_balance
 from services.reports.periods import Period
 from services.reports.red_flags import red_flags
-from services.roles import OFFICERS
+from services.roles import OFFICERS, PROCESSING_CENTRE
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -52,7 +52,7 @@ def require_reader(principal: Principal, centre: str | None = None) -> None:
     reads the reports about itself only (`centre` = its own id)."""
     if principal.role in OFFICERS:
         return
-    if principal.role == "processing_centre" and centre == principal.actor_id:
+    if principal.role == PROCESSING_CENTRE and centre == principal.actor_id:
         return
     raise Forbidden(
         "not-a-report-reader",
@@ -74,7 +74,7 @@ def _answer(report: str, data: dict[str, Any], fmt: str, table: str | None) -> R
 
 
 def _own_centre(principal: Principal, centre: str | None) -> str | None:
-    if centre is None and principal.role == "processing_centre":
+    if centre is None and principal.role == PROCESSING_CENTRE:
         return principal.actor_id
     return centre
 
