@@ -1,7 +1,7 @@
 """The threat matrix (issue 10): a lying server that holds the REAL log key, in front of the
 real server, against every verifier a buyer, bank or regulator runs.
 
-The liar (tests/liars.py) rebuilds whatever log a lie needs in memory — entries, receipts,
+The liar (tests/support/liars.py) rebuilds whatever log a lie needs in memory — entries, receipts,
 Merkle tree, checkpoint — and signs it with the real log key wherever a dishonest operator
 could; the verifiers talk to it through their own HTTP seams, exactly as to a server:
 
@@ -34,18 +34,6 @@ from typing import Any
 
 import httpx
 import pytest
-from domain_helpers import Api, running_api
-from liars import (
-    HUGE_LIMIT,
-    Attacker,
-    LogView,
-    LyingServer,
-    duplicate_key,
-    insert_body_line,
-    rechain,
-    with_note,
-)
-from test_certificates_service import PUBLIC_URL, REGULATOR, populate
 from typer.testing import CliRunner
 
 import clients.proof
@@ -55,6 +43,18 @@ from clients.remote import RemoteLog
 from clients.witness import generate_key
 from ledger.encoding import b64decode
 from ledger.keys import LogSigner
+from support.certificates import PUBLIC_URL, REGULATOR, populate
+from support.domain import Api, running_api
+from support.liars import (
+    HUGE_LIMIT,
+    Attacker,
+    LogView,
+    LyingServer,
+    duplicate_key,
+    insert_body_line,
+    rechain,
+    with_note,
+)
 
 URL = "http://ledger.test"  # what the verifiers are told; every host goes to the liar
 ORIGIN = "altan.localhost/ledger"  # running_api's log

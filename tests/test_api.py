@@ -21,17 +21,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from starlette.exceptions import StarletteDeprecationWarning
 
 import ledger
-from conftest import ORIGIN, Database
 from independent_verifier import merkle_tree_hash
 from ledger import errors
 from ledger.certificate import CertificateFailure, CertificateInvalid
 from ledger.checkpoint import open_checkpoint
 from ledger.encoding import canonical_json
-from ledger.entry import RECEIPT_CONTEXT, ZERO_HASH, Entry, Event
+from ledger.entry import RECEIPT_CONTEXT, ZERO_HASH, Entry
 from ledger.hashing import hash_leaf
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.note import NoteSigner, NoteVerifier
@@ -40,6 +38,8 @@ from services import problems
 from services.app import create_app
 from services.clock import utc_now
 from services.settings import Settings
+from support.db import ORIGIN, Database, database_url
+from support.log import event
 
 with warnings.catch_warnings():
     # Starlette warns that its TestClient runs on httpx rather than httpx2; that is not ours.
@@ -59,18 +59,6 @@ LOG_PATHS = {
 
 
 # -- fixtures ------------------------------------------------------------------------------
-
-
-def event(i: int) -> Event:
-    return Event(
-        type="ore.delivered",
-        actor="centre:zaamar",
-        body={
-            "lot": f"ORE-2026-{i:06d}",
-            "mass_kg": "1200.5",
-            "region": {"aimag": "Töv", "soum": "Заамар"},
-        },
-    )
 
 
 def fill(log: Log, batches: tuple[int, ...] = BATCHES) -> None:
@@ -405,20 +393,6 @@ def test_consistency_proofs_verify_against_the_checkpoint(client: TestClient) ->
 
 
 # -- the same happy path on every database -------------------------------------------------
-
-
-def database_url(database: Database) -> tuple[str, str | None]:
-    """An ALTAN_DATABASE_URL-style URL for the fixture's database, and its schema if any.
-
-    Settings has no connect_args, so the PostgreSQL schema goes into the URL as a libpq
-    option (`?options=-csearch_path%3D<schema>`), which psycopg accepts.
-    """
-    options = database.connect_args.get("options")
-    if options is None:
-        return database.url, None
-    schema = options.removeprefix("-csearch_path=")
-    url = make_url(database.url).update_query_dict({"options": options})
-    return url.render_as_string(hide_password=False), schema
 
 
 def test_happy_path_on_database(database: Database, tmp_path: Path) -> None:

@@ -24,16 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
-import test_audit_incremental as incremental
-from domain_helpers import Api, running_api
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
-from test_audit_incremental import ORIGIN, URL, Network, altan, app_of, grow, vkey
-from test_encoding import fast_or_not
 
+import support.audit as incremental
 from clients.remote import RemoteLog
-from conftest import Clock
 from ledger.audit import (
     FailureKind,
     ProofServer,
@@ -51,6 +47,10 @@ from ledger.merkle import CompactRange
 from ledger.sql import storage
 from ledger.sql.log import Log
 from ledger.sql.source import DatabaseSource
+from support.audit import ORIGIN, URL, Network, altan, app_of, grow, vkey
+from support.db import Clock
+from support.domain import Api, running_api
+from support.encoding import fast_or_not
 
 # The fixtures of test_audit_incremental, reused: a running app grown by 20 events, the
 # network into it that the CLI's RemoteLog uses (a lying proxy when `edit` is set), and the

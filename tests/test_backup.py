@@ -32,11 +32,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Table, create_engine, select, text
 from sqlalchemy.engine import make_url
-from test_api import database_url
 from typer.testing import CliRunner
 
 from clients import cli
-from conftest import ORIGIN, T0, Clock, Database
 from ledger.audit import audit, keys_from_strings
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.encoding import canonical_json
@@ -56,6 +54,7 @@ from services.demo import season
 from services.pipeline.projection import projection_tables
 from services.runtime import open_runtime
 from services.settings import Settings, get_settings
+from support.db import ORIGIN, T0, Clock, Database, database_url
 
 OFF_LOG = ("personal_records", "offer_prices", "api_tokens", "idempotency_records")
 LOG_TABLES = (

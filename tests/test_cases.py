@@ -12,21 +12,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from domain_helpers import (
-    ADMIN,
-    AUDITOR,
-    BANK,
-    CENTRE,
-    MINER,
-    PARTNERSHIP,
-    REGULATOR,
-    WHEN,
-)
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 import services.domains  # noqa: F401 - every domain (tables, rules)
-from conftest import Clock
 from ledger.entry import format_time
 from ledger.sql import storage
 from ledger.sql.log import Log
@@ -43,6 +32,17 @@ from services.pipeline import Context
 from services.pipeline.projection import Applied
 from services.pipeline.service import Submission
 from services.settings import Settings
+from support.db import Clock
+from support.domain import (
+    ADMIN,
+    AUDITOR,
+    BANK,
+    CENTRE,
+    MINER,
+    PARTNERSHIP,
+    REGULATOR,
+    WHEN,
+)
 
 AT = WHEN
 BUYER = BANK

@@ -13,20 +13,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import browser as browser_helpers
 import httpx
 import pytest
 import uvicorn
-from browser import new_phone_page, screenshot
-from domain_helpers import Api
 from playwright.sync_api import Browser
-from test_certificates_service import CENTRE, LAB, World, populate
 
+import support.browser as browser_helpers
 from ledger.certificate import parse_qr_text, token_text
 from services.actors.bootstrap import bootstrap_administrator
 from services.app import create_app
 from services.certificates import i18n
 from services.settings import Settings
+from support.browser import new_phone_page, screenshot
+from support.certificates import CENTRE, LAB, World, populate
+from support.domain import Api
 
 browser = browser_helpers.browser
 playwright_driver = browser_helpers.playwright_driver

@@ -7,7 +7,6 @@ signed checkpoints; tests/test_verify_page_browser.py renders the same samples i
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import io
 import json
@@ -16,8 +15,7 @@ import shlex
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from html import unescape as html_unescape
 from html.parser import HTMLParser
 from typing import Any, Literal
@@ -26,7 +24,6 @@ import cbor2
 import pytest
 import qrcode
 import zxingcpp
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -34,284 +31,41 @@ from PIL import Image
 from ledger.certificate import (
     MAX_ISSUED_AT,
     Certificate,
-    CertificateKind,
-    MassUnit,
-    Origin,
     qr_text,
     sign_certificate,
     token_text,
 )
-from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.hashing import hash_leaf
-from ledger.keys import LogKey, LogSigner
-from ledger.merkle import CompactRange, NodeId, inclusion_proof, root_hash, verify_inclusion
-from ledger.note import NoteSigner
+from ledger.keys import LogSigner
 from schemas.certificates import (
-    CertificateOut,
     Check,
     HistoryItem,
-    InclusionProof,
-    LotNow,
-    OriginOut,
-    Reason,
-    Revocation,
-    SiteShare,
     Successor,
-    VerdictOut,
 )
 from services.certificates import i18n, images, pages
 from services.html import csp_hash
+from support.certificate_pages import (
+    INDEX,
+    LOG_ORIGIN,
+    OTHER_SIGNER,
+    PUBLIC_URL,
+    SIGNER,
+    STEPS,
+    TOKEN,
+    forged_view,
+    genuine_view,
+    malformed_view,
+    revoked_view,
+    superseded_view,
+)
 
 Lang = Literal["mn", "en"]
 LANGS: tuple[Lang, ...] = ("mn", "en")
-PUBLIC_URL = "https://altan.mn"
-LOG_ORIGIN = "altan.mn/log"
-SIGNER = NoteSigner(Ed25519PrivateKey.from_private_bytes(bytes(range(32))), LOG_ORIGIN)
-OTHER_SIGNER = NoteSigner(Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33))), LOG_ORIGIN)
-# An attacker's key under the log's own name: what a fabricated page would list and use.
-ATTACKER = NoteSigner(Ed25519PrivateKey.from_private_bytes(bytes(range(7, 39))), LOG_ORIGIN)
-STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
-ENTRIES = [f"entry {i}: ore.delivered".encode() for i in range(7)]
-INDEX = 5
 
 
-def log_signer(seed: bytes) -> LogSigner:
-    """The log signer of a 32-byte seed under the log's name (certificates and notes)."""
-    private = Ed25519PrivateKey.from_private_bytes(seed)
-    public = NoteSigner(private, LOG_ORIGIN).verifier
-    key = LogKey(
-        LOG_ORIGIN,
-        public.key_id.hex(),
-        public.public_key,
-        "active",
-        datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    return LogSigner(key, private)
-
-
-def sample_certificate() -> Certificate:
-    """The facts of ``certificate_out()``, as a token signs them."""
-    return Certificate(
-        kind=CertificateKind.GOLD_LOT,
-        lot_id="LOT-2026-0042",
-        mass=1234567,
-        unit=MassUnit.MG,
-        fineness_ppt=917,
-        origin=Origin(47, 12, 2, mercury_free=True),
-        custodian="Bornuur Gold Partnership",
-        issued_at=int(datetime(2026, 9, 1, 8, tzinfo=UTC).timestamp()),
-        ledger_index=INDEX,
-        leaf_hash_prefix=hash_leaf(ENTRIES[INDEX])[:16],
-    )
-
-
-TOKEN = sign_certificate(sample_certificate(), log_signer(bytes(range(32))))
 TOKEN_URL = qr_text(PUBLIC_URL, TOKEN)
-ATTACKER_TOKEN = sign_certificate(sample_certificate(), log_signer(bytes(range(7, 39))))
 
 
 # -- samples -------------------------------------------------------------------------------
-
-
-class DictReader:
-    """A NodeReader over a dict, filled from CompactRange.append."""
-
-    def __init__(self, leaves: Sequence[bytes]) -> None:
-        self.nodes: dict[NodeId, bytes] = {}
-        frontier = CompactRange()
-        for leaf in leaves:
-            self.nodes.update(frontier.append(hash_leaf(leaf)))
-
-    def get_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
-        return {i: self.nodes[i] for i in ids if i in self.nodes}
-
-
-def proof_for(
-    entries: Sequence[bytes], index: int, signer: NoteSigner = SIGNER
-) -> tuple[InclusionProof, str]:
-    """A real RFC 9162 inclusion proof of ``entries[index]`` and the signed checkpoint."""
-    reader = DictReader(entries)
-    size = len(entries)
-    path = inclusion_proof(reader, index, size)
-    root = root_hash(reader, size)
-    leaf = hash_leaf(entries[index])
-    verify_inclusion(leaf, index, size, path, root)
-    proof = InclusionProof(
-        index=index,
-        tree_size=size,
-        entry=base64.b64encode(entries[index]).decode("ascii"),
-        leaf_hash=leaf.hex(),
-        path=[p.hex() for p in path],
-        root_hash=root.hex(),
-    )
-    return proof, sign_checkpoint(Checkpoint(LOG_ORIGIN, size, root), signer)
-
-
-def checks(failed: str | None = None, detail: str = "") -> list[Check]:
-    out = []
-    reached = True
-    for step, name in enumerate(STEPS, start=1):
-        if not reached:
-            out.append(Check(step=step, name=name, ok=None))
-        elif name == failed:
-            out.append(Check(step=step, name=name, ok=False, detail=detail))
-            reached = False
-        else:
-            out.append(Check(step=step, name=name, ok=True))
-    return out
-
-
-def certificate_out(
-    lot: str = "LOT-2026-0042",
-    custodian: str = "Bornuur Gold Partnership",
-    entries: Sequence[bytes] = ENTRIES,
-    index: int = INDEX,
-) -> CertificateOut:
-    return CertificateOut(
-        id="3f2a9c0e11d84b7a9e5c2f0b6d1a4e77",
-        kind="gold_lot",
-        lot=lot,
-        mass=1234567,
-        unit="mg",
-        mass_text="1,234.567 g",
-        fineness_ppt=917,
-        origin=OriginOut(
-            aimag=47,
-            region_en="Töv",
-            region_mn="Төв",
-            miners=12,
-            sites=2,
-            mercury_free=True,
-        ),
-        custodian=custodian,
-        issued_at="2026-09-01T08:00:00Z",
-        ledger_index=index,
-        leaf_hash_prefix=hash_leaf(entries[index])[:16].hex(),
-        key_id=SIGNER.key_id.hex(),
-    )
-
-
-def lot_now(lot: str = "LOT-2026-0042", custodian: str = "Bornuur Gold Partnership") -> LotNow:
-    return LotNow(
-        id=lot,
-        status="active",
-        closed_by=None,
-        custodian=custodian,
-        mass=1234567,
-        unit="mg",
-        mass_text="1,234.567 g",
-        fineness_ppt=917,
-        holds=[],
-        history=[
-            HistoryItem(index=2, type="ore.delivered", time="2026-08-30T09:15:00+08:00"),
-            HistoryItem(index=4, type="processing.recorded", time="2026-08-31T14:00:00+08:00"),
-            HistoryItem(index=5, type="assay.recorded", time="2026-09-01T15:30:00+08:00"),
-            HistoryItem(index=6, type="certificate.issued", time="2026-09-01T16:00:00+08:00"),
-        ],
-        sites=[
-            SiteShare(site="SITE-BORNUUR-3", aimag="Töv", soum="Bornuur", share="2/3"),
-            SiteShare(site="SITE-ZAAMAR-1", aimag="Töv", soum="Zaamar", share="1/3"),
-        ],
-    )
-
-
-def genuine_view(
-    entries: Sequence[bytes] = ENTRIES,
-    index: int = INDEX,
-    lot: str = "LOT-2026-0042",
-    custodian: str = "Bornuur Gold Partnership",
-    signer: NoteSigner = SIGNER,
-    listed: NoteSigner = SIGNER,
-) -> VerdictOut:
-    """A genuine verdict; ``signer`` signs its checkpoint, ``listed`` is the key it lists."""
-    proof, note = proof_for(entries, index, signer)
-    return VerdictOut(
-        verdict="genuine",
-        reason=None,
-        detail="Genuine: issued by this ledger and current.",
-        checks=checks(),
-        certificate=certificate_out(lot, custodian, entries, index),
-        lot=lot_now(lot, custodian),
-        proof=proof,
-        checkpoint=note,
-        verifier_keys=[listed.verifier.vkey],
-    )
-
-
-def fabricated_view() -> VerdictOut:
-    """What a fake site serves: a whole answer made with the attacker's own key, consistent
-    with itself (its page holds ATTACKER_TOKEN)."""
-    return genuine_view(signer=ATTACKER, listed=ATTACKER)
-
-
-def _refused(reason: Reason, step: str, certificate: CertificateOut | None) -> VerdictOut:
-    _, note = proof_for(ENTRIES, INDEX)
-    return VerdictOut(
-        verdict="not_genuine",
-        reason=reason,
-        detail=f"refused: {reason}",
-        checks=checks(step, f"certificate {reason}"),
-        certificate=certificate,
-        checkpoint=note,
-        verifier_keys=[SIGNER.verifier.vkey],
-    )
-
-
-def forged_view() -> VerdictOut:
-    """not_genuine / bad_signature: the facts were changed after signing."""
-    return _refused("bad_signature", "signature", certificate_out())
-
-
-def malformed_view() -> VerdictOut:
-    return _refused("malformed", "token", None)
-
-
-def superseded_view() -> VerdictOut:
-    base = genuine_view()
-    return base.model_copy(
-        update={
-            "verdict": "not_current",
-            "reason": "superseded",
-            "detail": "Genuine, but no longer current. A newer certificate replaces this one.",
-            "checks": checks("current", "A newer certificate replaces this one."),
-            "successors": [
-                Successor(
-                    id="9d0c4b2e7f1a3c5e8b6d2a4f0e1c3b5a",
-                    lot="LOT-2026-0042-A",
-                    url=qr_text(PUBLIC_URL, bytes(range(1, 101))),
-                )
-            ],
-        }
-    )
-
-
-def revoked_view() -> VerdictOut:
-    base = genuine_view()
-    revocation = Revocation(
-        reason="Assay report found to be forged",
-        by="regulator-mrpam",
-        index=7,
-        time="2026-09-03T02:00:00Z",
-    )
-    return base.model_copy(
-        update={
-            "verdict": "not_genuine",
-            "reason": "revoked",
-            "detail": f"A regulator revoked this certificate. {revocation.reason}",
-            "checks": checks("revoked", revocation.reason),
-            "revocation": revocation,
-        }
-    )
-
-
-def flipped_path_view() -> VerdictOut:
-    """A genuine view whose proof has one flipped byte in its first path hash."""
-    base = genuine_view()
-    assert base.proof is not None
-    first = bytearray(bytes.fromhex(base.proof.path[0]))
-    first[0] ^= 0x01
-    proof = base.proof.model_copy(update={"path": [first.hex(), *base.proof.path[1:]]})
-    return base.model_copy(update={"proof": proof})
 
 
 SAMPLES = {
@@ -599,10 +353,10 @@ def test_the_printed_command_verifies_against_the_key_it_names(
 ) -> None:
     """Run the page's command through the real CLI, into the real app: exit 0."""
     import httpx
-    from test_verify_online import App
     from typer.testing import CliRunner
 
     from clients import cli
+    from support.verify_online import App
 
     token = signed_world.world.latest_token("AU-1")
     html = signed_world.world.c.get(f"/c/{token}").text
@@ -880,11 +634,10 @@ class SignedWorld:
 
 @pytest.fixture(scope="module")
 def signed_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedWorld]:
-    from domain_helpers import running_api
-    from test_certificates_service import keystore_of, populate
-
     from clients.verify import pinned_keys
     from ledger.certificate import parse_qr_text, verify_certificate
+    from support.certificates import keystore_of, populate
+    from support.domain import running_api
 
     with running_api(tmp_path_factory.mktemp("strange"), public_url=PUBLIC_URL) as api:
         world = populate(api)

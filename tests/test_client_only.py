@@ -31,13 +31,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from domain_helpers import Api
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from test_certificates_service import LAB, populate
-from test_deploy import _serving
 
 from ledger.certificate import parse_qr_text, token_text
+from support.certificates import LAB, populate
+from support.deploy import _serving
+from support.domain import Api
 
 pytestmark = pytest.mark.slow
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ORIGIN, Database
 from ledger.audit import audit
 from ledger.entry import Entry, Event
 from ledger.keystore import KeyStore
 from ledger.sql.log import Log
 from ledger.sql.source import DatabaseSource
 from ledger.sql.storage import make_engine
+from support.db import ORIGIN, Database
 
 PROCESSES = 8
 EACH = 500

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,6 @@ import time
 import tomllib
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +35,26 @@ from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from starlette.exceptions import StarletteDeprecationWarning
-from test_api import database_url, event
 from typer.testing import CliRunner
 
 from clients import cli
-from conftest import Database
 from ledger.sql.storage import make_engine
 from services.app import create_app
 from services.clock import utc_now
 from services.config_reference import reference
 from services.database import current_revision, head_revision
 from services.settings import Settings, get_settings
+from support.db import Database, database_url
+from support.log import event
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
+from support.deploy import ALTAN, _free_port, _serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-ALTAN = str(Path(sys.executable).parent / "altan")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 SETTINGS_VARS = {f"ALTAN_{name.upper()}" for name in Settings.model_fields}
 SECRET_WORDS = re.compile(r"PASSWORD|PASSPHRASE|SECRET|TOKEN", re.IGNORECASE)
@@ -328,12 +326,6 @@ def _size(db: Path) -> int:
 # -- altan serve --workers --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _closed() -> int:
     return _free_port()  # nothing listens there once the socket is closed
 
@@ -352,40 +344,6 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-@contextmanager
-def _serving(
-    env: dict[str, str], log: Path, *args: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [ALTAN, "serve", "--port", str(port), *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"altan serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"altan serve did not answer /healthz:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.mark.slow

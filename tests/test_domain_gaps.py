@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
-from test_input_strict import CENTRE, DATABASES, MINER, World, delivery, populated
-from test_lots import snapshot
-from test_reports_robust import append_old
 
 from services.domains import rebuild
 from services.reports.periods import ULAANBAATAR
+from support.lots import snapshot
+from support.reports import append_old
+from support.world import CENTRE, DATABASES, MINER, World, delivery, populated
 
 REGULATOR = "regulator:tov"
 BANK = "buyer:mongolbank"

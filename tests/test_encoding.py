@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ledger.encoding import b64decode, b64encode, canonical_json
 from ledger.entry import ZERO_HASH, Entry, Event
 from ledger.errors import MalformedInput
+from support.encoding import fast_or_not
 
 JCS = Path(__file__).parent / "vectors" / "jcs-rfc8785"
 CASES = sorted(p.stem for p in (JCS / "input").glob("*.json"))
@@ -110,31 +111,6 @@ def test_malformed_entries_name_the_field(mutation, match: str) -> None:  # type
 
 
 # -- the json.dumps fast path writes exactly what rfc8785 writes -----------------------------
-
-any_text = st.text(
-    alphabet=st.characters(codec=None, exclude_categories=()),  # surrogates and controls too
-    max_size=12,
-)
-# keys whose UTF-16 order differs from their code point order, so that a wrong sort shows
-tricky_keys = st.text(
-    alphabet=st.sampled_from(["a", "é", "\ue000", "\uffff", "\U00010000", "\U0001f600"]),
-    min_size=1,
-    max_size=3,
-)
-fast_or_not = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53) - 2, 2**53 + 2)
-    | st.sampled_from([2**53 - 1, 2**53, -(2**53) + 1, -(2**53)])  # the safe-integer edge
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | any_text,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=6) | any_text, inner, max_size=4)
-        | st.dictionaries(tricky_keys, inner, min_size=2, max_size=4)
-    ),
-    max_leaves=25,
-)
 
 
 def _rfc8785(value: object) -> bytes | str:

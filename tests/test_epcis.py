@@ -23,15 +23,12 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from domain_helpers import Api, running_api
 from hypothesis import given
 from hypothesis import strategies as st
-from test_api import database_url
 from typer.testing import CliRunner
 
 from clients import cli
 from clients import epcis as epcis_client
-from conftest import Database
 from schemas.events import EVENT_BODIES
 from services.demo import fill_demo
 from services.epcis import service
@@ -49,6 +46,8 @@ from services.epcis.mapping import (
     instant,
     map_entry,
 )
+from support.db import Database, database_url
+from support.domain import Api, running_api
 
 SCHEMA_PATH = Path(__file__).parent / "vectors" / "epcis" / "EPCIS-JSON-Schema.json"
 VALIDATOR = jsonschema.Draft7Validator(

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from domain_helpers import WHEN, ActorKeyPair, Api, running_api
 
 from ledger.audit import audit
 from ledger.commitment import commit, new_salt
 from ledger.sql.source import DatabaseSource
+from support.domain import WHEN, ActorKeyPair, Api, running_api
 
 
 @pytest.fixture

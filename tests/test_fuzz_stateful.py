@@ -53,16 +53,12 @@ from typing import Any
 
 import httpx
 import pytest
-from domain_helpers import ActorKeyPair
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 from starlette.exceptions import StarletteDeprecationWarning
-from test_api import database_url
-from test_ops_limits import serving
 
-from conftest import Database
 from ledger.commitment import commit, new_salt
 from ledger.entry import Entry
 from ledger.sql import storage
@@ -70,6 +66,9 @@ from services.actors.bootstrap import bootstrap_administrator
 from services.actors.models import ApiToken, PersonalRecord
 from services.app import create_app
 from services.settings import Settings
+from support.db import Database, database_url
+from support.domain import ActorKeyPair
+from support.ops import serving
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -8,18 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import WHEN, running_api
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
-from test_api import database_url
 
-from conftest import Database
 from ledger.sql import storage
 from services import domains as pipeline
 from services.errors import DomainError
 from services.identity import Principal
 from services.pipeline.committer import EventCommitter
 from services.pipeline.service import Submission
+from support.db import Database, database_url
+from support.domain import WHEN, running_api
 
 ADMIN = Principal("admin:root", "administrator")
 

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import WHEN, Api, running_api
-from test_api import database_url
-from test_security_headers import FakeClock
 
-from conftest import Database
 from services.asgi import ASGIApp, Message, Receive, Scope, Send
 from services.security import RateLimiter, Security
+from support.clock import FakeClock
+from support.db import Database, database_url
+from support.domain import WHEN, Api, running_api
 
 
 def _limited(api: Api) -> FakeClock:

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from conftest import ORIGIN, T0, Clock
 from ledger.audit import audit
 from ledger.batcher import GroupCommitter
 from ledger.checkpoint import open_checkpoint
@@ -18,6 +17,7 @@ from ledger.keystore import KeyStore
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.sql.log import Log
 from ledger.sql.source import DatabaseSource
+from support.db import ORIGIN, T0, Clock
 
 
 def ore(i: int, **extra: object) -> Event:

@@ -16,26 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import (
-    ADMIN,
-    AUDITOR,
-    BANK,
-    CENTRE,
-    CENTRE2,
-    LAB,
-    MINER,
-    PARTNERSHIP,
-    REGULATOR,
-    TRADER,
-    WHEN,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 import services.domains  # noqa: F401 - every domain (tables, rules)
-from conftest import ORIGIN, T0, Clock
 from ledger.commitment import commit
 from ledger.entry import Entry
 from ledger.keystore import KeyStore
@@ -59,9 +45,23 @@ from services.lots.queries import (
     upstream,
 )
 from services.lots.service import merged_fineness, yield_g_per_t
-from services.pipeline.projection import projection_tables
 from services.pipeline.service import Submission
 from services.settings import Settings
+from support.db import ORIGIN, T0, Clock
+from support.domain import (
+    ADMIN,
+    AUDITOR,
+    BANK,
+    CENTRE,
+    CENTRE2,
+    LAB,
+    MINER,
+    PARTNERSHIP,
+    REGULATOR,
+    TRADER,
+    WHEN,
+)
+from support.lots import snapshot
 
 SQLITE = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
@@ -72,16 +72,6 @@ REGION = {"aimag": "Töv", "soum": "Zaamar"}
 
 
 # --- the world ----------------------------------------------------------------------------
-
-
-def snapshot(engine: Engine) -> dict[str, list[str]]:
-    """Every projection table's rows (and the off-log prices), in a comparable form."""
-    out: dict[str, list[str]] = {}
-    with engine.connect() as conn:
-        for table in [*projection_tables(), OfferPrice.__table__]:
-            rows = conn.execute(select(table)).all()
-            out[table.name] = sorted(repr(tuple(r)) for r in rows)
-    return out
 
 
 @dataclass

@@ -6,10 +6,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import services.domains  # noqa: F401 - every model
-from conftest import Database
 from ledger.sql.storage import metadata as log_metadata
 from services.database import migrate
 from services.db import Base
+from support.db import Database
 
 
 def test_migrated_schema_matches_the_models(database: Database) -> None:

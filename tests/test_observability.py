@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import WHEN, Api, running_api
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -20,6 +19,7 @@ from ledger.commitment import commit, new_salt
 from services.app import create_app
 from services.observability import RedactSecrets
 from services.settings import Settings
+from support.domain import WHEN, Api, running_api
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

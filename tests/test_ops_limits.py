@@ -14,27 +14,23 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
-from fastapi import FastAPI
 from sqlalchemy import insert, text
 from sqlalchemy.exc import StatementError
-from test_api import database_url
 
-from conftest import Database
 from ledger.commitment import commit, new_salt
 from services import domains as pipeline
 from services.actors.bootstrap import bootstrap_administrator
 from services.actors.models import PersonalRecord
 from services.app import create_app
 from services.settings import Settings
+from support.db import Database, database_url
+from support.ops import serving
 
 WHEN = "2026-09-14T10:12:00+08:00"
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -44,29 +40,6 @@ PERSONAL = {
     "phone": "+976 8811 4477",
     "price_note": "MNT 231977000 per kg",
 }
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """The app under a real uvicorn server on a free local port (lifespan and all)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", workers=1)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
 
 
 def _registration(actor: str, salt: bytes) -> dict[str, Any]:
@@ -193,7 +166,7 @@ def _held_lock(database: Database) -> Any:
 def test_a_hung_database_answers_503_with_retry_after_and_livez_stays_up(
     database: Database, tmp_path: Path
 ) -> None:
-    from domain_helpers import running_api
+    from support.domain import running_api
 
     url, _ = database_url(database)
     # the defaults bound PostgreSQL; SQLite's busy wait is shortened to keep the test short
@@ -289,8 +262,9 @@ class Blackhole:
 def test_a_database_that_stops_answering_gives_503_within_seconds(
     database: Database, tmp_path: Path
 ) -> None:
-    from domain_helpers import running_api
     from sqlalchemy.engine import make_url
+
+    from support.domain import running_api
 
     if database.engine.dialect.name != "postgresql":
         pytest.skip("a TCP database")

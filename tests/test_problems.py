@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import WHEN
 from pydantic import BaseModel
-from test_authorization import MAY_RECORD, ROLES
-from test_input_strict import CENTRE, DATABASES, MINER, World, delivery, populated
 
 from schemas import api as api_schemas
 from schemas import log as log_schemas
 from schemas import witnesses as witness_schemas
 from schemas.events import EVENT_BODIES
 from services.problem_texts import FIELD_RULES, PATTERNS, RULES, negotiate
+from support.domain import WHEN
+from support.roles import MAY_RECORD, ROLES
+from support.world import CENTRE, DATABASES, MINER, World, delivery, populated
 
 # What must never reach a reader: regular-expression syntax and pydantic's own wording.
 REGEX_OR_INTERNALS = re.compile(

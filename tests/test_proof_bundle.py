@@ -13,14 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from domain_helpers import WHEN, running_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 import clients.proof
 from clients.cli import app
-from conftest import ORIGIN, Clock
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Event
 from ledger.errors import LedgerError, MalformedInput, OriginMismatch
@@ -28,6 +26,8 @@ from ledger.keystore import KeyStore
 from ledger.note import Note, NoteVerifier
 from ledger.proof_bundle import HEADER, ProofBundle, parse_bundle, verify_bundle
 from ledger.sql.log import Log
+from support.db import ORIGIN, Clock
+from support.domain import WHEN, running_api
 
 
 def event(i: int) -> Event:
@@ -153,7 +153,7 @@ def test_served_saved_and_verified_offline(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_altan_verify_bundle_with_and_without_witnesses(tmp_path: Path) -> None:
-    from test_witnesses import cosign_latest, register, witness
+    from support.witnesses import cosign_latest, register, witness
 
     with running_api(tmp_path) as api:
         w = witness()

@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from domain_helpers import running_api
-from test_independent import _altan, _env, _server
-from test_openapi_contract import Player
 
 from clients.outbox import Outbox
 from clients.sdk import AltanClient
+from support.domain import running_api
+from support.independent import _altan, _env, _server
+from support.openapi import Player
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import Api, running_api
-from test_api import database_url
 
-from conftest import Database
+from support.db import Database, database_url
+from support.domain import Api, running_api
 
 REGION = {"aimag": "Төв", "soum": "Борнуур"}
 LICENCE = {"number": "LIC-SECRET-4471", "valid_from": "2026-01-01"}

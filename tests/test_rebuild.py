@@ -19,7 +19,6 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 import services.domains  # noqa: F401 - every domain (tables, rules)
-from conftest import Clock
 from ledger.commitment import commit
 from ledger.sql import storage
 from ledger.sql.log import Log
@@ -35,6 +34,7 @@ from services.lots.models import Lot, Offer
 from services.pipeline.projection import projection_tables
 from services.pipeline.service import Submission
 from services.settings import Settings
+from support.db import Clock
 
 AT = "2026-09-14T10:12:00+08:00"
 OFF_LOG = ("personal_records", "api_tokens", "idempotency_records", "offer_prices")

@@ -22,7 +22,20 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_helpers import (
+from sqlalchemy.exc import OperationalError
+
+from ledger.entry import Entry
+from ledger.sql.storage import make_engine
+from services.actors.bootstrap import bootstrap_administrator
+from services.clock import utc_now
+from services.domains import EventService
+from services.identity import Principal
+from services.pipeline.committer import EventCommitter
+from services.pipeline.service import ItemResult, Submission
+from services.runtime import open_runtime
+from services.settings import Settings
+from support.db import Database
+from support.reliability import (
     PrivatePostgres,
     Receipt,
     Server,
@@ -37,19 +50,6 @@ from reliability_helpers import (
     schema_url,
     server_env,
 )
-from sqlalchemy.exc import OperationalError
-
-from conftest import Database
-from ledger.entry import Entry
-from ledger.sql.storage import make_engine
-from services.actors.bootstrap import bootstrap_administrator
-from services.clock import utc_now
-from services.domains import EventService
-from services.identity import Principal
-from services.pipeline.committer import EventCommitter
-from services.pipeline.service import ItemResult, Submission
-from services.runtime import open_runtime
-from services.settings import Settings
 
 REGION = {"aimag": "Töv", "soum": "Bornuur"}
 KILLS = 3

@@ -24,20 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import Api, running_api
 from sqlalchemy import update
-from test_api import database_url
 from typer.testing import CliRunner
 
 from clients import cli
 from clients import report as report_cli
-from conftest import Database
 from ledger.checkpoint import open_checkpoint
 from ledger.hashing import hash_leaf
 from ledger.merkle import verify_inclusion
 from ledger.note import NoteVerifier
 from services.demo import fill_demo
 from services.lots.models import Lot
+from support.db import Database, database_url
+from support.domain import Api, running_api
 
 UB = timezone(timedelta(hours=8))
 SEPT = {"from": "2026-09-01", "to": "2026-09-30"}

@@ -14,33 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
-from test_input_strict import CENTRE, DATABASES, SITE, World, populated
 
-from ledger.entry import Event, format_time
-from ledger.sql import storage
-from services.clock import utc_now
-from services.domains import apply
-from services.pipeline.projection import Applied
+from support.reports import append_old
+from support.world import CENTRE, DATABASES, SITE, World, populated
 
 BAD_TIMES = ["2026-09-14T24:00+08:00", "2026-13-45T99:99+99:99", "2026-09-14T23:59:60+08:00"]
-
-
-def append_old(
-    world: World, type_: str, actor: str, body: dict[str, Any], *, project: bool = True
-) -> int:
-    """Append an entry and its projection the way the service did before the edge was
-    strict: no body validation. Returns its index."""
-    log = world.api.client.app.state.log  # type: ignore[attr-defined]
-    now = utc_now()
-    with storage.write_transaction(log.engine) as conn:
-        size: int = log.lock(conn)
-        session = Session(bind=conn, autoflush=False)
-        if project:
-            apply(session, Applied(size, format_time(now), type_, actor, dict(body)))
-        session.flush()
-        log.append_in(conn, [Event(type_, actor, body)], now)
-    return size
 
 
 @pytest.fixture(scope="module", params=DATABASES)

@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import WHEN, Api, running_api
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.exceptions import StarletteDeprecationWarning
-from test_api import database_url
 from typer.testing import CliRunner
 
 from clients import cli
-from conftest import Database
 from ledger.entry import Event, format_time
 from ledger.sql import storage
 from services.actors.models import ApiToken
@@ -38,6 +35,8 @@ from services.domains import apply
 from services.pipeline.projection import Applied
 from services.roles import OFFICERS, ROLES, may_change_status, status_powers
 from services.settings import get_settings
+from support.db import Database, database_url
+from support.domain import WHEN, Api, running_api
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from domain_helpers import Api, running_api
 
 import services.domains  # noqa: F401  (every domain)
 from clients.outbox import Outbox
@@ -37,6 +36,7 @@ from ledger.commitment import matches
 from ledger.entry import event_signing_message
 from schemas.events import Region
 from services.domains import HANDLERS
+from support.domain import Api, running_api
 
 URL = "http://testserver"
 WHEN = "2026-09-14T10:12:00+08:00"

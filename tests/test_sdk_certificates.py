@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
-from domain_helpers import running_api
 from PIL import Image
-from test_certificates_service import BANK, CENTRE, PUBLIC_URL, World, populate
 
 from clients.sdk import (
     ActorSigner,
@@ -24,6 +22,8 @@ from clients.sdk import (
 )
 from ledger.errors import MalformedInput
 from schemas.certificates import VerdictOut
+from support.certificates import BANK, CENTRE, PUBLIC_URL, World, populate
+from support.domain import running_api
 
 URL = "http://testserver"
 

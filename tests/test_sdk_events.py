@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_helpers import Api, running_api
 
 from clients.sdk import ActorSigner, AltanClient, EventMethods
 from ledger.audit import audit
 from schemas.api import RecordedOut
 from schemas.events import Region
+from support.domain import Api, running_api
 
 URL = "http://testserver"
 REGION = Region(aimag="Töv", soum="Bornuur")

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from domain_helpers import Api, running_api
 from pydantic import ValidationError
 
 from services.certificates import pages as certificate_pages
 from services.reports import pages as report_pages
 from services.security import RateLimiter, Security
 from services.settings import Settings
+from support.clock import FakeClock
+from support.domain import Api, running_api
 
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 ORIGIN = "https://verify.altan.example"
@@ -164,14 +165,6 @@ def test_cors_origins_must_be_origins(tmp_path: Path) -> None:
 
 
 # -- rate limits -----------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -35,9 +35,9 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
-from domain_helpers import WHEN, Api, running_api
 
 from ledger.commitment import commit, new_salt
+from support.domain import WHEN, Api, running_api
 
 PASSPHRASE = "altan-test-passphrase-Төв-7391"
 PERSON = {"name": "Батбаяр Дорж", "national_id": "УБ90010112", "phone": "+976 9900 4455"}

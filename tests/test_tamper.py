@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from conftest import ORIGIN, T0, Clock
 from ledger.audit import FailureKind, audit
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Event
 from ledger.keystore import KeyStore
 from ledger.sql.log import Log
 from ledger.sql.source import DatabaseSource
+from support.db import ORIGIN, T0, Clock
 
 N = 40
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_certificate import ACTIVE, STRANGER, make_qr, realistic, render
 from typer.testing import CliRunner
 
 from clients import cli
@@ -22,6 +21,7 @@ from ledger.certificate import (
     sign_certificate,
     token_text,
 )
+from support.certificate import ACTIVE, STRANGER, make_qr, realistic, render
 
 TOKEN = sign_certificate(realistic(), ACTIVE)
 VKEY = ACTIVE.key.verifier_key

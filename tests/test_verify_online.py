@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from domain_helpers import running_api
-from test_certificate import ACTIVE, realistic
-from test_certificates_service import (
-    BANK,
-    CENTRE,
-    PUBLIC_URL,
-    REGULATOR,
-    World,
-    keystore_of,
-    populate,
-)
 from typer.testing import CliRunner
 
+import support.verify_online as verify_online_fixtures
 from clients import cli
 from clients.verify import (
     MAX_ANSWER_BYTES,
@@ -47,45 +37,19 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import KeyProblem
 from ledger.hashing import hash_leaf
 from ledger.note import Note, NoteSigner, NoteVerifier
+from support.certificate import ACTIVE, realistic
+from support.certificates import (
+    BANK,
+    CENTRE,
+    PUBLIC_URL,
+    REGULATOR,
+    World,
+    keystore_of,
+)
+from support.verify_online import App, Edit
 
-Edit = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class App(httpx.BaseTransport):
-    """A network into the app: every request goes to the TestClient, whatever its host
-    (the QR names https://altan.mn); `edit` rewrites a JSON answer (a lying server), `fail`
-    replaces the answer altogether."""
-
-    def __init__(
-        self,
-        world: World,
-        edit: Edit | None = None,
-        fail: Callable[[httpx.Request], httpx.Response] | None = None,
-    ) -> None:
-        self.client = world.c
-        self.edit = edit
-        self.fail = fail
-        self.urls: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.urls.append(str(request.url))
-        if self.fail is not None:
-            return self.fail(request)
-        resp = self.client.request(request.method, str(request.url), headers=request.headers)
-        body = resp.content
-        if self.edit is not None:
-            body = json.dumps(self.edit(resp.json())).encode()
-        return httpx.Response(
-            resp.status_code,
-            headers={"content-type": resp.headers["content-type"]},
-            content=body,
-        )
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with running_api(tmp_path, public_url=PUBLIC_URL) as api:
-        yield populate(api)
+# The fixtures shared through support.verify_online, taken by this module's tests.
+world = verify_online_fixtures.world
 
 
 @pytest.fixture

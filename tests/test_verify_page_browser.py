@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-import browser as browser_helpers
 import pytest
 import zxingcpp
-from browser import new_phone_page, screenshot
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request
-from test_certificate_pages import (
+
+import support.browser as browser_helpers
+from ledger.certificate import qr_text, sign_certificate
+from schemas.certificates import VerdictOut
+from services.certificates import i18n, images, pages
+from support.browser import new_phone_page, screenshot
+from support.certificate_pages import (
     ATTACKER,
     ATTACKER_TOKEN,
     ENTRIES,
@@ -42,11 +46,7 @@ from test_certificate_pages import (
     superseded_view,
 )
 
-from ledger.certificate import qr_text, sign_certificate
-from schemas.certificates import VerdictOut
-from services.certificates import i18n, images, pages
-
-# the fixtures of tests/browser.py, used by the tests below
+# the fixtures of tests/support/browser.py, used by the tests below
 browser = browser_helpers.browser
 browser_page = browser_helpers.browser_page
 playwright_driver = browser_helpers.playwright_driver

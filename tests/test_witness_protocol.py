@@ -26,10 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from domain_helpers import Api, running_api
 from sqlalchemy import text
-from test_certificates_service import PUBLIC_URL, REGULATOR, World, populate
-from test_witnesses import Network, altan, keygen, log_key, witness
 
 import clients.witness as witness_client
 from clients import cli
@@ -55,6 +52,9 @@ from ledger.note import Note, NoteSigner, NoteVerifier
 from services.clock import utc_now
 from services.settings import get_settings
 from services.witnesses.push import push_checkpoint
+from support.certificates import PUBLIC_URL, REGULATOR, World, populate
+from support.domain import Api, running_api
+from support.witnesses import Network, altan, keygen, log_key, witness
 
 ORIGIN = "altan.localhost/ledger"
 

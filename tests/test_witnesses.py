@@ -20,17 +20,13 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from domain_helpers import Api, running_api
 from sqlalchemy import select
-from test_api import database_url
-from test_certificates_service import PUBLIC_URL, REGULATOR, World, populate
-from typer.testing import CliRunner
 
 import clients.witness as witness_client
+import support.witnesses as witnesses_fixtures
 from clients import cli
 from clients.verify import verify_online
 from clients.witness import Refusal, Witness, default_state_path, follow, load_key, read_state
-from conftest import Database
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import (
     Cosignature,
@@ -47,38 +43,24 @@ from services.domains import rebuild
 from services.settings import Settings
 from services.witnesses.models import Witness as WitnessRow
 from services.witnesses.service import MAX_SUBMISSION_BYTES, checkpoint_note
+from support.certificates import PUBLIC_URL, REGULATOR, World, populate
+from support.db import Database, database_url
+from support.domain import Api, running_api
+from support.witnesses import (
+    NOW,
+    Network,
+    altan,
+    cosign_latest,
+    keygen,
+    log_key,
+    post,
+    register,
+    submission,
+    witness,
+)
 
-NOW = 1_780_000_000  # the witnesses' clock in these tests (May 2026): not in the future
-
-
-def witness(name: str = "witness.example.mn/w1") -> WitnessSigner:
-    return WitnessSigner(Ed25519PrivateKey.generate(), name)
-
-
-def register(api: Api, w: WitnessSigner, by: str = "admin:root") -> dict[str, Any]:
-    return api.ok(by, "witness.registered", {"witness": w.name, "key": w.key.vkey})
-
-
-def log_key(client: Any) -> NoteVerifier:
-    [key] = client.get("/log/keys").json()["keys"]
-    return NoteVerifier.from_vkey(key["verifier_key"])
-
-
-def submission(note: str, *lines: str) -> str:
-    """A cosigned checkpoint as a witness hands it in: the note as served, plus lines."""
-    return note + "".join(lines)
-
-
-def post(client: Any, text: str) -> httpx.Response:
-    resp: httpx.Response = client.post(
-        "/log/cosignatures", content=text.encode(), headers={"Content-Type": "text/plain"}
-    )
-    return resp
-
-
-def cosign_latest(client: Any, w: WitnessSigner, ts: int = NOW) -> httpx.Response:
-    note = client.get("/log/checkpoint").text
-    return post(client, submission(note, cosign(Note.from_text(note).text, ts, w)))
+# The fixtures shared through support.witnesses, taken by this module's tests.
+api = witnesses_fixtures.api
 
 
 def problem(resp: httpx.Response, status: int, slug: str) -> dict[str, Any]:
@@ -87,13 +69,6 @@ def problem(resp: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     body: dict[str, Any] = resp.json()
     assert body["type"].endswith("/" + slug), body
     return body
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    with running_api(tmp_path, public_url=PUBLIC_URL) as a:
-        a.register(REGULATOR, "regulator")
-        yield a
 
 
 # --- registration through the log --------------------------------------------------------
@@ -372,28 +347,6 @@ def test_the_certificate_verdict_carries_the_cosignatures(tmp_path: Path) -> Non
 # --- the witness command -----------------------------------------------------------------
 
 
-class Network(httpx.BaseTransport):
-    """Requests to http://<host>/... go to the app registered for that host."""
-
-    def __init__(self, **hosts: Any) -> None:
-        self.hosts = hosts
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        client = self.hosts[request.url.host]
-        request.read()
-        resp = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-        )
-        return httpx.Response(
-            resp.status_code,
-            headers={"content-type": resp.headers.get("content-type", "text/plain")},
-            content=resp.content,
-        )
-
-
 @pytest.fixture
 def network(monkeypatch: pytest.MonkeyPatch) -> Network:
     net = Network()
@@ -404,18 +357,6 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Network:
     )
     monkeypatch.setattr(cli, "_http_client", lambda: httpx.Client(transport=net))
     return net
-
-
-def altan(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def keygen(tmp_path: Path, name: str = "witness.example.mn/w1") -> tuple[Path, str]:
-    path = tmp_path / "witness.key"
-    code, out, err = altan("witness", "keygen", name, "--out", str(path))
-    assert code == 0, err
-    return path, out.strip()
 
 
 def test_keygen_writes_a_private_file_and_prints_the_vkey(tmp_path: Path) -> None:

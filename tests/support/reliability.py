@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.engine import make_url
 
-from conftest import Database
 from ledger.audit import audit
 from ledger.entry import Entry
 from ledger.sql import storage
 from ledger.sql.source import DatabaseSource
+from support.db import Database
 
 ALTAN = str(Path(sys.executable).parent / "altan")
 WHEN = "2026-09-14T10:12:00+08:00"

@@ -8,8 +8,8 @@ tests skip with a message, except under ``CI=true``, where they fail: CI must in
 Use in a test module (the fixtures must be module-level names there; ``pytest_plugins``
 would re-import this module after the test module's own import and warn)::
 
-    import browser as browser_helpers
-    from browser import screenshot
+    import support.browser as browser_helpers
+    from support.browser import screenshot
 
     browser = browser_helpers.browser
     browser_page = browser_helpers.browser_page
@@ -45,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE_VIEWPORT = {"width": 390, "height": 844}
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 TIMEOUT_MS = 10_000
 
 
