@@ -9,6 +9,7 @@ any logger emitted (caplog), uvicorn's own error log included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -219,8 +220,12 @@ class Blackhole:
         self.hung.set()
 
     def close(self) -> None:
-        self.server.close()
-        for s in self.sockets:
+        # shutdown() before close(): on Linux, closing a socket that another thread is
+        # blocked on neither wakes that thread nor sends FIN, so the service's stuck database
+        # threads would wait forever and hold the process at exit.
+        for s in [self.server, *self.sockets]:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             s.close()
 
     def _accept(self) -> None:
