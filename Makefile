@@ -42,8 +42,11 @@ lock:
 serve: $(STAMP)
 	$(BIN)/altan serve
 
+# In parallel: one pytest-xdist worker per core, each with a PostgreSQL database of its own
+# (tests/support/db.py); whole files per worker, so a module's fixtures are built once.
+# One file, serially: `.venv/bin/pytest tests/test_x.py` (see the README).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -84,9 +84,9 @@ from schemas.events import (
     OreInput,
     PublicKey,
     Region,
-    Role,
     SplitPart,
 )
+from schemas.roles import RoleName
 
 __all__ = [
     "PROBLEM_BASE",
@@ -560,7 +560,7 @@ class EventMethods(Generic[R]):
         self,
         *,
         actor: str,
-        role: Role,
+        role: RoleName,
         buyer_kind: BuyerKind | None = None,
         licence: Licence | Mapping[str, Any] | None = None,
         region: Region | Mapping[str, Any] | None = None,
@@ -861,6 +861,34 @@ class EventMethods(Generic[R]):
     ) -> R:
         """`correction.recorded`: a mistaken entry is corrected by reference, never edited."""
 
+    # witnesses
+
+    @_event("witness.registered")
+    def register_witness(
+        self,
+        *,
+        witness: str,
+        key: str,
+        url: str | None = None,
+        occurred_at: When = None,
+        idempotency_key: str | None = None,
+    ) -> R:
+        """`witness.registered` (an administrator or regulator): the log accepts the
+        cosignatures of the witness `witness` under its vkey `key` (`altan witness keygen`)
+        and, given a `url`, submits its checkpoints there."""
+
+    @_event("witness.removed")
+    def remove_witness(
+        self,
+        witness: str,
+        reason: str,
+        *,
+        occurred_at: When = None,
+        idempotency_key: str | None = None,
+    ) -> R:
+        """`witness.removed` (an administrator or regulator): the log no longer accepts the
+        witness's cosignatures."""
+
 
 # --- the client ------------------------------------------------------------------------------
 
@@ -1135,6 +1163,82 @@ class AltanClient(EventMethods[RecordedOut]):
     def get_lot(self, lot_id: str) -> dict[str, Any]:
         """`GET /lots/{id}`: a lot as it stands (mass, custodian, owner, status, holds)."""
         return self._get_json(f"/lots/{_seg(lot_id)}")
+
+    # lists: every page, one after another (README "Lists")
+
+    def _pages(self, path: str, page_size: int, **params: str | None) -> Iterator[dict[str, Any]]:
+        """The items of every page of a list, in order, following `next_cursor`."""
+        query: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
+        query["limit"] = page_size
+        while True:
+            data = self._get_json(path, **query)
+            items = data.get("items")
+            if not isinstance(items, list):
+                raise MalformedInput(f"GET {path}: expected a list of items")
+            yield from items
+            cursor = data.get("next_cursor")
+            if cursor is None:
+                return
+            if not isinstance(cursor, str):
+                raise MalformedInput(f"GET {path}: expected next_cursor to be text or null")
+            query["cursor"] = cursor
+
+    def lots(
+        self,
+        *,
+        custodian: str | None = None,
+        owner: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        page_size: int = 50,
+    ) -> Iterator[dict[str, Any]]:
+        """`GET /lots`: the lots the caller may read (an officer: all; anyone else: those it
+        is a party to), filtered, newest first by creation index, fetched `page_size` at a
+        time (at most 200) as the iteration goes. Each: lot, kind, form, status, custodian,
+        owner, unit, mass, remaining, created_index, updated_index, occurred_at."""
+        return self._pages(
+            "/lots", page_size, custodian=custodian, owner=owner, status=status, kind=kind
+        )
+
+    def offers(
+        self,
+        *,
+        to: str | None = None,
+        from_: str | None = None,
+        status: str | None = None,
+        page_size: int = 50,
+    ) -> Iterator[dict[str, Any]]:
+        """`GET /offers`: transfer offers the caller is a side of (an officer: all), newest
+        first; a buyer's inbox is `offers(to=<its id>, status="open")`. Each as
+        `GET /offers/{id}` answers it (the price only for the sides, auditors, regulators)."""
+        return self._pages("/offers", page_size, to=to, status=status, **{"from": from_})
+
+    def deliveries(self, actor_id: str, *, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """`GET /actors/{id}/deliveries`: a miner's or partnership's ore deliveries, newest
+        first (a centre sees those it received): lot, site, centre, mass_g, remaining_g,
+        status, mined_on, occurred_at, index, receipt (its latest receipt's id, or None)."""
+        return self._pages(f"/actors/{_seg(actor_id)}/deliveries", page_size)
+
+    def actors(self, *, role: str | None = None, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """`GET /actors`: actors' public records (actor, role, buyer_kind, status) by id:
+        an officer lists all; anyone else itself and the actors it trades with."""
+        return self._pages("/actors", page_size, role=role)
+
+    def sites(
+        self, *, owner: str | None = None, status: str | None = None, page_size: int = 50
+    ) -> Iterator[dict[str, Any]]:
+        """`GET /sites`: mine sites' public fields (site, owner, region, status) by id: an
+        officer lists all; a miner or partnership its own."""
+        return self._pages("/sites", page_size, owner=owner, status=status)
+
+    def lot_history(self, lot_id: str) -> list[dict[str, Any]]:
+        """`GET /lots/{id}/history`: every entry about the lot, by index, each with its
+        type, `occurred_at` and a one-line English `summary`."""
+        data = self._get_json(f"/lots/{_seg(lot_id)}/history")
+        events = data.get("events")
+        if not isinstance(events, list):
+            raise MalformedInput(f"GET /lots/{lot_id}/history: expected a list of events")
+        return events
 
     # certificates
 

@@ -134,21 +134,10 @@ def generate_key(name: str, out: Path, passphrase: bytes | None = None) -> Witne
     )
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
     text = f"{KEY_FILE_HEADER}\nname: {name}\nvkey: {signer.key.vkey}\n\n".encode() + pem
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(out, flags, 0o600)
+        write_private_file(out, text, replace=False)
     except FileExistsError as exc:
         raise KeyProblem(f"witness key file {out}: expected a new file, found one") from exc
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            out.unlink()
-        raise
     return signer.key
 
 
@@ -735,20 +724,26 @@ def keygen_command(
     )
 
 
+# Options shared by `run` and `serve`, declared once.
+LogKeysOption = Annotated[
+    list[str],
+    typer.Option("--key", help="The log's verifier key to pin; repeat for rotated keys"),
+]
+WitnessKeyOption = Annotated[
+    Path, typer.Option("--witness-key", help="This witness's key file (altan witness keygen)")
+]
+StateOption = Annotated[
+    Path | None,
+    typer.Option("--state", help="The witness's state file (default: <witness key>.state.json)"),
+]
+
+
 @app.command("run")
 def run_command(
     url: Annotated[str, typer.Argument(help="The log's base URL (https://ledger.altan.mn)")],
-    key: Annotated[
-        list[str],
-        typer.Option("--key", help="The log's verifier key to pin; repeat for rotated keys"),
-    ],
-    witness_key: Annotated[
-        Path, typer.Option("--witness-key", help="This witness's key file (altan witness keygen)")
-    ],
-    state: Annotated[
-        Path | None,
-        typer.Option(help="The witness's state file (default: <witness key>.state.json)"),
-    ] = None,
+    key: LogKeysOption,
+    witness_key: WitnessKeyOption,
+    state: StateOption = None,
     origin: Annotated[
         str | None,
         typer.Option(help="The checkpoint origin: must be the pinned key's name (the default)"),
@@ -821,17 +816,9 @@ def _keys(
 
 @app.command("serve")
 def serve_command(
-    key: Annotated[
-        list[str],
-        typer.Option("--key", help="The log's verifier key to pin; repeat for rotated keys"),
-    ],
-    witness_key: Annotated[
-        Path, typer.Option("--witness-key", help="This witness's key file (altan witness keygen)")
-    ],
-    state: Annotated[
-        Path | None,
-        typer.Option(help="The witness's state file (default: <witness key>.state.json)"),
-    ] = None,
+    key: LogKeysOption,
+    witness_key: WitnessKeyOption,
+    state: StateOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 7380,
 ) -> None:

@@ -5,7 +5,8 @@ An entry is a JSON object::
     {"v": 1, "index": 7, "prev": "<base64 leaf hash of entry 6>",
      "time": "2026-08-14T02:12:00.000000Z", "type": "ore.delivered",
      "actor": "centre:bornuur", "body": {...},
-     "actor_key_id": "<8 hex>", "actor_sig": "<base64>"}   # these two when the actor signed
+     "actor_key_id": "<8 hex>", "actor_sig": "<base64>",   # these two when the actor signed
+     "staff": "stf_<16 hex>"}                              # when a staff member recorded it
 
 Its leaf hash is SHA-256(0x00 || canonical bytes) (RFC 9162); the first entry's `prev` is
 32 zero bytes. The log signs every entry at append time: the receipt is an Ed25519
@@ -14,6 +15,9 @@ signature over ``altan/entry/v1\\n`` followed by the 32-byte leaf hash.
 An actor that signs its own event signs ``altan/event/v1\\n`` followed by the canonical
 bytes of ``{"type", "actor", "body"}``: the part of the entry the actor knows before the
 log assigns an index, a time and a predecessor.
+
+`staff` names the staff member (an id, never a name: no personal data) who recorded the
+event for its actor through the console; it is outside what the actor signs.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ MAX_ACTOR_LENGTH = 128
 _TYPE_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _TYPE_MAX = 64
 _KEY_ID_RE = re.compile(r"[0-9a-f]{8}")
+_STAFF_RE = re.compile(r"stf_[0-9a-f]{16}")
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _REQUIRED = frozenset({"v", "index", "prev", "time", "type", "actor", "body"})
-_OPTIONAL = frozenset({"actor_key_id", "actor_sig"})
+_OPTIONAL = frozenset({"actor_key_id", "actor_sig", "staff"})
 
 
 def format_time(moment: datetime) -> str:
@@ -69,6 +74,7 @@ class Event:
     body: Mapping[str, Any]
     actor_key_id: str | None = None
     actor_signature: bytes | None = field(default=None, repr=False)
+    staff: str | None = None  # the staff member who recorded it (an id), if one did
 
     def __post_init__(self) -> None:
         if len(self.type) > _TYPE_MAX or not _TYPE_RE.fullmatch(self.type):
@@ -88,6 +94,10 @@ class Event:
             raise MalformedInput("actor_key_id: expected 8 lower-case hex digits")
         if self.actor_signature is not None and len(self.actor_signature) != 64:
             raise MalformedInput("actor_sig: expected a 64-byte Ed25519 signature")
+        if self.staff is not None and not (
+            isinstance(self.staff, str) and _STAFF_RE.fullmatch(self.staff)
+        ):
+            raise MalformedInput("staff: expected 'stf_' and 16 lower-case hex digits")
 
 
 def event_signing_message(type_: str, actor: str, body: Mapping[str, Any]) -> bytes:
@@ -131,6 +141,8 @@ class Entry:
         if self.event.actor_key_id is not None and self.event.actor_signature is not None:
             obj["actor_key_id"] = self.event.actor_key_id
             obj["actor_sig"] = b64encode(self.event.actor_signature)
+        if self.event.staff is not None:
+            obj["staff"] = self.event.staff
         return obj
 
     def to_bytes(self) -> bytes:
@@ -189,6 +201,7 @@ class Entry:
             body=obj["body"],
             actor_key_id=obj.get("actor_key_id"),
             actor_signature=None if sig is None else b64decode(sig, size=64, what="actor_sig"),
+            staff=obj.get("staff"),
         )
         return cls(
             index=index,

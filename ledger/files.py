@@ -14,10 +14,12 @@ from pathlib import Path
 from ledger.errors import LedgerError
 
 
-def write_private_file(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes, *, replace: bool = True) -> None:
     """Write `data` to `path` atomically: a mode-0600 temporary file in the same folder,
     flushed to disk, renamed over `path`, then the folder flushed (so a reader or a crash
-    sees the old file or the new one, never a part). Raises OSError."""
+    sees the old file or the new one, never a part). With `replace=False` an existing `path`
+    is never overwritten: the temporary file is linked to `path` instead of renamed, and
+    FileExistsError is raised when `path` exists. Raises OSError."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -29,7 +31,11 @@ def write_private_file(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic, and refuses an existing path (FileExistsError)
+            tmp.unlink()
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

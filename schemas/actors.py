@@ -97,3 +97,27 @@ class IndexedEvent(_Out):
 class SiteHistoryOut(_Out):
     site: str
     events: list[IndexedEvent]
+
+
+# --- lists (`GET /actors`, `GET /sites`): public fields only, for pickers -----------------
+
+
+class ActorPage(_Out):
+    """Actors by id; `next_cursor` resumes after the last one (null on the last page)."""
+
+    items: list[PublicActorOut]
+    next_cursor: str | None
+
+
+class SiteItem(_Out):
+    """A site's public fields: no coordinates, permit or status reason."""
+
+    site: str
+    owner: str
+    region: RegionOut
+    status: str
+
+
+class SitePage(_Out):
+    items: list[SiteItem]
+    next_cursor: str | None

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.roles import RoleName
 from schemas.types import Day, EventDay, Identifier, Moment, ShortText, Text
 
 # Identifiers chosen by the client ("centre:bornuur", "ORE-2026-000123"): the client knows
@@ -34,16 +35,6 @@ Commitment = Annotated[
 OreGrams = Annotated[int, Field(gt=0, le=1_000_000_000)]
 GoldMilligrams = Annotated[int, Field(gt=0, le=1_000_000_000)]
 
-Role = Literal[
-    "administrator",
-    "regulator",
-    "auditor",
-    "processing_centre",
-    "buyer",
-    "laboratory",
-    "miner",
-    "partnership",
-]
 BuyerKind = Literal["central_bank", "bank", "trader", "refiner", "exporter"]
 
 
@@ -82,7 +73,7 @@ class PublicKey(BaseModel):
 
 class ActorRegistered(Body):
     actor: ActorId
-    role: Role
+    role: RoleName
     buyer_kind: BuyerKind | None = None
     licence: Licence | None = None
     region: Region | None = None

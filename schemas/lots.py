@@ -40,8 +40,13 @@ class LotOut(_Out):
 
 
 class LotEventOut(_Out):
+    """One ledger entry about a lot: its index (provable), type, when it happened (the
+    event's own `occurred_at`) and a one-line plain English summary."""
+
     index: int
     type: str
+    occurred_at: str | None = None
+    summary: str | None = None
 
 
 class LotHistoryOut(_Out):
@@ -158,3 +163,60 @@ class OfferOut(_Out):
     closed_index: int | None
     price: OfferPriceOut | None = None
     price_salt: str | None = None
+
+
+# --- lists (`GET /lots`, `GET /offers`, `GET /actors/{id}/deliveries`) ----------------------
+
+
+class LotItem(_Out):
+    """A lot in a list: what it is, where it stands, who holds and owns it, what is left."""
+
+    lot: str
+    kind: str
+    form: str
+    status: str
+    custodian: str
+    owner: str
+    unit: str
+    mass: int
+    remaining: int = Field(description="mass left, in `unit`")
+    created_index: int
+    updated_index: int = Field(description="index of the latest entry about the lot")
+    occurred_at: str = Field(description="when the lot was created (its event's occurred_at)")
+
+
+class LotPage(_Out):
+    """Lots, newest first by creation index; `next_cursor` resumes after the last one
+    (null on the last page)."""
+
+    items: list[LotItem]
+    next_cursor: str | None
+
+
+class OfferPage(_Out):
+    """Offers, newest first by the index of the offer; prices as `GET /offers/{id}` shows
+    them (absent for those who may not read them)."""
+
+    items: list[OfferOut]
+    next_cursor: str | None
+
+
+class DeliveryItem(_Out):
+    """One ore delivery of a miner or partnership, as the delivery stated it."""
+
+    lot: str
+    site: str
+    centre: str
+    mass_g: int
+    remaining_g: int
+    status: str
+    mined_on: str | None
+    occurred_at: str
+    index: int = Field(description="the ore.delivered entry (provable)")
+    receipt: str | None = Field(description="id of the latest ore receipt issued, if any")
+
+
+class DeliveryPage(_Out):
+    actor: str
+    items: list[DeliveryItem]
+    next_cursor: str | None

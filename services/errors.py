@@ -5,8 +5,9 @@ DomainError                   (status, rule, field, detail)
 ├── Forbidden           403   the principal may not do this (role or relationship)
 ├── NotFound            404   an id that does not exist
 ├── Conflict            409   an id already taken, an idempotency key reused with another body
-└── RuleViolation       422   a supply-chain rule (mass, state, hold, yield bounds...)
-    └── InvalidFields   422   a body that fails its schema: every field at fault, listed
+├── RuleViolation       422   a supply-chain rule (mass, state, hold, yield bounds...)
+│   └── InvalidFields   422   a body that fails its schema: every field at fault, listed
+└── TooManyAttempts     429   too many tries (sign-ins) for now: Retry-After says when
 
 Each error carries its field errors (`errors`): the one it names, or, for `InvalidFields`,
 every mistake of the body, so that a clerk fixes them all at once. The problem handler
@@ -28,6 +29,8 @@ class DomainError(Exception):
     status = 400
     # Extension members of the problem document (RFC 9457 §3.2), beside type/title/...
     members: Mapping[str, Any] = {}
+    # Response headers beside the problem (a 429's Retry-After).
+    headers: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -75,6 +78,18 @@ class Conflict(DomainError):
 
 class RuleViolation(DomainError):
     status = 422
+
+
+class TooManyAttempts(DomainError):
+    """Too many attempts (failed sign-ins) from one name or address; try again after
+    `retry_after` seconds (the Retry-After header)."""
+
+    status = 429
+
+    def __init__(self, rule: str, detail: str, *, retry_after: int, field: str | None = None):
+        super().__init__(rule, detail, field=field)
+        self.retry_after = max(1, retry_after)
+        self.headers = {"Retry-After": str(self.retry_after)}
 
 
 class InvalidFields(RuleViolation):

@@ -74,8 +74,10 @@ class BodyLimit:
 
 # --- a bearer token is checked before a body is read ------------------------------------------
 
-# Paths whose writes carry no bearer token (a witness's cosignature is signed by its key).
-ANONYMOUS_WRITES = ("/log/",)
+# Paths whose writes carry no bearer token (a witness's cosignature is signed by its key;
+# the console's writes under /app/ carry its session cookie and CSRF token, which their
+# routes check: services/staff/sessions.py).
+ANONYMOUS_WRITES = ("/log/", "/app/")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # A token seen valid is not looked up again for this long. The route still checks it (in
 # the batch's transaction for POST /events), so a revoked token fails there at once; this

@@ -15,7 +15,7 @@ The language is chosen by `Accept-Language` (`negotiate`). The API defaults to E
 its clients are programs (the SDK, the outbox, scripts) that send no `Accept-Language`,
 and their logs are read by the operators; a clerk's app asks for `mn` and gets Mongolian.
 (The certificate pages, read by people holding a phone, default to Mongolian instead.)
-Field names are glossed with the certificate pages' own terms (`services.certificates.i18n`)
+Field names are glossed with the certificate pages' own terms (`services.i18n`)
 so that the same thing has one name everywhere.
 """
 
@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from services.certificates.i18n import EN as PAGE_EN
-from services.certificates.i18n import MN as PAGE_MN
-from services.certificates.i18n import Lang
 from services.field_errors import FieldError
+from services.i18n import EN as PAGE_EN
+from services.i18n import MN as PAGE_MN
+from services.i18n import Lang
 
 API_DEFAULT_LANG: Final[Lang] = "en"
 
@@ -318,6 +318,49 @@ RULES: Final[dict[str, Words]] = {
         "This actor has too many live tokens; revoke one first.",
         "Энэ оролцогчид хэт олон хүчинтэй токен байна; эхлээд нэгийг нь хүчингүй болгоно уу.",
     ),
+    # staff and the console's sign-in (services.staff)
+    "sign-in-failed": Words(
+        "The username or the password is wrong.",
+        "Хэрэглэгчийн нэр эсвэл нууц үг буруу байна.",
+    ),
+    "too-many-sign-ins": Words(
+        "Too many failed sign-ins; wait a while and try again.",
+        "Хэт олон удаа буруу нэвтэрсэн байна; хэсэг хүлээгээд дахин оролдоно уу.",
+    ),
+    "not-signed-in": Words("Sign in to the console first.", "Эхлээд самбарт нэвтэрнэ үү."),
+    "csrf-failed": Words(
+        "The form is out of date; reload the page and send it again.",
+        "Маягтын хугацаа дууссан байна; хуудсаа дахин ачаалаад дахин илгээнэ үү.",
+    ),
+    "weak-password": Words(
+        "A password is 10 to 256 characters long.",
+        "Нууц үг 10-аас 256 тэмдэгт байна.",
+    ),
+    "password-is-username": Words(
+        "The password must not be the username.",
+        "Нууц үг хэрэглэгчийн нэртэй ижил байж болохгүй.",
+    ),
+    "bad-username": Words(
+        "A username is 3 to 64 letters, digits, dots, dashes, underscores or @, without spaces.",
+        "Хэрэглэгчийн нэр 3-аас 64 үсэг, тоо, цэг, зураас, доогуур зураас эсвэл @ байна, "
+        "хоосон зайгүй.",
+    ),
+    "bad-display-name": Words(
+        "A display name is 1 to 200 characters.",
+        "Харагдах нэр 1-ээс 200 тэмдэгт байна.",
+    ),
+    "username-taken": Words(
+        "This username is taken; choose another.",
+        "Энэ хэрэглэгчийн нэрийг аль хэдийн ашигласан байна; өөрийг сонгоно уу.",
+    ),
+    "unknown-staff": Words(
+        "No such staff member, or none that you may see.",
+        "Ийм ажилтан алга, эсвэл танд харах эрх байхгүй.",
+    ),
+    "passkey-refused": Words(
+        "The passkey was not accepted; try again.",
+        "Түлхүүрийг (passkey) хүлээн авсангүй; дахин оролдоно уу.",
+    ),
     # may not
     "not-allowed": Words(
         "Your role may not do this.", "Таны үүрэгт энэ үйлдлийг хийх эрх байхгүй."
@@ -342,6 +385,11 @@ RULES: Final[dict[str, Words]] = {
         "You are not a party to this record.", "Та энэ бичлэгийн оролцогч биш байна."
     ),
     "not-own-key": Words("The key is not yours.", "Энэ түлхүүр таных биш."),
+    # lists
+    "bad-cursor": Words(
+        "The cursor is not valid: send the previous page's next_cursor unchanged.",
+        "Хуудасны заагч (cursor) буруу байна: өмнөх хуудасны next_cursor-г өөрчлөлгүй илгээнэ үү.",
+    ),
     # not found, conflicts
     "not-found": Words("Nothing has this id.", "Ийм дугаартай бичлэг олдсонгүй."),
     "unknown-actor": Words("No actor has this id.", "Ийм оролцогч бүртгэлгүй байна."),

@@ -31,9 +31,9 @@ from ledger import errors
 from ledger.certificate import CertificateInvalid
 from schemas.api import PROBLEM_BASE
 from services.asgi import Scope, Send
-from services.certificates.i18n import Lang
 from services.errors import BODY_ROOTS, DomainError, InvalidFields
 from services.field_errors import FieldError
+from services.i18n import Lang
 from services.problem_texts import (
     INVALID_REQUEST,
     RULES,
@@ -384,6 +384,7 @@ def domain_problem(exc: DomainError, lang: Lang) -> JSONResponse:
     """The problem+json answer to a DomainError, worded in `lang`: every field error it
     carries, and its extension members (a failed batch's `results`)."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    headers.update(exc.headers)
     headers.update({"Content-Language": lang, "Vary": "Accept-Language"})
     return JSONResponse(
         domain_problem_document(exc, lang),

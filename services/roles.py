@@ -1,8 +1,8 @@
 """Roles: the one place that names them, ranks them and says what they may do to each other.
 
-The role names are the `Role` literal of `schemas/events.py` (what an `actor.registered`
-body may say); everything else here is derived from it, and `RANK` must cover every name
-(checked at import), so a new role cannot slip in without a rank.
+The role names are the `Role` enum of `schemas/roles.py` (re-exported here as plain
+strings, the form principals and tables hold); everything else here is derived from it, and
+`RANK` must cover every name (checked at import), so a new role cannot slip in without a rank.
 
 Rank (higher commands lower; equal ranks are peers):
 
@@ -23,20 +23,20 @@ any. See `status_powers()` for the table the README prints.
 
 from __future__ import annotations
 
-from typing import Final, get_args
+from typing import Final
 
-from schemas.events import Role
+from schemas.roles import ROLE_NAMES, Role
 
-ADMINISTRATOR: Final = "administrator"
-REGULATOR: Final = "regulator"
-AUDITOR: Final = "auditor"
-PROCESSING_CENTRE: Final = "processing_centre"
-BUYER: Final = "buyer"
-LABORATORY: Final = "laboratory"
-MINER: Final = "miner"
-PARTNERSHIP: Final = "partnership"
+ADMINISTRATOR: Final = Role.ADMINISTRATOR.value
+REGULATOR: Final = Role.REGULATOR.value
+AUDITOR: Final = Role.AUDITOR.value
+PROCESSING_CENTRE: Final = Role.PROCESSING_CENTRE.value
+BUYER: Final = Role.BUYER.value
+LABORATORY: Final = Role.LABORATORY.value
+MINER: Final = Role.MINER.value
+PARTNERSHIP: Final = Role.PARTNERSHIP.value
 
-ROLES: Final[tuple[str, ...]] = get_args(Role)
+ROLES: Final[tuple[str, ...]] = ROLE_NAMES
 
 RANK: Final[dict[str, int]] = {
     ADMINISTRATOR: 3,

@@ -181,6 +181,13 @@ class Settings(BaseSettings):
         "its token is known valid, else per client address (no token, or one never seen "
         "valid); bursts up to as many; per process; 0: no limit",
     )
+    console_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A console session (a staff member signed in) ends after this many "
+        "minutes without a request; it ends 12 hours after sign-in in any case",
+    )
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins (`https://host[:port]`, or `*`) allowed to read "

@@ -66,10 +66,11 @@ HASH_SIZE = 32
 ZERO_HASH = bytes(HASH_SIZE)
 RECEIPT_CONTEXT = b"altan/entry/v1\n"
 ENTRY_FIELDS_REQUIRED = {"v", "index", "prev", "time", "type", "actor", "body"}
-ENTRY_FIELDS_OPTIONAL = {"actor_key_id", "actor_sig"}
+ENTRY_FIELDS_OPTIONAL = {"actor_key_id", "actor_sig", "staff"}
 ROW_FIELDS = {"index", "entry", "leaf_hash", "key_id", "signature"}
 KEY_FIELDS_REQUIRED = {"key_id", "verifier_key", "public_key", "algorithm", "status"}
 _HEX8 = re.compile(r"[0-9a-f]{8}")
+_STAFF = re.compile(r"stf_[0-9a-f]{16}")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 _SIG_PREFIX = "\u2014 "  # em dash and a space
@@ -387,6 +388,8 @@ def _check_entry(row: object, expected_index: int, prev: bytes, keys: dict[str, 
         raise VerificationFailed("type and actor must be strings", expected_index)
     if not isinstance(obj["body"], dict):
         raise VerificationFailed("body must be an object", expected_index)
+    if "staff" in obj and not (isinstance(obj["staff"], str) and _STAFF.fullmatch(obj["staff"])):
+        raise VerificationFailed(f"staff {obj['staff']!r} is not stf_<16 hex>", expected_index)
     key = keys.get(row["key_id"]) if isinstance(row["key_id"], str) else None
     if key is None:
         raise VerificationFailed(f"receipt key {row['key_id']!r} is not a log key", expected_index)

@@ -26,8 +26,10 @@ said (`words=`) instead of a name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from typer.testing import CliRunner
 
 import clients.proof
 import clients.witness as witness_client
+import ledger.audit
 from clients import cli
 from clients.remote import RemoteLog
 from clients.witness import generate_key
@@ -470,9 +473,36 @@ def run_audit(s: Scene, liar: LyingServer, lie: Install, tmp: Path) -> Outcome:
     return Outcome(code, _audit_reason(doc), out + err)
 
 
+@contextmanager
+def proof_sample(
+    include: frozenset[int] = frozenset(), exclude: frozenset[int] = frozenset()
+) -> Iterator[None]:
+    """The sizes a whole-log audit asks consistency proofs from (step 6), partly pinned.
+
+    The audit draws them at random (`secrets`, so that a server cannot tell which proofs
+    will be checked). A lie that forges only the proof from the trusted size is seen
+    exactly when the draw hits that size (3 random sizes of 22 here: one run in seven),
+    so a cell that depends on it pins the draw rather than leaving its verdict to chance.
+    """
+    real = ledger.audit._ProofSample.choose
+
+    def choose(start: int, end: int, count: int) -> ledger.audit._ProofSample:
+        sample = real(start, end, count)
+        sizes = (sample.sizes | include) - exclude
+        return dataclasses.replace(sample, sizes=frozenset(s for s in sizes if 0 < s < end))
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ledger.audit._ProofSample, "choose", choose)
+        yield
+
+
 def run_audit_no_state(s: Scene, liar: LyingServer, lie: Install, tmp: Path) -> Outcome:
     lie(s, liar)
-    code, out, err = altan("audit", URL, "--key", s.vkey, "--no-state", "--json")
+    # Without memory the audit is blind to a forged proof from the trusted size only as
+    # long as it does not happen to ask for that one
+    # (test_a_no_state_audit_that_samples_the_forged_size_sees_the_rewrite).
+    with proof_sample(exclude=frozenset({s.trusted})):
+        code, out, err = altan("audit", URL, "--key", s.vkey, "--no-state", "--json")
     return Outcome(code, _audit_reason(_json(out)), out + err)
 
 
@@ -558,6 +588,20 @@ def test_the_matrix_covers_every_verifier_and_accuses_no_honest_log() -> None:
             if e is not None and e.code == 4:
                 assert verifier == "audit", (lie, verifier)
                 assert lie in ("rollback", "fork", "rewritten", "origin_only", "origin_switch"), lie
+
+
+def test_a_no_state_audit_that_samples_the_forged_size_sees_the_rewrite(
+    scene: Scene, liar: LyingServer
+) -> None:
+    """The other side of the `rewritten` x `no-state` cell: when the audit's random sample
+    of consistency proofs includes the trusted size, the forged proof fails against the
+    roots it computed (1, proof_invalid); never evidence (4), which needs two checkpoints."""
+    rewritten(scene, liar)
+    with proof_sample(include=frozenset({scene.trusted})):
+        code, out, err = altan("audit", URL, "--key", scene.vkey, "--no-state", "--json")
+    doc = _json(out)
+    assert (code, _audit_reason(doc)) == (1, "proof_invalid"), out + err
+    assert f"from size {scene.trusted} to {scene.size}" in doc["failure"]["message"]
 
 
 def test_an_honest_view_is_the_real_server(scene: Scene) -> None:

@@ -538,7 +538,7 @@ def test_an_empty_log_has_no_entries_or_proofs(empty_client: TestClient) -> None
 def test_unknown_route_is_a_problem(client: TestClient) -> None:
     body = assert_problem(client.get("/log/nothing-here"), 404, None)
     assert body["type"] == problems.PROBLEM_BASE + "not-found"
-    assert_problem(client.get("/"), 404, None)
+    assert_problem(client.get("/nothing-here"), 404, None)  # "/" is the console's landing page
 
 
 def test_wrong_method_is_a_problem(client: TestClient) -> None:

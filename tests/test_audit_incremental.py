@@ -57,6 +57,8 @@ from support.audit import (
     Network,
     altan,
     app_of,
+    audit_json,
+    first_audit,
     grow,
     vkey,
 )
@@ -71,15 +73,6 @@ T = "2026-09-14T02:12:00.000000Z"
 
 
 # --- a server, and a network into it ---------------------------------------------------------
-
-
-def audit_json(api: Api, state: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    code, out, err = altan(
-        "audit", URL, "--key", vkey(api), "--state", str(state), "--json", *extra
-    )
-    lines = out.strip().splitlines()
-    assert len(lines) == 1, out + err
-    return code, json.loads(lines[0])
 
 
 def served_note(api: Api) -> str:
@@ -204,8 +197,7 @@ def test_the_default_state_is_per_origin_under_xdg_state_home(
 def test_the_next_audit_reads_only_the_new_entries(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
+    state, _ = first_audit(api, tmp_path)
     old = api.size()
     grow(api, 7)
     network.paths.clear()
@@ -282,9 +274,7 @@ def test_no_state_keeps_nothing(api: Api, network: Network, tmp_path: Path) -> N
 def test_a_rewritten_history_is_caught_by_the_consistency_proof(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     trusted_note = json.loads(before)["checkpoint"]
     grow(api, 5)
     rewrite_history(api, 3)
@@ -329,9 +319,7 @@ def test_a_rewritten_history_is_caught_by_the_consistency_proof(
 
 
 def test_same_size_with_another_root_is_a_fork(api: Api, network: Network, tmp_path: Path) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     rewrite_history(api, 10)
     network.paths.clear()
     code, report = audit_json(api, state)
@@ -347,9 +335,7 @@ def test_same_size_with_another_root_is_a_fork(api: Api, network: Network, tmp_p
 
 
 def test_a_rolled_back_log_is_caught(api: Api, network: Network, tmp_path: Path) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     size = api.size()
     roll_back(api, size - 4)
     assert int(served_note(api).split("\n")[1]) == size - 4  # a genuine, older checkpoint
@@ -367,9 +353,7 @@ def test_a_rolled_back_log_is_caught(api: Api, network: Network, tmp_path: Path)
 def test_a_checkpoint_signed_by_another_key_is_refused(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     grow(api, 3)
     intruder = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN)
 
@@ -413,9 +397,7 @@ def test_a_checkpoint_signed_by_another_key_is_refused(
 def test_a_state_of_another_log_under_the_same_origin_is_refused(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     other = NoteSigner(Ed25519PrivateKey.generate(), ORIGIN).verifier.vkey
     network.paths.clear()
     code, out, err = altan("audit", URL, "--key", other, "--state", str(state), "--quiet")
@@ -436,9 +418,7 @@ def test_a_state_of_another_log_under_the_same_origin_is_refused(
 def test_a_bad_new_entry_fails_and_leaves_the_state(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     old = api.size()
     grow(api, 4)
 
@@ -461,9 +441,7 @@ def test_a_bad_new_entry_fails_and_leaves_the_state(
 
 
 def test_an_unreachable_server_is_no_verdict(api: Api, network: Network, tmp_path: Path) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     grow(api, 2)
 
     def down(request: httpx.Request, resp: httpx.Response) -> httpx.Response:
@@ -580,9 +558,7 @@ def test_follow_rides_out_an_unreachable_server(api: Api, tmp_path: Path) -> Non
 def test_an_interrupted_write_leaves_the_old_state(
     api: Api, network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     grow(api, 3)
 
     def crash(*_: object) -> None:
@@ -606,8 +582,7 @@ def test_an_interrupted_write_leaves_the_old_state(
 
 
 def test_a_damaged_state_is_refused_and_kept(api: Api, network: Network, tmp_path: Path) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
+    state, _ = first_audit(api, tmp_path)
     good = json.loads(state.read_text())
 
     damages: list[Callable[[dict[str, Any]], None]] = [
@@ -942,9 +917,7 @@ def flip_a_bit_in_the_proof(request: httpx.Request, resp: httpx.Response) -> htt
 def test_a_bad_proof_from_an_honest_log_is_no_evidence(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
-    before = state.read_bytes()
+    state, before = first_audit(api, tmp_path)
     grow(api, 5)
     network.edit = flip_a_bit_in_the_proof
     code, report = audit_json(api, state)
@@ -965,8 +938,7 @@ def test_a_bad_proof_from_an_honest_log_is_no_evidence(
 def test_evidence_of_a_rewrite_a_fork_and_a_rollback_checks_offline(
     api: Api, network: Network, tmp_path: Path
 ) -> None:
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
+    state, _ = first_audit(api, tmp_path)
     grow(api, 4)
     rewrite_history(api, 3)
     assert audit_json(api, state)[0] == 4
@@ -1046,8 +1018,7 @@ def test_a_checkpoint_of_2_64_minus_1_entries_gets_a_named_verdict(
     assert report["tree_size"] == huge
     # With a state: a size jump the server cannot prove, nor back with entries.
     network.edit = None
-    state = tmp_path / "log.json"
-    assert audit_json(api, state)[0] == 0
+    state, _ = first_audit(api, tmp_path)
     serve_checkpoint(network, lambda: resigned(api, ORIGIN, huge, bytes(32)))
     code, report = audit_json(api, state, "--workers", "1")
     assert code == 1, report

@@ -11,6 +11,7 @@ import pytest
 from ledger.commitment import commit, new_salt
 from support.domain import Api, running_api
 from support.roles import MAY_RECORD, ROLES
+from support.world import ore_to_gold
 
 
 @pytest.fixture(scope="module")
@@ -30,30 +31,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
                 "lon": "106.2",
             },
         )
-        api.ok(
-            "centre:bornuur",
-            "ore.delivered",
-            {
-                "lot": "ORE-1",
-                "miner": "partnership:tuul",
-                "site": "SITE-1",
-                "mass_g": 2_000_000,
-                "mined_on": "2026-09-01",
-            },
-        )
-        api.ok(
-            "centre:bornuur",
-            "processing.recorded",
-            {
-                "run": "RUN-1",
-                "inputs": [{"lot": "ORE-1", "mass_g": 2_000_000}],
-                "outputs": [{"lot": "AU-1", "form": "dore", "mass_mg": 30_000}],
-                "method": "gravity",
-                "mercury_free": True,
-                "started_on": "2026-09-02",
-                "finished_on": "2026-09-02",
-            },
-        )
+        ore_to_gold(api)
         price = {"amount": "215000.00", "currency": "MNT"}
         salt = new_salt()
         api.ok(

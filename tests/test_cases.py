@@ -20,9 +20,9 @@ from ledger.entry import format_time
 from ledger.sql import storage
 from ledger.sql.log import Log
 from services.actors.models import Actor
-from services.actors.service import actor_key_id
+from services.actors.rules import actor_key_id
 from services.cases.models import Case, Correction
-from services.cases.service import SYSTEM_CASE_PREFIX, derive_red_flag
+from services.cases.rules import SYSTEM_CASE_PREFIX, derive_red_flag
 from services.db import Base
 from services.domains import EventService, apply
 from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation

@@ -20,9 +20,9 @@ from playwright.sync_api import Browser
 
 import support.browser as browser_helpers
 from ledger.certificate import parse_qr_text, token_text
+from services import i18n
 from services.actors.bootstrap import bootstrap_administrator
 from services.app import create_app
-from services.certificates import i18n
 from services.settings import Settings
 from support.browser import new_phone_page, screenshot
 from support.certificates import CENTRE, LAB, World, populate

@@ -41,7 +41,8 @@ from schemas.certificates import (
     HistoryItem,
     Successor,
 )
-from services.certificates import i18n, images, pages
+from services import i18n
+from services.certificates import images, pages
 from services.html import csp_hash
 from support.certificate_pages import (
     INDEX,

@@ -31,7 +31,7 @@ from clients import cli
 from clients import epcis as epcis_client
 from schemas.events import EVENT_BODIES
 from services.demo import fill_demo
-from services.epcis import service
+from services.epcis import queries as service
 from services.epcis.mapping import (
     CONDITIONAL,
     MAPPERS,

@@ -36,6 +36,7 @@ from services.errors import Conflict, DomainError, Forbidden, NotFound, RuleViol
 from services.identity import SYSTEM_ACTOR, Principal
 from services.lots import queries
 from services.lots.models import Lot, LotLink, Offer, OfferPrice
+from services.lots.projectors import merged_fineness
 from services.lots.queries import (
     active_holds,
     downstream,
@@ -44,7 +45,7 @@ from services.lots.queries import (
     share_json,
     upstream,
 )
-from services.lots.service import merged_fineness, yield_g_per_t
+from services.lots.rules import yield_g_per_t
 from services.pipeline.service import Submission
 from services.settings import Settings
 from support.db import ORIGIN, T0, Clock

@@ -19,6 +19,7 @@ import pytest
 
 from support.db import Database, database_url
 from support.domain import Api, running_api
+from support.world import ore_to_gold
 
 REGION = {"aimag": "Төв", "soum": "Борнуур"}
 LICENCE = {"number": "LIC-SECRET-4471", "valid_from": "2026-01-01"}
@@ -50,30 +51,7 @@ def api(database: Database, tmp_path: Path) -> Iterator[Api]:
             "site.status_changed",
             {"site": "SITE-1", "status": "active", "reason": "remedied"},
         )
-        api.ok(
-            "centre:bornuur",
-            "ore.delivered",
-            {
-                "lot": "ORE-1",
-                "miner": "partnership:tuul",
-                "site": "SITE-1",
-                "mass_g": 2_000_000,
-                "mined_on": "2026-09-01",
-            },
-        )
-        api.ok(
-            "centre:bornuur",
-            "processing.recorded",
-            {
-                "run": "RUN-1",
-                "inputs": [{"lot": "ORE-1", "mass_g": 2_000_000}],
-                "outputs": [{"lot": "AU-1", "form": "dore", "mass_mg": 30_000}],
-                "method": "gravity",
-                "mercury_free": True,
-                "started_on": "2026-09-02",
-                "finished_on": "2026-09-02",
-            },
-        )
+        ore_to_gold(api)
         api.ok(
             "centre:bornuur",
             "transfer.offered",

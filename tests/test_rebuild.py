@@ -24,7 +24,7 @@ from ledger.sql import storage
 from ledger.sql.log import Log
 from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
 from services.actors.models import Actor, Site
-from services.actors.service import actor_key_id
+from services.actors.rules import actor_key_id
 from services.cases.models import Case
 from services.db import Base
 from services.domains import EventService, rebuild

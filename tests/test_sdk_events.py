@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients.sdk import ActorSigner, AltanClient, EventMethods
 from ledger.audit import audit
+from ledger.cosignature import WitnessSigner
 from schemas.api import RecordedOut
 from schemas.events import Region
+from schemas.roles import RoleName
 from support.domain import Api, running_api
 
 URL = "http://testserver"
@@ -42,7 +45,7 @@ class Season:
         self.admin = AltanClient(URL, api.tokens["admin:root"], http=api.client, backoff=0)
         self.recorded: dict[str, RecordedOut] = {}  # event type -> its receipt
 
-    def actor(self, actor: str, role: str, **fields: Any) -> AltanClient:
+    def actor(self, actor: str, role: RoleName, **fields: Any) -> AltanClient:
         signer = ActorSigner.generate(actor)
         self.admin.register_actor(actor=actor, role=role, keys=[signer.public_key], **fields)
         token = self.admin.issue_token(actor, "sdk events").token
@@ -192,6 +195,13 @@ def test_every_event_method_records_its_event_through_http(api: Api) -> None:
         status="closed",
     )
 
+    # witnesses (an administrator or regulator)
+    w = WitnessSigner(Ed25519PrivateKey.generate(), "witness.example.mn/w1")
+    added = regulator.register_witness(witness=w.name, key=w.key.vkey)
+    s.check("witness.registered", added, witness=w.name, key=w.key.vkey)
+    gone = s.admin.remove_witness(w.name, "retired")
+    s.check("witness.removed", gone, witness=w.name, reason="retired")
+
     assert audit(s.admin.log, workers=1).ok
     methods = {
         name
@@ -200,3 +210,22 @@ def test_every_event_method_records_its_event_through_http(api: Api) -> None:
     }
     # one method per event type, each one called above
     assert len(s.recorded) == len(methods), sorted(methods)
+
+
+def test_witness_methods_register_and_remove_a_witness_through_http(api: Api) -> None:
+    admin = AltanClient(URL, api.tokens["admin:root"], http=api.client, backoff=0)
+    w = WitnessSigner(Ed25519PrivateKey.generate(), "witness.example.mn/w2")
+    url = "https://witness.example.mn"
+    added = admin.register_witness(witness=w.name, key=w.key.vkey, url=url)
+    body = admin.entry(added.index).event.body
+    assert body == {
+        "occurred_at": body["occurred_at"],
+        "witness": w.name,
+        "key": w.key.vkey,
+        "url": url,
+    }
+    removed = admin.remove_witness(w.name, "key rotated")
+    event = admin.entry(removed.index).event
+    assert event.type == "witness.removed"
+    assert event.body["witness"] == w.name and event.body["reason"] == "key rotated"
+    assert removed.index == added.index + 1

@@ -19,10 +19,8 @@ from schemas.events import EVENT_BODIES
 
 WHEN = "2026-09-10T10:00:00+08:00"
 
-# Sent by the system (certificate.issued) or by an administrator with `altan event`
-# (the witness events): no SDK method, so that the promise "one method per event" of
-# tests/test_sdk_events.py stays exact.
-NOT_IN_SDK = {"certificate.issued", "witness.registered", "witness.removed"}
+# Derived by the log itself (in the receipt of certificate.requested): no client sends it.
+NOT_IN_SDK = {"certificate.issued"}
 
 
 class Capture(EventMethods[tuple[str, dict[str, Any], dict[str, Any] | None]]):

@@ -278,6 +278,46 @@ MATRIX: dict[str, list[Probe]] = {
     ],
     "GET /c/{token}": [probe("GET", _verdict("/c/", "AU-2"), EVERYONE)],
     "GET /api/c/{token}": [probe("GET", _verdict("/api/c/", "AU-3"), EVERYONE)],
+    # staff accounts (services/staff): by token for administrators and the actor itself
+    "POST /staff": [
+        hidden_probe(
+            "POST",
+            "/staff",
+            {"administrator", "centre"},
+            422,  # the body's username is refused, after the caller was let through
+            json={
+                "actor": "centre:bornuur",
+                "username": "a b",
+                "display_name": "x",
+                "password": "short",
+            },
+        )
+    ],
+    "GET /staff": [hidden_probe("GET", "/staff?actor=centre:bornuur", OFFICERS | {"centre"})],
+    "POST /staff/{staff_id}/disable": [
+        probe("POST", "/staff/stf_0000000000000000/disable", AUTHENTICATED, 404)
+    ],
+    # the console's session routes: a token is no session (401 for all), and the public
+    # sign-in steps answer everyone alike
+    "POST /app/session": [probe("POST", "/app/session", EVERYONE, 422, json={})],
+    "GET /app/session": [probe("GET", "/app/session", set(), denied=401)],
+    "DELETE /app/session": [probe("DELETE", "/app/session", set(), denied=401)],
+    "POST /app/staff": [probe("POST", "/app/staff", set(), json={}, denied=401)],
+    "POST /app/staff/{staff_id}/disable": [
+        probe("POST", "/app/staff/stf_0000000000000000/disable", set(), denied=401)
+    ],
+    "POST /app/passkeys/registration/options": [
+        probe("POST", "/app/passkeys/registration/options", set(), denied=401)
+    ],
+    "POST /app/passkeys/registration/verify": [
+        probe("POST", "/app/passkeys/registration/verify", set(), json={}, denied=401)
+    ],
+    "POST /app/passkeys/authentication/options": [
+        probe("POST", "/app/passkeys/authentication/options", EVERYONE)
+    ],
+    "POST /app/passkeys/authentication/verify": [
+        probe("POST", "/app/passkeys/authentication/verify", EVERYONE, 422, json={"id": "x"})
+    ],
     # writes: who passes authentication (the role x type matrix is test_authorization's,
     # the relationships test_stolen_centre_token_cannot_touch_another_centres_lots')
     "POST /events": [
@@ -349,6 +389,18 @@ MATRIX: dict[str, list[Probe]] = {
         hidden_probe("GET", "/actors/partnership:tuul/downstream", OFFICERS | {"partnership"}),
         hidden_probe("GET", "/actors/miner:bat/downstream", OFFICERS | {"miner"}),
     ],
+    # a miner's deliveries: itself, the centres it delivered to (their own), officers
+    "GET /actors/{actor_id}/deliveries": [
+        hidden_probe(
+            "GET", "/actors/partnership:tuul/deliveries", OFFICERS | {"partnership", "centre"}
+        ),
+        hidden_probe("GET", "/actors/miner:bat/deliveries", OFFICERS | {"miner", "other_centre"}),
+    ],
+    # lists: anyone with a token, each seeing only the records it may read (tests/test_lists.py)
+    "GET /lots": [probe("GET", "/lots?kind=gold&limit=5", AUTHENTICATED)],
+    "GET /offers": [probe("GET", "/offers?to=buyer:mongolbank", AUTHENTICATED)],
+    "GET /actors": [probe("GET", "/actors?role=buyer", AUTHENTICATED)],
+    "GET /sites": [probe("GET", "/sites?status=active", AUTHENTICATED)],
     "GET /lots/{lot_id}": [
         hidden_probe("GET", "/lots/AU-1", AU1_READERS),
         hidden_probe("GET", "/lots/AU-3", AU3_READERS),

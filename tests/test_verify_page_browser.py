@@ -25,7 +25,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 import support.browser as browser_helpers
 from ledger.certificate import qr_text, sign_certificate
 from schemas.certificates import VerdictOut
-from services.certificates import i18n, images, pages
+from services import i18n
+from services.certificates import images, pages
 from support.browser import new_phone_page, screenshot
 from support.certificate_pages import (
     ATTACKER,

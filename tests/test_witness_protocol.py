@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy import text
 
 import clients.witness as witness_client
+import support.witnesses as witnesses_fixtures
 from clients import cli
 from clients.verify import DEFAULT_MAX_AGE_SECONDS
 from clients.witness import (
@@ -52,9 +53,9 @@ from ledger.note import Note, NoteSigner, NoteVerifier
 from services.clock import utc_now
 from services.settings import get_settings
 from services.witnesses.push import push_checkpoint
-from support.certificates import PUBLIC_URL, REGULATOR, World, populate
+from support.certificates import PUBLIC_URL, World, populate
 from support.domain import Api, running_api
-from support.witnesses import Network, altan, keygen, log_key, witness
+from support.witnesses import Network, altan, keygen, log_key, register, witness
 
 ORIGIN = "altan.localhost/ledger"
 
@@ -136,21 +137,9 @@ def shown_timestamp(api: Api, w: WitnessSigner) -> int:
     return Cosignature.from_note_signature(sig).timestamp
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    with running_api(tmp_path, public_url=PUBLIC_URL) as a:
-        a.register(REGULATOR, "regulator")
-        yield a
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> Network:
-    net = Network()
-    monkeypatch.setattr(
-        witness_client, "new_http_client", lambda base: httpx.Client(base_url=base, transport=net)
-    )
-    monkeypatch.setattr(cli, "_http_client", lambda: httpx.Client(transport=net))
-    return net
+# The fixtures shared through support.witnesses, taken by this module's tests.
+api = witnesses_fixtures.api
+network = witnesses_fixtures.network
 
 
 # --- add-checkpoint: the witness's side ----------------------------------------------------------
@@ -248,11 +237,7 @@ def test_the_log_pushes_its_checkpoint_with_a_proof_and_keeps_the_newest(
     signer = witness()
     w = Recording(log_key(api.client), signer, tmp_path / "state.json", clock=clock)
     with serving(w) as url:
-        api.ok(
-            "admin:root",
-            "witness.registered",
-            {"witness": signer.name, "key": signer.key.vkey, "url": url},
-        )
+        register(api, signer, url=url)
         engine = engine_of(api)
 
         [first] = push_checkpoint(engine, utc_now())
@@ -295,11 +280,7 @@ def test_a_witness_that_saw_a_larger_tree_is_a_conflict_not_a_retry(
     _, cp = served(api)
     write_state(state, ORIGIN, Trusted(cp.size + 1000, bytes(32), "elsewhere", 0))
     with serving(w) as url:
-        api.ok(
-            "admin:root",
-            "witness.registered",
-            {"witness": signer.name, "key": signer.key.vkey, "url": url},
-        )
+        register(api, signer, url=url)
         [result] = push_checkpoint(engine_of(api), utc_now())
         assert result.outcome == "conflict" and "rollback or a split view" in result.detail
         assert w.old_sizes == [0]  # asked once, not again from the witness's larger size
@@ -324,11 +305,7 @@ def test_bad_witness_answers_are_reported_and_nothing_is_stored(api: Api, tmp_pa
     # A server answering with another key's cosignature under the registered name.
     w = LogWitness(log_key(api.client), impostor, tmp_path / "state.json")
     with serving(w) as url:
-        api.ok(
-            "admin:root",
-            "witness.registered",
-            {"witness": registered.name, "key": registered.key.vkey, "url": url},
-        )
+        register(api, registered, url=url)
         [result] = push_checkpoint(engine_of(api), utc_now())
         assert result.outcome == "bad_answer", result
     # Nobody listening any more.
@@ -377,11 +354,7 @@ def test_a_certificate_stays_genuine_after_appends_with_min_cosignatures(
     signer = witness()
     w = LogWitness(log_key(api.client), signer, tmp_path / "state.json")
     with serving(w) as url:
-        api.ok(
-            "admin:root",
-            "witness.registered",
-            {"witness": signer.name, "key": signer.key.vkey, "url": url},
-        )
+        register(api, signer, url=url)
         [pushed] = push_checkpoint(engine_of(api), utc_now())
         assert pushed.outcome == "cosigned"
     cosigned = api.size()
@@ -401,11 +374,7 @@ def test_a_stale_cosignature_is_refused(certified: tuple[Api, World, str], tmp_p
     clock.t -= 2 * 3600  # the witness last cosigned two hours ago
     w = LogWitness(log_key(api.client), signer, tmp_path / "state.json", clock=clock)
     with serving(w) as url:
-        api.ok(
-            "admin:root",
-            "witness.registered",
-            {"witness": signer.name, "key": signer.key.vkey, "url": url},
-        )
+        register(api, signer, url=url)
         assert push_checkpoint(engine_of(api), utc_now())[0].outcome == "cosigned"
         world.deliver("ORE-LATER", 1_000_000)
 
@@ -454,11 +423,7 @@ def test_a_bad_witnessed_alternative_is_not_counted(
     signer = witness()
     w = LogWitness(log_key(api.client), signer, tmp_path / "state.json")
     with serving(w) as url:
-        api.ok(
-            "admin:root",
-            "witness.registered",
-            {"witness": signer.name, "key": signer.key.vkey, "url": url},
-        )
+        register(api, signer, url=url)
         assert push_checkpoint(engine_of(api), utc_now())[0].outcome == "cosigned"
     world.deliver("ORE-LATER", 1_000_000)
 

@@ -24,7 +24,6 @@ from sqlalchemy import select
 
 import clients.witness as witness_client
 import support.witnesses as witnesses_fixtures
-from clients import cli
 from clients.verify import verify_online
 from clients.witness import Refusal, Witness, default_state_path, follow, load_key, read_state
 from ledger.checkpoint import Checkpoint, open_checkpoint
@@ -41,8 +40,9 @@ from ledger.sql import storage
 from services.app import create_app
 from services.domains import rebuild
 from services.settings import Settings
+from services.witnesses.cosignatures import MAX_SUBMISSION_BYTES
 from services.witnesses.models import Witness as WitnessRow
-from services.witnesses.service import MAX_SUBMISSION_BYTES, checkpoint_note
+from services.witnesses.queries import checkpoint_note
 from support.certificates import PUBLIC_URL, REGULATOR, World, populate
 from support.db import Database, database_url
 from support.domain import Api, running_api
@@ -61,6 +61,7 @@ from support.witnesses import (
 
 # The fixtures shared through support.witnesses, taken by this module's tests.
 api = witnesses_fixtures.api
+network = witnesses_fixtures.network
 
 
 def problem(resp: httpx.Response, status: int, slug: str) -> dict[str, Any]:
@@ -345,18 +346,6 @@ def test_the_certificate_verdict_carries_the_cosignatures(tmp_path: Path) -> Non
 
 
 # --- the witness command -----------------------------------------------------------------
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> Network:
-    net = Network()
-    monkeypatch.setattr(
-        witness_client,
-        "new_http_client",
-        lambda base: httpx.Client(base_url=base, transport=net),
-    )
-    monkeypatch.setattr(cli, "_http_client", lambda: httpx.Client(transport=net))
-    return net
 
 
 def test_keygen_writes_a_private_file_and_prints_the_vkey(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from ledger.entry import Event, format_time
 from ledger.sql import storage
 from schemas.events import ActorRegistered, ActorStatusChanged
 from services.actors.models import Actor, ApiToken
-from services.actors.service import active_administrators, check_status_change
+from services.actors.queries import active_administrators
+from services.actors.rules import check_status_change
 from services.errors import Conflict, RuleViolation
 from services.identity import SYSTEM_ACTOR
 from services.identity.auth import issue_token

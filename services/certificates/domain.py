@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.certificates import models  # noqa: F401 - its tables
 from services.certificates.routes import router
-from services.certificates.service import rules
+from services.certificates.rules import rules
 from services.pipeline import Domain
 
 DOMAIN = Domain("certificates", rules, router)

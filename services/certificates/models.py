@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ledger.certificate import CertificateKind
 from services.db import Base, Projection
+
+KIND_NAMES: Final = {
+    CertificateKind.GOLD_LOT: "gold_lot",
+    CertificateKind.ORE_RECEIPT: "ore_receipt",
+}
+"""The `kind` column's value for each kind of token."""
 
 
 class CertificateRecord(Projection, Base):

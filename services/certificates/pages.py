@@ -35,10 +35,9 @@ from markupsafe import Markup, escape
 from ledger.certificate import parse_qr_text
 from ledger.errors import MalformedInput
 from schemas.certificates import VerdictOut
-from services import html
-from services.certificates import i18n
-from services.certificates.i18n import DEFAULT_LANG, LANGS, Lang
+from services import html, i18n
 from services.html import csp_hash, inline_asset
+from services.i18n import DEFAULT_LANG, LANGS, Lang
 
 __all__ = [
     "PAGE_CSP",

@@ -7,28 +7,32 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select
 
 from ledger.certificate import qr_text
 from ledger.sql import storage
-from schemas.certificates import (
-    CertificateLinks,
-    CertificateRecordOut,
-    LotCertificatesOut,
-    VerdictOut,
-)
-from services.certificates import images, pages, verdict
+from schemas.certificates import CertificateRecordOut, LotCertificatesOut, VerdictOut
+from schemas.lots import DeliveryPage
+from services.actors.models import Actor
+from services.certificates import images, pages, queries, verdict
 from services.certificates.models import CertificateRecord
 from services.deps import SettingsDep
-from services.errors import NotFound
 from services.html import page_headers
+from services.i18n import Lang
 from services.identity import Principal
-from services.identity.auth import PrincipalDep
+from services.identity.auth import PrincipalDep, hidden, may_read
+from services.lots import queries as lot_queries
 from services.lots.routes import readable_lot
-from services.reads import read_engine, read_session
+from services.reads import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    read_engine,
+    read_session,
+)
 
 router = APIRouter(tags=["certificates"])
-Lang = Literal["mn", "en"]
 MAX_TOKEN_CHARS = 1024
 # Only the page's own inline script and styles (by hash) run; nothing is loaded elsewhere.
 PAGE_HEADERS = page_headers(pages.PAGE_CSP)
@@ -75,36 +79,10 @@ def verify_json(token: str, request: Request, settings: SettingsDep) -> VerdictO
 
 def _record(request: Request, principal: Principal, certificate_id: str) -> CertificateRecord:
     with read_session(request) as s:
-        record = s.get(CertificateRecord, certificate_id)
-        if record is None:
-            raise NotFound(
-                "unknown-certificate", f"no certificate {certificate_id!r}", field="certificate_id"
-            )
+        record = queries.certificate(s, certificate_id)
         readable_lot(s, principal, record.lot_id)
         s.expunge(record)
         return record
-
-
-def _record_json(record: CertificateRecord, public_url: str) -> CertificateRecordOut:
-    base = f"/certificates/{record.id}"
-    return CertificateRecordOut(
-        id=record.id,
-        lot=record.lot_id,
-        kind=record.kind,
-        token=record.token,
-        qr_text=qr_text(public_url, record.token),
-        entry=record.entry_index,
-        issued_index=record.issued_index,
-        issued_time=record.issued_time,
-        superseded_by=record.superseded_by,
-        revoked=record.revoked_index is not None,
-        links=CertificateLinks(
-            png=f"{base}/qr.png",
-            svg=f"{base}/qr.svg",
-            print=f"{base}/print",
-            verify=qr_text("", record.token),  # the same path, on this server
-        ),
-    )
 
 
 @router.get("/certificates/{certificate_id}", summary="An issued certificate or receipt")
@@ -112,7 +90,7 @@ def get_certificate(
     certificate_id: str, principal: PrincipalDep, request: Request, settings: SettingsDep
 ) -> CertificateRecordOut:
     """Readable by the lot's parties (the miner, for a receipt), auditors, regulators."""
-    return _record_json(_record(request, principal, certificate_id), settings.public_url)
+    return queries.record_out(_record(request, principal, certificate_id), settings.public_url)
 
 
 @router.get("/lots/{lot_id}/certificates", summary="A lot's certificates, newest first")
@@ -121,12 +99,8 @@ def lot_certificates(
 ) -> LotCertificatesOut:
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
-        rows = s.scalars(
-            select(CertificateRecord)
-            .where(CertificateRecord.lot_id == lot_id)
-            .order_by(CertificateRecord.issued_index.desc())
-        ).all()
-        found = [_record_json(r, settings.public_url) for r in rows]
+        rows = queries.lot_certificates(s, lot_id)
+        found = [queries.record_out(r, settings.public_url) for r in rows]
         return LotCertificatesOut(lot=lot_id, certificates=found)
 
 
@@ -175,3 +149,42 @@ def certificate_print(
     text = qr_text(settings.public_url, record.token)
     view = _check(request, record.token, settings.public_url)
     return HTMLResponse(images.print_page(view, text, size, lang), headers=PAGE_HEADERS)
+
+
+@router.get(
+    "/actors/{actor_id}/deliveries",
+    summary="A miner's or partnership's ore deliveries, newest first, with their receipts",
+)
+def actor_deliveries(
+    actor_id: str,
+    principal: PrincipalDep,
+    request: Request,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> DeliveryPage:
+    """Each delivery as stated (lot, site, centre, grams, mined-on day, when), the index
+    of its entry and its latest ore receipt's id, if one was issued. Readable by officers
+    and the miner itself; a processing centre reads the deliveries it received (only
+    those); anyone else gets the 404 of an absent actor. (Here, beside the receipts,
+    because lots know nothing of certificates.)"""
+    after = None if cursor is None else decode_cursor(cursor, (int, str))
+    with read_session(request) as s:
+        centre = None if may_read(principal, {actor_id}) else principal.actor_id
+        if s.get(Actor, actor_id) is None or (
+            centre is not None and not lot_queries.delivered_to(s, actor_id, centre)
+        ):
+            raise hidden("actor", "actor_id")
+        items, last = lot_queries.delivery_page(
+            s,
+            actor_id,
+            centre=centre,
+            after=None if after is None else (after[0], after[1]),
+            limit=limit,
+        )
+        receipts = queries.latest_receipts(s, [item["lot"] for item in items])
+        for item in items:
+            item["receipt"] = receipts.get(item["lot"])
+        next_cursor = None if last is None else encode_cursor(*last)
+        return DeliveryPage.model_validate(
+            {"actor": actor_id, "items": items, "next_cursor": next_cursor}
+        )

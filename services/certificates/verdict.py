@@ -16,7 +16,7 @@ Numbered steps, each with a named reason when it fails (schemas.certificates):
 Everything is read in one snapshot, and the inclusion proof of the reflected entry is
 against the latest checkpoint, which is returned with it so that the client can check both.
 The entry is also proven against the newest checkpoints that witnesses cosigned
-(`witnessed`, services.witnesses.service.witnessed_sizes): right after an append the latest
+(`witnessed`, services.witnesses.queries.witnessed_sizes): right after an append the latest
 has no cosignature yet, and a verifier that demands cosignatures picks the newest one its
 witnesses cosigned, and refuses it unless they cosigned it recently (`--max-age`): an older
 checkpoint alone could hide later entries, such as a revocation (commit 3ea4aba).
@@ -68,11 +68,11 @@ from schemas.certificates import (
     WitnessedProof,
 )
 from services.actors.models import Site
-from services.certificates.models import CertificateRecord
-from services.certificates.service import KIND_NAMES, current_certificate
+from services.certificates.models import KIND_NAMES, CertificateRecord
+from services.certificates.queries import current_certificate
 from services.lots import queries
 from services.lots.models import Lot, LotEvent, LotLink
-from services.witnesses.service import checkpoint_note, witnessed_sizes
+from services.witnesses.queries import checkpoint_note, witnessed_sizes
 
 STEPS = ("token", "key", "signature", "key_time", "in_log", "revoked", "current")
 HISTORY_SHOWN = 12

@@ -50,7 +50,8 @@ gold in milligrams (MGM); fineness in parts per thousand (NX). eventTime is the 
 eventTimeZoneOffset that offset, recordTime the log's time. Every event carries, in the
 `altan:` namespace declared in the document's @context, its ledger index, the base64 leaf
 hash of its entry (check it with `/log/proof/inclusion`), the ledger event type and the
-recording actor.
+recording actor. The entry's `staff` (which of the actor's staff recorded it) is not
+exported: it is the actor's internal business, not the supply chain's.
 
 Never exported: personal data and prices (bodies hold only their commitments, and the
 commitments are left out too: they open nothing without the off-log data), nor any free

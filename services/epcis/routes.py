@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from schemas.log import Problem
-from services.epcis import service
+from services.epcis import queries
 from services.epcis.mapping import MEDIA_TYPE
 from services.identity.auth import PrincipalDep, require_reader_of
 from services.lots.routes import readable_lot
@@ -84,8 +84,8 @@ def get_events(
         Query(alias="to", description="Only events that occurred before this (with offset)"),
     ] = None,
     limit: Annotated[
-        int, Query(ge=1, le=service.PAGE_MAX, description="Events in this page at most")
-    ] = service.PAGE_MAX,
+        int, Query(ge=1, le=queries.PAGE_MAX, description="Events in this page at most")
+    ] = queries.PAGE_MAX,
 ) -> Response:
     """For auditors, regulators and administrators. One page scans at most
     5,000 entries from `start` and holds at most `limit` events; when entries remain
@@ -94,7 +94,7 @@ def get_events(
     Entries that are not exported (registrations, red flags, ...) are skipped."""
     require_reader_of(principal, set())
     with read_session(request) as s:
-        page = service.export_range(
+        page = queries.export_range(
             s,
             start=start,
             end=end,
@@ -121,5 +121,5 @@ def get_lot_events(lot_id: str, principal: PrincipalDep, request: Request) -> Re
     regulators and administrators. At most 5,000 ledger entries (else `epcis-too-large`)."""
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
-        document = service.export_lot(s, lot_id, datetime.now(UTC))
+        document = queries.export_lot(s, lot_id, datetime.now(UTC))
     return _ld_json(document)

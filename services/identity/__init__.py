@@ -16,11 +16,12 @@ SYSTEM_ACTOR = "system:altan"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: a token's actor and that actor's role."""
+    """Who is asking: a token's (or a signed-in staff member's) actor and that actor's role."""
 
     actor_id: str
     role: str
     token_id: str = ""
+    staff_id: str = ""  # the staff member signed in to the console (services.staff), if any
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from ledger.merkle import inclusion_proof
 from ledger.proof_bundle import ProofBundle
 from ledger.sql import storage
 from services.reads import read_engine
-from services.witnesses.service import checkpoint_note
+from services.witnesses.queries import checkpoint_note
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
 

@@ -22,7 +22,7 @@ from schemas.log import (
 )
 from services.deps import ReadLogDep, SettingsDep
 from services.observability import PROOF_DURATION
-from services.witnesses.service import checkpoint_note
+from services.witnesses.queries import checkpoint_note
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
 

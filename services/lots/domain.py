@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.lots import models  # noqa: F401 - its tables
 from services.lots.routes import router
-from services.lots.service import rules
+from services.lots.rules import rules
 from services.pipeline import Domain
 
 DOMAIN = Domain("lots", rules, router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base, Projection
@@ -12,6 +12,14 @@ class Lot(Projection, Base):
     """An ore lot (grams) or a gold lot (milligrams) and who holds it now."""
 
     __tablename__ = "lots"
+    # Lists read newest first by (created_index, id), after a cursor: one index per filter
+    # a page starts from (README "Lists"; migration 0009).
+    __table_args__ = (
+        Index("ix_lots_created", "created_index", "id"),
+        Index("ix_lots_custodian_created", "custodian_id", "created_index", "id"),
+        Index("ix_lots_owner_created", "owner_id", "created_index", "id"),
+        Index("ix_lots_miner_created", "miner_id", "created_index", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))  # ore | gold
@@ -72,6 +80,12 @@ class Offer(Projection, Base):
     """A transfer offer of a lot from its custodian to a buyer."""
 
     __tablename__ = "offers"
+    # Lists read newest first by (offered_index, id), after a cursor (migration 0009).
+    __table_args__ = (
+        Index("ix_offers_offered", "offered_index", "id"),
+        Index("ix_offers_to_offered", "to_id", "offered_index", "id"),
+        Index("ix_offers_from_offered", "from_id", "offered_index", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     lot_id: Mapped[str] = mapped_column(ForeignKey("lots.id"), index=True)

@@ -18,18 +18,21 @@ given out as ``"num/den"`` strings beside a 6-digit decimal string.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_, union
 from sqlalchemy.orm import Session
 
+from ledger.entry import Entry
+from ledger.sql import storage
 from services.actors.models import Actor, Site
 from services.cases.models import Case
 from services.errors import RuleViolation
 from services.lots.models import Lot, LotEvent, LotLink, Offer
 from services.pipeline import lookup
+from services.roles import PROCESSING_CENTRE, SITE_OWNERS
 
 # A hold blocks trade while its case is in one of these states.
 BLOCKING_STATUSES = ("raised", "responded", "escalated")
@@ -94,6 +97,13 @@ def lot_parties(session: Session, lot: Lot) -> set[str]:
     for offer in session.scalars(select(Offer).where(Offer.lot_id == lot.id)):
         parties.update((offer.from_id, offer.to_id))
     return parties
+
+
+def lot_case_parties(session: Session, lot_id: str) -> set[str] | None:
+    """Who answers a case about a lot: its custodian and owner; None if there is no such
+    lot (the cases domain's `Parties` of a lot, given it in services/domains.py)."""
+    lot = session.get(Lot, lot_id)
+    return {lot.custodian_id, lot.owner_id} if lot is not None else None
 
 
 def trades_with(session: Session, actor_id: str, other_id: str) -> bool:
@@ -339,3 +349,394 @@ def downstream(
         }
         for d, lot in found
     ]
+
+
+# --- lists: GET /lots, GET /offers, GET /actors (keyset pages, README "Lists") -------------
+#
+# Lots are listed newest first by their creation index (then id, for the lots one event
+# creates together); offers by the index that offered them; actors by id. A page reads the
+# rows after the previous page's last key, through an index that starts with the filter
+# (see the 0009 migration), so it costs the same on the first page and the last.
+#
+# A non-officer lists only records it is a party to: the union of one branch per way of
+# being a party (each an ordered, limited index scan), never an OR the database would
+# have to sort whole. A filter naming another actor narrows that union; it never widens it.
+
+LotKey = tuple[int, str]
+
+
+def lot_page(
+    session: Session,
+    reader: str | None,
+    *,
+    custodian: str | None = None,
+    owner: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    after: LotKey | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], LotKey | None]:
+    """A page of lots, newest first by creation index, and the key of its last lot if
+    more follow. `reader`: the non-officer whose lots these must be (None: an officer)."""
+    filters: list[ColumnElement[bool]] = []
+    for column, value in (
+        (Lot.custodian_id, custodian),
+        (Lot.owner_id, owner),
+        (Lot.status, status),
+        (Lot.kind, kind),
+    ):
+        if value is not None:
+            filters.append(column == value)
+    if after is not None:
+        filters.append(tuple_(Lot.created_index, Lot.id) < tuple_(*after))
+    order = (Lot.created_index.desc(), Lot.id.desc())
+
+    def branch(*where: ColumnElement[bool]) -> Select[int, str]:
+        return select(Lot.created_index, Lot.id).where(*where, *filters).order_by(*order)
+
+    if reader is None or reader in (custodian, owner):
+        branches = [branch()]
+    else:
+        via_offer = select(Offer.lot_id)
+        branches = [
+            branch(Lot.custodian_id == reader),
+            branch(Lot.owner_id == reader),
+            branch(Lot.miner_id == reader),
+            branch(Lot.id.in_(via_offer.where(Offer.from_id == reader))),
+            branch(Lot.id.in_(via_offer.where(Offer.to_id == reader))),
+        ]
+    keys = _keys_page(session, branches, limit + 1)
+    more = len(keys) > limit
+    keys = keys[:limit]
+    ids = [k for _, k in keys]
+    lots = {lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_(ids)))}
+    latest = dict(
+        session.execute(
+            select(LotEvent.lot_id, func.max(LotEvent.index))
+            .where(LotEvent.lot_id.in_(ids))
+            .group_by(LotEvent.lot_id)
+        ).all()
+    )
+    items = [
+        {
+            "lot": lot.id,
+            "kind": lot.kind,
+            "form": lot.form,
+            "status": lot.status,
+            "custodian": lot.custodian_id,
+            "owner": lot.owner_id,
+            "unit": lot.unit,
+            "mass": lot.mass,
+            "remaining": lot.remaining,
+            "created_index": lot.created_index,
+            "updated_index": latest.get(lot.id, lot.created_index),
+            "occurred_at": lot.created_at,
+        }
+        for lot in (lots[i] for i in ids)
+    ]
+    return items, (keys[-1] if more else None)
+
+
+def _keys_page(
+    session: Session, branches: Sequence[Select[int, str]], limit: int
+) -> list[tuple[int, str]]:
+    """The first `limit` distinct (index, id) keys, newest first, of the union of
+    `branches` (each already filtered and ordered newest first)."""
+    if len(branches) == 1:
+        rows: Sequence[Any] = session.execute(branches[0].limit(limit)).all()
+    else:
+        parts = [select(*b.limit(limit).subquery().c) for b in branches]
+        both = union(*parts).subquery()
+        key, ident = both.c
+        stmt = select(key, ident).order_by(key.desc(), ident.desc()).limit(limit)
+        rows = session.execute(stmt).all()
+    return [(int(i), str(k)) for i, k in rows]
+
+
+def offer_page(
+    session: Session,
+    reader: str | None,
+    *,
+    to: str | None = None,
+    from_: str | None = None,
+    status: str | None = None,
+    after: LotKey | None = None,
+    limit: int = 50,
+) -> tuple[list[Offer], LotKey | None]:
+    """A page of offers, newest first by the index that offered them, and the key of the
+    last if more follow. `reader`: the non-officer who must be a party (None: an officer)."""
+    filters: list[ColumnElement[bool]] = []
+    for column, value in ((Offer.to_id, to), (Offer.from_id, from_), (Offer.status, status)):
+        if value is not None:
+            filters.append(column == value)
+    if after is not None:
+        filters.append(tuple_(Offer.offered_index, Offer.id) < tuple_(*after))
+
+    def branch(*where: ColumnElement[bool]) -> Select[int, str]:
+        stmt = select(Offer.offered_index, Offer.id).where(*where, *filters)
+        return stmt.order_by(Offer.offered_index.desc(), Offer.id.desc())
+
+    if reader is None or reader in (to, from_):
+        branches = [branch()]
+    else:
+        branches = [branch(Offer.to_id == reader), branch(Offer.from_id == reader)]
+    keys = _keys_page(session, branches, limit + 1)
+    more = len(keys) > limit
+    keys = keys[:limit]
+    ids = [k for _, k in keys]
+    offers = {o.id: o for o in session.scalars(select(Offer).where(Offer.id.in_(ids)))}
+    return [offers[i] for i in ids], (keys[-1] if more else None)
+
+
+def trade_partners(session: Session, actor_id: str) -> Select[str]:
+    """The ids of the actors `actor_id` trades with (see `trades_with`), itself included:
+    the other parties of the lots it is a party to, and of its offers."""
+    columns = (Lot.custodian_id, Lot.owner_id, Lot.miner_id)
+    parts: list[Select[str]] = [
+        select(cast(ColumnElement[str], other)).where(mine == actor_id, other.is_not(None))
+        for mine in columns
+        for other in columns
+        if other is not mine
+    ]
+    parts.append(select(Offer.to_id).where(Offer.from_id == actor_id))
+    parts.append(select(Offer.from_id).where(Offer.to_id == actor_id))
+    parts.append(select(literal(actor_id)))
+    return select(union(*parts).subquery().c[0])
+
+
+def actor_page(
+    session: Session,
+    reader: str | None,
+    *,
+    role: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Actor], str | None]:
+    """A page of actors by id, and the id of the last if more follow. `reader`: the
+    non-officer who lists only itself and the actors it trades with (None: an officer)."""
+    stmt = select(Actor).order_by(Actor.id).limit(limit + 1)
+    if role is not None:
+        stmt = stmt.where(Actor.role == role)
+    if after is not None:
+        stmt = stmt.where(Actor.id > after)
+    if reader is not None:
+        stmt = stmt.where(Actor.id.in_(trade_partners(session, reader)))
+    found = list(session.scalars(stmt))
+    more = len(found) > limit
+    found = found[:limit]
+    return found, (found[-1].id if more else None)
+
+
+# --- a lot's history, told: when each thing happened and what, in one line ----------------
+
+
+def lot_history_told(session: Session, lot_id: str) -> list[dict[str, Any]]:
+    """Every ledger entry that concerns the lot, by index, with the event's own
+    `occurred_at` and a one-line plain English summary (read from the entry itself)."""
+    lookup(session, Lot, lot_id, "lot", "lot")
+    rows = list(
+        session.scalars(select(LotEvent).where(LotEvent.lot_id == lot_id).order_by(LotEvent.index))
+    )
+    entries = _entries_at(session, [row.index for row in rows])
+    told: list[dict[str, Any]] = []
+    for row in rows:
+        entry = entries.get(row.index)
+        body: dict[str, Any] = {} if entry is None else dict(entry.event.body)
+        actor = "" if entry is None else entry.event.actor
+        occurred = body.get("occurred_at")
+        told.append(
+            {
+                "index": row.index,
+                "type": row.type,
+                "occurred_at": occurred if isinstance(occurred, str) else None,
+                "summary": summary(row.type, actor, body, lot_id),
+            }
+        )
+    return told
+
+
+def _entries_at(session: Session, indices: Sequence[int]) -> dict[int, Entry]:
+    table = storage.log_entries
+    found: dict[int, Entry] = {}
+    wanted = sorted(set(indices))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        stmt = select(table.c.idx, table.c.entry).where(table.c.idx.in_(chunk))
+        for idx, data in session.execute(stmt):
+            found[int(idx)] = Entry.from_bytes(bytes(data))
+    return found
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def summary(type_: str, actor: str, body: Mapping[str, Any], lot_id: str) -> str:
+    """One plain English line saying what an entry did to the lot `lot_id` (grams and
+    milligrams written whole, with thousands separators)."""
+    b = body
+    match type_:
+        case "ore.delivered":
+            return (
+                f"ore delivered: {_n(b.get('mass_g'))} g from {b.get('miner')} "
+                f"at site {b.get('site')} to {actor}"
+            )
+        case "processing.recorded":
+            inputs = b.get("inputs", [])
+            for item in inputs:
+                if item.get("lot") == lot_id:
+                    used = _n(item.get("mass_g"))
+                    return f"processed by {actor} in run {b.get('run')}: {used} g used"
+            made: Mapping[str, Any] = next(
+                (o for o in b.get("outputs", []) if o.get("lot") == lot_id), {}
+            )
+            return (
+                f"made by {actor} in run {b.get('run')}: {_n(made.get('mass_mg'))} mg of "
+                f"{made.get('form')} from {len(inputs)} ore lot(s)"
+                + (", mercury-free" if b.get("mercury_free") else "")
+            )
+        case "assay.recorded":
+            return f"assayed by {actor}: fineness {b.get('fineness_ppt')}/1000"
+        case "lot.split":
+            parts = b.get("into", [])
+            if b.get("lot") == lot_id:
+                loss = b.get("loss_mg")
+                lost = f", {_n(loss)} mg lost" if loss else ""
+                return f"split by {actor} into {len(parts)} parts{lost}"
+            part: Mapping[str, Any] = next((p for p in parts if p.get("lot") == lot_id), {})
+            return f"split from {b.get('lot')}: {_n(part.get('mass_mg'))} mg"
+        case "lots.merged":
+            if b.get("into") == lot_id:
+                return f"merged by {actor} from {len(b.get('lots', []))} lots"
+            return f"merged into {b.get('into')} by {actor}"
+        case "transfer.offered":
+            return f"offered by {actor} to {b.get('to')} (offer {b.get('offer')})"
+        case "transfer.accepted" | "transfer.rejected" | "transfer.cancelled":
+            verb = type_.split(".", 1)[1]
+            return f"offer {b.get('offer')} {verb} by {actor}"
+        case "lot.exported":
+            where = b.get("destination") or {}
+            return f"exported by {actor} to {where.get('party')} ({where.get('country')})"
+        case "lot.refined":
+            return f"sent by {actor} to the refinery {b.get('refinery')}"
+        case "case.opened":
+            kind = str(b.get("kind", "case")).replace("_", " ")
+            return f"{kind} {b.get('case')} opened by {actor}"
+        case "case.responded" | "case.resolved" | "case.escalated":
+            verb = type_.split(".", 1)[1]
+            return f"case {b.get('case')} {verb} by {actor}"
+        case "certificate.issued":
+            what = "ore receipt" if b.get("kind") == "ore_receipt" else "certificate"
+            return f"{what} {b.get('certificate')} issued"
+        case "certificate.requested" | "certificate.revoked":
+            verb = type_.split(".", 1)[1]
+            return f"certificate {verb} by {actor}"
+        case "correction.recorded":
+            return f"correction recorded by {actor}"
+    return f"{type_} recorded by {actor}"
+
+
+# --- an actor's lots onward ------------------------------------------------------------------
+
+
+def actor_downstream(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Everything that came from an actor: for a miner or partnership, from the ore it
+    mined (`downstream(miner_id=...)`); for a processing centre, from the ore it received
+    (its ore lots and every lot made of them, wherever they are now); for anyone else,
+    nothing (buyers and laboratories originate no lots)."""
+    if actor.role in SITE_OWNERS:
+        return downstream(session, miner_id=actor.id)
+    if actor.role != PROCESSING_CENTRE:
+        return []
+    stmt = select(Lot).where(Lot.custodian_id == actor.id, Lot.kind == "ore")
+    start = list(session.scalars(stmt.limit(MAX_NODES + 1)))
+    if len(start) > MAX_NODES:
+        raise _too_large("downstream")
+    depth = {lot.id: 0 for lot in start}
+    found: list[tuple[int, Lot]] = [(0, lot) for lot in start]
+    frontier = [lot.id for lot in start]
+    level = 0
+    while frontier:
+        level += 1
+        children: list[str] = []
+        for chunk in _chunks(frontier):
+            step = select(LotLink.child_id).where(LotLink.parent_id.in_(chunk)).distinct()
+            for child in session.scalars(step):
+                if child not in depth:
+                    depth[child] = level
+                    children.append(child)
+        if len(depth) > MAX_NODES:
+            raise _too_large("downstream")
+        for chunk in _chunks(children):
+            found.extend(
+                (level, lot) for lot in session.scalars(select(Lot).where(Lot.id.in_(chunk)))
+            )
+        frontier = children
+    found.sort(key=lambda x: (x[0], x[1].created_index, x[1].id))
+    return [
+        {
+            "lot": lot.id,
+            "kind": lot.kind,
+            "form": lot.form,
+            "status": lot.status,
+            "custodian": lot.custodian_id,
+            "owner": lot.owner_id,
+            "remaining": lot.remaining,
+            "unit": lot.unit,
+            "depth": d,
+        }
+        for d, lot in found
+    ]
+
+
+# --- a miner's deliveries ----------------------------------------------------------------
+
+
+def delivery_page(
+    session: Session,
+    miner_id: str,
+    *,
+    centre: str | None = None,
+    after: LotKey | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], LotKey | None]:
+    """A page of the ore a miner or partnership delivered (to `centre` only, if given),
+    newest first by the index of the delivery, as the delivery stated it (its mined-on day
+    is read from the entry), and the key of the last if more follow."""
+    stmt = select(Lot).where(Lot.miner_id == miner_id, Lot.kind == "ore")
+    if centre is not None:
+        stmt = stmt.where(Lot.custodian_id == centre)
+    if after is not None:
+        stmt = stmt.where(tuple_(Lot.created_index, Lot.id) < tuple_(*after))
+    stmt = stmt.order_by(Lot.created_index.desc(), Lot.id.desc()).limit(limit + 1)
+    lots = list(session.scalars(stmt))
+    more = len(lots) > limit
+    lots = lots[:limit]
+    entries = _entries_at(session, [lot.created_index for lot in lots])
+    items = []
+    for lot in lots:
+        entry = entries.get(lot.created_index)
+        mined_on = None if entry is None else entry.event.body.get("mined_on")
+        items.append(
+            {
+                "lot": lot.id,
+                "site": lot.site_id or "",
+                "centre": lot.custodian_id,
+                "mass_g": lot.mass,
+                "remaining_g": lot.remaining,
+                "status": lot.status,
+                "mined_on": mined_on if isinstance(mined_on, str) else None,
+                "occurred_at": lot.created_at,
+                "index": lot.created_index,
+            }
+        )
+    last = (lots[-1].created_index, lots[-1].id) if more else None
+    return items, last
+
+
+def delivered_to(session: Session, miner_id: str, centre: str) -> bool:
+    """Whether `centre` received any ore of `miner_id`."""
+    stmt = select(Lot.id).where(
+        Lot.miner_id == miner_id, Lot.custodian_id == centre, Lot.kind == "ore"
+    )
+    return session.scalars(stmt.limit(1)).first() is not None

@@ -5,15 +5,21 @@ lot, offer, site or miner that exists gets the very 404 one that does not exist 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from schemas.actors import ActorPage, PublicActorOut
 from schemas.lots import (
     LotDownstreamOut,
     LotHistoryOut,
     LotOut,
+    LotPage,
     MinerDownstreamOut,
     OfferOut,
+    OfferPage,
     OfferPriceOut,
     ProvenanceOut,
     SiteDownstreamOut,
@@ -24,8 +30,8 @@ from services.identity.auth import PrincipalDep, hidden, may_read
 from services.lots import queries
 from services.lots.models import Lot, Offer, OfferPrice
 from services.lots.queries import lot_parties
-from services.reads import read_session
-from services.roles import PRICE_READERS
+from services.reads import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, read_session
+from services.roles import OFFICERS, PRICE_READERS
 
 router = APIRouter(tags=["lots"])
 
@@ -54,7 +60,7 @@ def get_history(lot_id: str, principal: PrincipalDep, request: Request) -> LotHi
     with read_session(request) as s:
         readable_lot(s, principal, lot_id)
         return LotHistoryOut.model_validate(
-            {"lot": lot_id, "events": queries.lot_history(s, lot_id)}
+            {"lot": lot_id, "events": queries.lot_history_told(s, lot_id)}
         )
 
 
@@ -88,14 +94,21 @@ def get_site_downstream(
         return SiteDownstreamOut.model_validate({"site": site_id, "downstream": found})
 
 
-@router.get("/actors/{actor_id}/downstream", summary="Everything that came from a miner")
+@router.get(
+    "/actors/{actor_id}/downstream",
+    summary="Everything that came from a miner's ore, or from the ore a centre received",
+)
 def get_miner_downstream(
     actor_id: str, principal: PrincipalDep, request: Request
 ) -> MinerDownstreamOut:
+    """For a miner or partnership: its ore lots and every lot made of them; for a
+    processing centre: the ore it received and every lot made of it; for anyone else:
+    nothing. Readable by officers and the actor itself."""
     with read_session(request) as s:
-        if s.get(Actor, actor_id) is None or not may_read(principal, {actor_id}):
+        actor = s.get(Actor, actor_id)
+        if actor is None or not may_read(principal, {actor_id}):
             raise hidden("actor", "actor_id")
-        found = queries.downstream(s, miner_id=actor_id)
+        found = queries.actor_downstream(s, actor)
         return MinerDownstreamOut.model_validate({"actor": actor_id, "downstream": found})
 
 
@@ -129,3 +142,123 @@ def get_offer(offer_id: str, principal: PrincipalDep, request: Request) -> Offer
                 out.price = OfferPriceOut(amount=price.amount, currency=price.currency)
                 out.price_salt = price.salt
         return out
+
+
+# --- lists (README "Lists"): keyset pages, a non-officer's own records only ------------------
+
+
+def _reader(principal: Principal) -> str | None:
+    """Whose records a list is limited to: None for an officer (every record)."""
+    return None if principal.role in OFFICERS else principal.actor_id
+
+
+def _next(key: tuple[int, str] | str | None) -> str | None:
+    if key is None:
+        return None
+    return encode_cursor(key) if isinstance(key, str) else encode_cursor(*key)
+
+
+@router.get("/lots", summary="Lots, filtered, newest first (by creation index), a page at a time")
+def list_lots(
+    principal: PrincipalDep,
+    request: Request,
+    custodian: Annotated[str | None, Query(max_length=80)] = None,
+    owner: Annotated[str | None, Query(max_length=80)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    kind: Annotated[str | None, Query(max_length=8)] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> LotPage:
+    """Officers list every lot; anyone else the lots it is a party to (custodian, owner,
+    miner, a side of an offer of it), whatever the filters say: a filter naming another
+    actor lists only what the caller may read. Send `next_cursor` back as `cursor` for
+    the next page (null: the last page)."""
+    after = None if cursor is None else decode_cursor(cursor, (int, str))
+    with read_session(request) as s:
+        items, last = queries.lot_page(
+            s,
+            _reader(principal),
+            custodian=custodian,
+            owner=owner,
+            status=status,
+            kind=kind,
+            after=None if after is None else (after[0], after[1]),
+            limit=limit,
+        )
+        return LotPage.model_validate({"items": items, "next_cursor": _next(last)})
+
+
+@router.get(
+    "/offers",
+    summary="Transfer offers, newest first, a page at a time (a buyer's inbox: ?to=<itself>)",
+    response_model_exclude_unset=True,
+)
+def list_offers(
+    principal: PrincipalDep,
+    request: Request,
+    to: Annotated[str | None, Query(max_length=80)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=80)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> OfferPage:
+    """Officers list every offer; anyone else the offers it is a side of. Prices as
+    `GET /offers/{id}` shows them: to the two sides, auditors and regulators."""
+    after = None if cursor is None else decode_cursor(cursor, (int, str))
+    with read_session(request) as s:
+        offers, last = queries.offer_page(
+            s,
+            _reader(principal),
+            to=to,
+            from_=from_,
+            status=status,
+            after=None if after is None else (after[0], after[1]),
+            limit=limit,
+        )
+        prices = {
+            p.offer_id: p
+            for p in s.scalars(
+                select(OfferPrice).where(OfferPrice.offer_id.in_([o.id for o in offers]))
+            )
+        }
+        items = []
+        for offer in offers:
+            out = OfferOut(
+                offer=offer.id,
+                lot=offer.lot_id,
+                from_=offer.from_id,
+                to=offer.to_id,
+                status=offer.status,
+                price_commitment=offer.price_commitment,
+                offered_index=offer.offered_index,
+                closed_index=offer.closed_index,
+            )
+            price = prices.get(offer.id)
+            sides = {offer.from_id, offer.to_id}
+            if price is not None and (
+                principal.actor_id in sides or principal.role in PRICE_READERS
+            ):
+                out.price = OfferPriceOut(amount=price.amount, currency=price.currency)
+                out.price_salt = price.salt
+            items.append(out)
+        return OfferPage(items=items, next_cursor=_next(last))
+
+
+@router.get("/actors", summary="Actors' public records (id, role, status), by id, for pickers")
+def list_actors(
+    principal: PrincipalDep,
+    request: Request,
+    role: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> ActorPage:
+    """Officers list every actor; anyone else itself and the actors it trades with (a
+    party to one of the same lots or offers), as `GET /actors/{id}` lets it read them."""
+    after = None if cursor is None else decode_cursor(cursor, (str,))[0]
+    with read_session(request) as s:
+        found, last = queries.actor_page(s, _reader(principal), role=role, after=after, limit=limit)
+        items = [
+            PublicActorOut(actor=a.id, role=a.role, buyer_kind=a.buyer_kind, status=a.status)
+            for a in found
+        ]
+        return ActorPage(items=items, next_cursor=_next(last))

@@ -3,8 +3,10 @@
 Each domain's rules module collects its registrations in one `Rules` value (the decorators
 `rules.handles`, `rules.projects`, `rules.follows` only fill that value: nothing global);
 the domain exports it in its `Domain`, and `services/domains.py` lists every domain once.
-`Registry.of(domains)` merges them, refusing two handlers or two projectors for one type,
-and the event service, the replay (`projection.rebuild`) and the tests run that registry.
+`Registry.of(domains)` merges them, refusing two handlers for one type; one type may have a
+projector in several domains (a case about a lot: the cases domain projects the case, the
+lots domain the lot's history), run in the order of the domains. The event service, the
+replay (`projection.rebuild`) and the tests run that registry.
 """
 
 from __future__ import annotations
@@ -99,14 +101,15 @@ class Registry:
     """Every handler, projector and follower of a list of domains, merged."""
 
     handlers: dict[str, Handler]
-    projectors: dict[str, Projector]
+    projectors: dict[str, list[Projector]]  # of each type, in the order of the domains
     followers: dict[str, list[Prepare]]
 
     @classmethod
     def of(cls, domains: Iterable[Domain]) -> Registry:
-        """Merge the domains' rules; two handlers or two projectors for a type is an error."""
+        """Merge the domains' rules; two handlers for a type is an error, projectors of one
+        type from several domains run in the order of the domains."""
         handlers: dict[str, Handler] = {}
-        projectors: dict[str, Projector] = {}
+        projectors: dict[str, list[Projector]] = {}
         followers: dict[str, list[Prepare]] = {}
         for domain in domains:
             for type_, handler in domain.rules.handlers.items():
@@ -114,15 +117,13 @@ class Registry:
                     raise RuntimeError(f"two handlers for {type_}")
                 handlers[type_] = handler
             for type_, projector in domain.rules.projectors.items():
-                if type_ in projectors:
-                    raise RuntimeError(f"two projectors for {type_}")
-                projectors[type_] = projector
+                projectors.setdefault(type_, []).append(projector)
             for type_, prepares in domain.rules.followers.items():
                 followers.setdefault(type_, []).extend(prepares)
         return cls(handlers, projectors, followers)
 
     def apply(self, session: Session, entry: Applied) -> None:
-        """Project one entry; types without a projector (system notes) change nothing."""
-        fn = self.projectors.get(entry.type)
-        if fn is not None:
+        """Project one entry with every projector of its type, in the order of the domains;
+        types without a projector (system notes) change nothing."""
+        for fn in self.projectors.get(entry.type, ()):
             fn(session, entry)

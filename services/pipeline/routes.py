@@ -21,8 +21,8 @@ from schemas.event_contract import openapi_examples
 from schemas.log import Problem
 from schemas.types import Identifier
 from services.bodies import StrictJSONRoute
-from services.certificates.i18n import Lang
 from services.errors import Conflict, DomainError, RuleViolation
+from services.i18n import Lang
 from services.identity.auth import PrincipalDep, bearer_token
 from services.pipeline.committer import EventCommitter
 from services.pipeline.service import EventService, Recorded, Submission, decode_signature

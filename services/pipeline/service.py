@@ -373,7 +373,7 @@ class EventService:
                     "this deployment records only events signed by the actor's key",
                     field="signature",
                 )
-            return Event(sub.type, principal.actor_id, sub.body)
+            return Event(sub.type, principal.actor_id, sub.body, staff=principal.staff_id or None)
         key = keep(
             ctx.session, ctx.session.get(ActorKey, (principal.actor_id, sub.signature.key_id))
         )
@@ -395,7 +395,12 @@ class EventService:
                 field="signature.signature",
             ) from exc
         return Event(
-            sub.type, principal.actor_id, sub.body, sub.signature.key_id, sub.signature.signature
+            sub.type,
+            principal.actor_id,
+            sub.body,
+            sub.signature.key_id,
+            sub.signature.signature,
+            staff=principal.staff_id or None,
         )
 
 

@@ -9,7 +9,8 @@ they do not hold a fact, the log itself), returning plain JSON-able dicts whose 
 - `custody`: a lot's chain of custody back to its sites and miners, each step provable;
 - `red_flags`: OECD Annex II style red flags, each with its ledger indices as evidence.
 
-Shared pieces: `periods` (days in UTC+8), `facts` (deliveries and runs from the projection),
+Shared pieces: `periods` (days in UTC+8), `queries` (deliveries and runs from the projection),
 `evidence` (log reads and proof links), `stats` (exact quartiles), `tables` (CSV), `charts`
-(hand-written SVG), `pages` (the HTML page); `routes` holds the HTTP endpoints.
+(hand-written SVG), `pages` (the HTML page); `routes` holds the HTTP endpoints, `models`
+names the tables read, `domain` its `Domain`.
 """

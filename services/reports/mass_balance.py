@@ -38,10 +38,10 @@ from sqlalchemy.orm import Session
 from services.actors.models import Actor
 from services.errors import NotFound
 from services.lots.models import Lot, LotEvent
-from services.lots.service import split_loss
-from services.reports import evidence, facts
-from services.reports.facts import Delivery, Run
+from services.lots.rules import split_loss
+from services.reports import evidence, queries
 from services.reports.periods import Period, Unreadable, readable_instant
+from services.reports.queries import Delivery, Run
 from services.reports.stats import Distribution, number
 from services.roles import PROCESSING_CENTRE
 from services.settings import Settings
@@ -67,10 +67,10 @@ def mass_balance(
     covered = centres(s, centre)
     conn = s.connection()
     cp = evidence.checkpoint(conn)
-    low, high = facts.bounds(settings)
+    low, high = queries.bounds(settings)
     unreadable: list[Unreadable] = []
-    all_deliveries = facts.deliveries(s, centre, unreadable)
-    all_runs = facts.runs(s, centre, unreadable)
+    all_deliveries = queries.deliveries(s, centre, unreadable)
+    all_runs = queries.runs(s, centre, unreadable)
     in_period = [r for r in all_runs if r.day is not None and period.contains(r.day)]
     methods = {
         i: str(e.event.body.get("method"))

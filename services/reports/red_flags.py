@@ -70,10 +70,10 @@ from services.cases.models import Case
 from services.identity import SYSTEM_ACTOR
 from services.lots.models import Lot, LotEvent, LotLink, Offer, ProcessingRun
 from services.lots.queries import BLOCKING_STATUSES
-from services.reports import evidence, facts
-from services.reports.facts import Delivery, Run
+from services.reports import evidence, queries
 from services.reports.mass_balance import stock_check
 from services.reports.periods import ULAANBAATAR, Period, Unreadable, readable_instant
+from services.reports.queries import Delivery, Run
 from services.reports.stats import Distribution, number
 from services.settings import Settings
 
@@ -168,8 +168,8 @@ def red_flags(
     days = hold_days if hold_days is not None else settings.report_hold_days
     as_of = as_of_instant(period, now)
     unreadable: list[Unreadable] = []
-    ds = facts.deliveries(s, unreadable=unreadable)
-    rs = facts.runs(s, unreadable=unreadable)
+    ds = queries.deliveries(s, unreadable=unreadable)
+    rs = queries.runs(s, unreadable=unreadable)
     ds_in = [d for d in ds if period.contains(d.day)]
     rs_in = [r for r in rs if r.day is not None and period.contains(r.day)]
     cases = list(s.scalars(select(Case).order_by(Case.opened_index)))
@@ -328,7 +328,7 @@ def _sites(s: Session, ds_in: list[Delivery], cases: list[Case]) -> list[Flag]:
 
 def _yields(rs_in: list[Run], cases: list[Case], settings: Settings) -> tuple[list[Flag], set[str]]:
     """Yield flags per run, and the ids of the system cases they account for."""
-    low, high = facts.bounds(settings)
+    low, high = queries.bounds(settings)
     system = {
         c.target_id: c
         for c in cases

@@ -6,6 +6,6 @@ from __future__ import annotations
 from services.pipeline import Domain
 from services.witnesses import models  # noqa: F401 - its tables
 from services.witnesses.routes import router
-from services.witnesses.service import rules
+from services.witnesses.rules import rules
 
 DOMAIN = Domain("witnesses", rules, router)

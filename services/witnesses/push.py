@@ -38,8 +38,8 @@ from ledger.errors import LedgerError
 from ledger.merkle import consistency_proof
 from ledger.sql import storage
 from services.errors import DomainError
-from services.witnesses import repository
-from services.witnesses.service import accept_cosignatures
+from services.witnesses import queries
+from services.witnesses.cosignatures import accept_cosignatures
 
 TIMEOUT_SECONDS = 10.0
 MAX_ANSWER_BYTES = 16 * 1024
@@ -94,9 +94,9 @@ def push_checkpoint(
                 w.name,
                 w.key_id,
                 str(w.url),
-                repository.last_cosigned_size(session, w.name, w.key_id),
+                queries.last_cosigned_size(session, w.name, w.key_id),
             )
-            for w in repository.witnesses_with_url(session)
+            for w in queries.witnesses_with_url(session)
         ]
     if published is None or not targets:
         return []

@@ -14,8 +14,8 @@ from schemas.log import Problem
 from schemas.witnesses import CosignatureOut, CosignaturesOut, WitnessesOut, WitnessOut
 from services.clock import utc_now
 from services.deps import LogDep, ReadLogDep
-from services.witnesses import repository
-from services.witnesses.service import MAX_SUBMISSION_BYTES, accept_cosignatures
+from services.witnesses import queries
+from services.witnesses.cosignatures import MAX_SUBMISSION_BYTES, accept_cosignatures
 
 router = APIRouter(prefix="/log", tags=["log (auditors)"])
 
@@ -92,7 +92,7 @@ def get_witnesses(log: ReadLogDep) -> WitnessesOut:
     """Every witness key the log was told about by `witness.registered` entries, with its
     status. Pin the keys you trust out of band; this list only says whom the log accepts."""
     with storage.read_transaction(log.engine) as conn:
-        rows = repository.all_witnesses(Session(bind=conn))
+        rows = queries.all_witnesses(Session(bind=conn))
         return WitnessesOut(
             witnesses=[
                 WitnessOut(

@@ -5,8 +5,10 @@ Shared by several test modules (moved from tests/test_audit_incremental.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,6 +83,25 @@ def app_of(api: Api) -> FastAPI:
 def altan(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+def audit_json(api: Api, state: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    """`altan audit URL --key K --state S --json`: its exit status and its one-line report."""
+    code, out, err = altan(
+        "audit", URL, "--key", vkey(api), "--state", str(state), "--json", *extra
+    )
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out + err
+    return code, json.loads(lines[0])
+
+
+def first_audit(api: Api, tmp_path: Path) -> tuple[Path, bytes]:
+    """A first, passing audit of the log as it is: the trusted state file it saved, and
+    the bytes it holds (which a later audit that refuses the log must leave unchanged)."""
+    state = tmp_path / "log.json"
+    code, report = audit_json(api, state)
+    assert code == 0, report
+    return state, state.read_bytes()
 
 
 @pytest.fixture

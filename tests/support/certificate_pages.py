@@ -37,6 +37,7 @@ from schemas.certificates import (
     Successor,
     VerdictOut,
 )
+from services.certificates.verdict import _checks as verdict_checks
 
 PUBLIC_URL = "https://altan.mn"
 
@@ -134,17 +135,10 @@ def proof_for(
 
 
 def checks(failed: str | None = None, detail: str = "") -> list[Check]:
-    out = []
-    reached = True
-    for step, name in enumerate(STEPS, start=1):
-        if not reached:
-            out.append(Check(step=step, name=name, ok=None))
-        elif name == failed:
-            out.append(Check(step=step, name=name, ok=False, detail=detail))
-            reached = False
-        else:
-            out.append(Check(step=step, name=name, ok=True))
-    return out
+    """The checklist of a verdict that failed at `failed` (None: passed), as the service
+    builds it: the pages are tested on what it shows. STEPS above stays an independent
+    copy, the order the pages must show (test_certificate_pages.py compares them)."""
+    return verdict_checks(failed, detail)
 
 
 def certificate_out(

@@ -16,7 +16,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from ledger.encoding import b64encode
 from ledger.entry import event_signing_message
 from services.actors.bootstrap import bootstrap_administrator
-from services.actors.service import actor_key_id
+from services.actors.rules import actor_key_id
 from services.app import create_app
 from services.identity import Principal
 from services.settings import Settings

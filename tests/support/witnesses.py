@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
+import clients.witness as witness_client
 from clients import cli
 from ledger.cosignature import (
     WitnessSigner,
@@ -30,8 +31,14 @@ def witness(name: str = "witness.example.mn/w1") -> WitnessSigner:
     return WitnessSigner(Ed25519PrivateKey.generate(), name)
 
 
-def register(api: Api, w: WitnessSigner, by: str = "admin:root") -> dict[str, Any]:
-    return api.ok(by, "witness.registered", {"witness": w.name, "key": w.key.vkey})
+def register(
+    api: Api, w: WitnessSigner, by: str = "admin:root", url: str | None = None
+) -> dict[str, Any]:
+    """Record `w` as a witness of the log (at `url`, where the log pushes its checkpoints)."""
+    body = {"witness": w.name, "key": w.key.vkey}
+    if url is not None:
+        body["url"] = url
+    return api.ok(by, "witness.registered", body)
 
 
 def log_key(client: Any) -> NoteVerifier:
@@ -83,6 +90,17 @@ class Network(httpx.BaseTransport):
             headers={"content-type": resp.headers.get("content-type", "text/plain")},
             content=resp.content,
         )
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> Network:
+    """The witness command's and the verifier's HTTP clients, through a `Network`."""
+    net = Network()
+    monkeypatch.setattr(
+        witness_client, "new_http_client", lambda base: httpx.Client(base_url=base, transport=net)
+    )
+    monkeypatch.setattr(cli, "_http_client", lambda: httpx.Client(transport=net))
+    return net
 
 
 def altan(*args: str) -> tuple[int, str, str]:

@@ -91,20 +91,7 @@ def populated(tmp: Path, database: str) -> Iterator[World]:
                     "lon": "106.2",
                 },
             )
-            api.ok(CENTRE, "ore.delivered", delivery("ORE-1"))
-            api.ok(
-                CENTRE,
-                "processing.recorded",
-                {
-                    "run": "RUN-1",
-                    "inputs": [{"lot": "ORE-1", "mass_g": 2_000_000}],
-                    "outputs": [{"lot": "AU-1", "form": "dore", "mass_mg": 30_000}],
-                    "method": "gravity",
-                    "mercury_free": True,
-                    "started_on": "2026-09-02",
-                    "finished_on": "2026-09-02",
-                },
-            )
+            ore_to_gold(api)
             api.ok(
                 ROLES["regulator"],
                 "case.opened",
@@ -125,6 +112,25 @@ def populated(tmp: Path, database: str) -> Iterator[World]:
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
+
+
+def ore_to_gold(api: Api) -> None:
+    """ORE-1 (2 t of the partnership's ore from SITE-1) delivered to the centre, which
+    processes it (RUN-1) into the gold lot AU-1 (30 g of doré) that it then holds."""
+    api.ok(CENTRE, "ore.delivered", delivery("ORE-1"))
+    api.ok(
+        CENTRE,
+        "processing.recorded",
+        {
+            "run": "RUN-1",
+            "inputs": [{"lot": "ORE-1", "mass_g": 2_000_000}],
+            "outputs": [{"lot": "AU-1", "form": "dore", "mass_mg": 30_000}],
+            "method": "gravity",
+            "mercury_free": True,
+            "started_on": "2026-09-02",
+            "finished_on": "2026-09-02",
+        },
+    )
 
 
 def delivery(lot: str, **over: Any) -> dict[str, Any]:

@@ -1,5 +1,4 @@
-"""Rules of witnesses: registration and removal through the log, acceptance of their
-cosignatures, and the checkpoint as shown with them.
+"""Cosignatures a witness sends of the log's checkpoints, kept off the log.
 
 A cosignature submission (`accept_cosignatures`) is a C2SP signed note: a checkpoint body
 the log published, a blank line, signature lines. It is accepted in four numbered steps,
@@ -22,9 +21,6 @@ and nothing is stored unless all pass:
 Storing keeps the newest cosignature per (size, witness key): a witness cosigns an unchanged
 checkpoint again with a fresh timestamp (so verifiers can demand recent cosignatures), and an
 older or equal one is acknowledged and dropped.
-
-`witnessed_sizes` names, for verifiers with a witness policy, the newest checkpoints with one,
-two, ... cosignatures (GET /api/c/{token} proves the entry against them too).
 """
 
 from __future__ import annotations
@@ -41,109 +37,18 @@ from sqlalchemy.orm import Session
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import Cosignature, WitnessKey, verify_cosignature
 from ledger.entry import format_time
-from ledger.errors import InvalidSignature, MalformedInput, OutOfRange, StorageError
+from ledger.errors import InvalidSignature, MalformedInput
 from ledger.note import Note
 from ledger.sql import storage
-from schemas.events import WitnessRegistered, WitnessRemoved
-from services.errors import Conflict, Forbidden, NotFound, RuleViolation
-from services.pipeline import Applied, Context, Rules
-from services.roles import GOVERNMENT
-from services.witnesses import repository
-from services.witnesses.models import LogCosignature, Witness
-
-rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+from services.errors import Conflict, Forbidden, RuleViolation
+from services.witnesses import queries
+from services.witnesses.models import LogCosignature
 
 MAX_SUBMISSION_BYTES = 16 * 1024
 """The largest cosignature submission read (a checkpoint note is a few hundred bytes)."""
 MAX_CLOCK_SKEW_SECONDS = 600
 """How far ahead of the service's clock a cosignature's timestamp may be."""
-MAX_COSIGNATURES_SHOWN = 50
-"""Cosignature lines appended to one checkpoint note (a note holds at most 100 lines)."""
-
 log = logging.getLogger(__name__)
-
-
-# --- registration through the log -------------------------------------------------------------
-
-
-def _witness_key(body: WitnessRegistered) -> WitnessKey:
-    try:
-        key = WitnessKey.from_vkey(body.key)
-    except MalformedInput as exc:
-        raise RuleViolation("bad-witness-key", f"key: {exc}", field="body.key") from exc
-    if key.name != body.witness:
-        raise RuleViolation(
-            "witness-name-mismatch",
-            f"key: expected a key named {body.witness!r}, found one named {key.name!r}",
-            field="body.key",
-        )
-    return key
-
-
-@rules.handles("witness.registered", WitnessRegistered, GOVERNMENT)
-def _register_witness(ctx: Context, body: WitnessRegistered) -> None:
-    key = _witness_key(body)
-    if repository.active_witness(ctx.session, body.witness) is not None:
-        raise Conflict(
-            "witness-exists",
-            f"witness {body.witness} is registered: remove its key first to register another",
-            field="body.witness",
-        )
-    if repository.witness(ctx.session, key.name, key.key_id.hex()) is not None:
-        raise Conflict(
-            "witness-key-removed",
-            f"this key of {body.witness} was removed and cannot be registered again",
-            field="body.key",
-        )
-    other = repository.witness_with_public_key(ctx.session, key.public_key)
-    if other is not None:
-        # cosignature/v1 does not commit to the witness's name (c2sp.org/tlog-cosignature)
-        raise Conflict(
-            "witness-key-reused",
-            f"this public key is already registered for witness {other.name}: "
-            "each witness needs a key of its own",
-            field="body.key",
-        )
-
-
-@rules.projects("witness.registered")
-def _project_witness(s: Session, e: Applied) -> None:
-    key = WitnessKey.from_vkey(e.body["key"])
-    s.add(
-        Witness(
-            name=key.name,
-            key_id=key.key_id.hex(),
-            public_key=key.public_key,
-            vkey=key.vkey,
-            status="active",
-            registered_index=e.index,
-            registered_by=e.actor,
-            url=e.body.get("url"),
-        )
-    )
-
-
-@rules.handles("witness.removed", WitnessRemoved, GOVERNMENT)
-def _remove_witness(ctx: Context, body: WitnessRemoved) -> None:
-    if repository.active_witness(ctx.session, body.witness) is None:
-        raise NotFound(
-            "unknown-witness",
-            f"no registered witness {body.witness!r} (or it was removed already)",
-            field="body.witness",
-        )
-
-
-@rules.projects("witness.removed")
-def _project_witness_removed(s: Session, e: Applied) -> None:
-    row = repository.active_witness(s, e.body["witness"])
-    assert row is not None
-    row.status = "removed"
-    row.removed_index = e.index
-    row.removed_by = e.actor
-    row.removed_reason = e.body["reason"]
-
-
-# --- cosignatures ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -172,7 +77,7 @@ def _by_witnesses(session: Session, note: Note) -> list[tuple[WitnessKey, Cosign
     """Steps 2 and 3: the lines by active witness keys, each verified."""
     rows = {
         (w.name, w.key_id): w
-        for w in repository.witnesses_named(session, {s.name for s in note.signatures})
+        for w in queries.witnesses_named(session, {s.name for s in note.signatures})
     }
     found: list[tuple[WitnessKey, Cosignature]] = []
     removed: list[str] = []
@@ -284,7 +189,7 @@ def _store(
     session: Session, size: int, key: WitnessKey, cosignature: Cosignature, received: str
 ) -> Accepted:
     key_id = key.key_id.hex()
-    kept = repository.stored_cosignature(session, size, key.name, key_id)
+    kept = queries.stored_cosignature(session, size, key.name, key_id)
     if kept is not None:
         if kept.timestamp >= cosignature.timestamp:
             return Accepted(key.name, key_id, cosignature.timestamp, stored=False)
@@ -307,59 +212,3 @@ def _store(
     )
     session.flush()  # a second line by the same key in one note finds this one
     return Accepted(key.name, key_id, cosignature.timestamp, stored=True)
-
-
-# --- the checkpoint as shown -----------------------------------------------------------------
-
-
-def checkpoint_note(conn: Connection, size: int | None = None) -> str:
-    """The signed checkpoint note (the latest, or the one published at `size`) followed by
-    the cosignature lines of its active witnesses (C2SP: extra signature lines after the
-    log's own), oldest first, at most MAX_COSIGNATURES_SHOWN.
-
-    Raises StorageError when the log has published nothing, OutOfRange when no checkpoint
-    of `size` was published.
-    """
-    if size is None:
-        published = storage.latest_checkpoint(conn)
-        if published is None:
-            raise StorageError("no checkpoint published yet: the log is not initialised")
-    else:
-        published = storage.checkpoint_at(conn, size)
-        if published is None:
-            raise OutOfRange(f"no checkpoint of tree size {size} was published", field="size")
-    lines = [
-        Cosignature(
-            name=str(row.witness),
-            key_id=bytes.fromhex(str(row.key_id)),
-            timestamp=int(row.timestamp),
-            signature=bytes(row.signature),
-        ).to_line()
-        for row in repository.shown_cosignatures(conn, published.size, MAX_COSIGNATURES_SHOWN)
-    ]
-    return published.note + "".join(lines)
-
-
-MAX_WITNESSED_SHOWN = 3
-"""At most this many witnessed checkpoints besides the latest go with a certificate verdict."""
-_COSIGNED_SIZES_READ = 32
-
-
-def witnessed_sizes(conn: Connection, latest: int, covering: int) -> list[int]:
-    """Sizes of the newest checkpoints with k = 1, 2, ... active witnesses' cosignatures
-    (largest first, distinct, at most MAX_WITNESSED_SHOWN), smaller than `latest` (whose
-    note carries its own cosignatures) and larger than `covering` (they hold that entry).
-
-    A verifier with a witness policy picks the newest of these (or the latest) that its
-    pinned witnesses cosigned recently enough; the log cannot know which witnesses it pins.
-    """
-    found: list[int] = []
-    need = 1
-    for size, count in repository.cosigned_sizes(conn, _COSIGNED_SIZES_READ):
-        if size <= covering:
-            break
-        while count >= need and len(found) < MAX_WITNESSED_SHOWN:
-            if size < latest and size not in found:
-                found.append(size)
-            need += 1
-    return found

@@ -1,4 +1,6 @@
-"""Rules and projectors of cases (holds, red flags, disputes) and corrections.
+"""Rules of cases (holds, red flags, disputes) and corrections, and `rules(targets)`, the
+domain's `Rules` (its projectors are in `services.cases.projectors`, its reads in
+`services.cases.queries`).
 
 A case is opened on a lot, an actor or a site and then runs a short lifecycle:
 
@@ -10,7 +12,11 @@ higher body) or resolved (a hold raised in error is lifted without waiting for a
 `services.lots.queries.active_holds`); a red flag only warns; a dispute is over a site.
 Red flags are raised by auditors, regulators and administrators, and by the system itself
 as derived events (`derive_red_flag`) that never pass through a handler, so the projector
-takes its entry as it comes.
+(`services.cases.projectors`) takes its entry as it comes.
+
+Whether a target exists and who answers for it is asked of its own domain through
+`targets` (`services.cases.queries.Targets`, given in services/domains.py): the lots
+domain sits above this one, so this one does not import it.
 
 A correction declares an earlier entry mistaken and may name the entries that replace it;
 nothing is ever edited.
@@ -27,9 +33,7 @@ Rule slugs (the `rule` of the error), besides NotFound `unknown-lot|actor|site|c
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.orm import Session
+from functools import partial
 
 from ledger.entry import Entry
 from ledger.sql import storage
@@ -40,29 +44,21 @@ from schemas.events import (
     CaseResponded,
     CorrectionRecorded,
 )
-from services.actors.models import Actor, Site, SiteEvent
-from services.cases.models import Case, Correction
+from services.actors.models import Actor
+from services.cases.models import Case
+from services.cases.projectors import PROJECTORS
+from services.cases.queries import Targets, is_party
 from services.errors import Conflict, Forbidden, NotFound, RuleViolation
-from services.lots.models import Lot, LotEvent
-from services.pipeline import Applied, Context, Rules, lookup
+from services.pipeline import Context, Rules, lookup
 from services.roles import OFFICERS, ROLES
 
-rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
-
-# Case ids the system gives its own red flags ("auto:<ledger index>"); clients may not use them.
 SYSTEM_CASE_PREFIX = "auto:"
-TARGETS: dict[str, tuple[type[Any], str]] = {
-    "lot": (Lot, "lot"),
-    "actor": (Actor, "actor"),
-    "site": (Site, "site"),
-}
 
 
 # --- opening -----------------------------------------------------------------------------
 
 
-@rules.handles("case.opened", CaseOpened, OFFICERS)
-def _open_case(ctx: Context, body: CaseOpened) -> None:
+def _open_case(targets: Targets, ctx: Context, body: CaseOpened) -> None:
     if body.case.startswith(SYSTEM_CASE_PREFIX):
         raise RuleViolation(
             "reserved-case-id",
@@ -77,8 +73,9 @@ def _open_case(ctx: Context, body: CaseOpened) -> None:
             f"a dispute is over a site, not a {body.target.kind}",
             field="body.target.kind",
         )
-    model, what = TARGETS[body.target.kind]
-    lookup(ctx.session, model, body.target.id, what, "body.target.id")
+    kind, target_id = body.target.kind, body.target.id
+    if targets[kind](ctx.session, target_id) is None:
+        raise NotFound(f"unknown-{kind}", f"no {kind} {target_id!r}", field="body.target.id")
 
 
 def derive_red_flag(
@@ -112,34 +109,6 @@ def derive_red_flag(
     return body.case
 
 
-def _note_on_lot(s: Session, case: Case, e: Applied) -> None:
-    """A case about a lot or a site belongs to its history."""
-    if case.target_kind == "lot":
-        s.add(LotEvent(lot_id=case.target_id, index=e.index, type=e.type))
-    elif case.target_kind == "site":
-        s.add(SiteEvent(site_id=case.target_id, index=e.index, type=e.type))
-
-
-@rules.projects("case.opened")
-def _project_case_opened(s: Session, e: Applied) -> None:
-    b = e.body
-    case = Case(
-        id=b["case"],
-        kind=b["kind"],
-        target_kind=b["target"]["kind"],
-        target_id=b["target"]["id"],
-        category=b["category"],
-        description=b["description"],
-        status="raised",
-        raised_by=e.actor,
-        opened_index=e.index,
-        last_index=e.index,
-        last_note=None,
-    )
-    s.add(case)
-    _note_on_lot(s, case, e)
-
-
 # --- the lifecycle -----------------------------------------------------------------------
 
 
@@ -152,22 +121,7 @@ def _open_case_row(ctx: Context, case_id: str) -> Case:
     return case
 
 
-def is_party(session: Session, case: Case, actor_id: str, role: str) -> bool:
-    """Whether an actor may speak in a case: case officers always; otherwise the target
-    actor itself, the custodian or owner of a target lot, or the owner of a target site."""
-    if role in OFFICERS:
-        return True
-    if case.target_kind == "actor":
-        return case.target_id == actor_id
-    if case.target_kind == "lot":
-        lot = session.get(Lot, case.target_id)
-        return lot is not None and actor_id in (lot.custodian_id, lot.owner_id)
-    site = session.get(Site, case.target_id)
-    return site is not None and site.owner_id == actor_id
-
-
-@rules.handles("case.responded", CaseResponded, ROLES, allowed_when_suspended=True)
-def _respond(ctx: Context, body: CaseResponded) -> None:
+def _respond(targets: Targets, ctx: Context, body: CaseResponded) -> None:
     # Suspended actors pass the pipeline here (they must be able to answer a hold against
     # them); revoked ones do not.
     actor = ctx.session.get(Actor, ctx.principal.actor_id)
@@ -177,7 +131,7 @@ def _respond(ctx: Context, body: CaseResponded) -> None:
             f"{actor.id} is revoked ({actor.status_reason}) and cannot record case.responded",
         )
     case = _open_case_row(ctx, body.case)
-    if not is_party(ctx.session, case, ctx.principal.actor_id, ctx.principal.role):
+    if not is_party(ctx.session, targets, case, ctx.principal.actor_id, ctx.principal.role):
         raise Forbidden(
             "not-a-party",
             f"{ctx.principal.actor_id} is not a party to case {body.case}",
@@ -185,38 +139,12 @@ def _respond(ctx: Context, body: CaseResponded) -> None:
         )
 
 
-@rules.handles("case.resolved", CaseResolved, OFFICERS)
 def _resolve(ctx: Context, body: CaseResolved) -> None:
     _open_case_row(ctx, body.case)
 
 
-@rules.handles("case.escalated", CaseEscalated, OFFICERS)
 def _escalate(ctx: Context, body: CaseEscalated) -> None:
     _open_case_row(ctx, body.case)
-
-
-def _move(s: Session, e: Applied, status: str, note: str) -> None:
-    case = s.get(Case, e.body["case"])
-    assert case is not None
-    case.status = status
-    case.last_index = e.index
-    case.last_note = note
-    _note_on_lot(s, case, e)
-
-
-@rules.projects("case.responded")
-def _project_responded(s: Session, e: Applied) -> None:
-    _move(s, e, "responded", e.body["response"])
-
-
-@rules.projects("case.resolved")
-def _project_resolved(s: Session, e: Applied) -> None:
-    _move(s, e, "resolved", e.body["resolution"])
-
-
-@rules.projects("case.escalated")
-def _project_escalated(s: Session, e: Applied) -> None:
-    _move(s, e, "escalated", f"to {e.body['to']}: {e.body['reason']}")
 
 
 # --- corrections -------------------------------------------------------------------------
@@ -240,7 +168,6 @@ def _recorded_entry(ctx: Context, index: int) -> Entry:
     return Entry.from_bytes(rows[0].entry)
 
 
-@rules.handles("correction.recorded", CorrectionRecorded, ROLES)
 def _correct(ctx: Context, body: CorrectionRecorded) -> None:
     entry = _recorded_entry(ctx, body.corrects)
     if entry.event.type == "correction.recorded":
@@ -275,13 +202,19 @@ def _correct(ctx: Context, body: CorrectionRecorded) -> None:
         seen.add(index)
 
 
-@rules.projects("correction.recorded")
-def _project_correction(s: Session, e: Applied) -> None:
-    s.add(
-        Correction(
-            index=e.index,
-            corrects=e.body["corrects"],
-            reason=e.body["reason"],
-            by=e.actor,
-        )
-    )
+# --- the domain's rules ------------------------------------------------------------------
+
+
+def rules(targets: Targets) -> Rules:
+    """This domain's `Rules`: the rules of each of its event types (above) and their
+    projectors; `targets` tells whether a case's target exists and who answers for it
+    (services/domains.py gives it, from the domains that own lots, actors and sites)."""
+    rules = Rules(projectors=dict(PROJECTORS))
+    rules.handles("case.opened", CaseOpened, OFFICERS)(partial(_open_case, targets))
+    rules.handles("case.responded", CaseResponded, ROLES, allowed_when_suspended=True)(
+        partial(_respond, targets)
+    )  # suspended actors answer a hold against them
+    rules.handles("case.resolved", CaseResolved, OFFICERS)(_resolve)
+    rules.handles("case.escalated", CaseEscalated, OFFICERS)(_escalate)
+    rules.handles("correction.recorded", CorrectionRecorded, ROLES)(_correct)
+    return rules

@@ -1,4 +1,9 @@
-"""Queries of witnesses and their cosignatures (rules live in service.py)."""
+"""Reads of witnesses and their cosignatures, and the checkpoint as shown with them.
+
+`checkpoint_note` is the signed checkpoint followed by its active witnesses' cosignature
+lines; `witnessed_sizes` names, for verifiers with a witness policy, the newest checkpoints
+with one, two, ... cosignatures (GET /api/c/{token} proves the entry against them too).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,13 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from ledger.cosignature import Cosignature
+from ledger.errors import OutOfRange, StorageError
+from ledger.sql import storage
 from services.witnesses.models import LogCosignature, Witness
+
+MAX_COSIGNATURES_SHOWN = 50
+"""Cosignature lines appended to one checkpoint note (a note holds at most 100 lines)."""
 
 
 def witness(session: Session, name: str, key_id: str) -> Witness | None:
@@ -105,3 +116,56 @@ def last_cosigned_size(session: Session, name: str, key_id: str) -> int:
         )
     )
     return 0 if found is None else int(found)
+
+
+def checkpoint_note(conn: Connection, size: int | None = None) -> str:
+    """The signed checkpoint note (the latest, or the one published at `size`) followed by
+    the cosignature lines of its active witnesses (C2SP: extra signature lines after the
+    log's own), oldest first, at most MAX_COSIGNATURES_SHOWN.
+
+    Raises StorageError when the log has published nothing, OutOfRange when no checkpoint
+    of `size` was published.
+    """
+    if size is None:
+        published = storage.latest_checkpoint(conn)
+        if published is None:
+            raise StorageError("no checkpoint published yet: the log is not initialised")
+    else:
+        published = storage.checkpoint_at(conn, size)
+        if published is None:
+            raise OutOfRange(f"no checkpoint of tree size {size} was published", field="size")
+    lines = [
+        Cosignature(
+            name=str(row.witness),
+            key_id=bytes.fromhex(str(row.key_id)),
+            timestamp=int(row.timestamp),
+            signature=bytes(row.signature),
+        ).to_line()
+        for row in shown_cosignatures(conn, published.size, MAX_COSIGNATURES_SHOWN)
+    ]
+    return published.note + "".join(lines)
+
+
+MAX_WITNESSED_SHOWN = 3
+"""At most this many witnessed checkpoints besides the latest go with a certificate verdict."""
+_COSIGNED_SIZES_READ = 32
+
+
+def witnessed_sizes(conn: Connection, latest: int, covering: int) -> list[int]:
+    """Sizes of the newest checkpoints with k = 1, 2, ... active witnesses' cosignatures
+    (largest first, distinct, at most MAX_WITNESSED_SHOWN), smaller than `latest` (whose
+    note carries its own cosignatures) and larger than `covering` (they hold that entry).
+
+    A verifier with a witness policy picks the newest of these (or the latest) that its
+    pinned witnesses cosigned recently enough; the log cannot know which witnesses it pins.
+    """
+    found: list[int] = []
+    need = 1
+    for size, count in cosigned_sizes(conn, _COSIGNED_SIZES_READ):
+        if size <= covering:
+            break
+        while count >= need and len(found) < MAX_WITNESSED_SHOWN:
+            if size < latest and size not in found:
+                found.append(size)
+            need += 1
+    return found

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.lots.models import Lot, LotLink, ProcessingRun
-from services.lots.service import yield_g_per_t
+from services.lots.rules import yield_g_per_t
 from services.reports.periods import Unreadable, readable_instant
 from services.settings import Settings
 

@@ -1,4 +1,7 @@
-"""The words of the certificate pages, in Mongolian (Cyrillic, the default) and English.
+"""The service's languages (`Lang`: Mongolian, in Cyrillic, the default, and English) and
+the words of its pages in each. Kit: the certificate pages speak with these words, and the
+problem answers (`services.problem_texts`) gloss field names with the same ``label.*`` words,
+so one thing has one name everywhere.
 
 One flat dict per language with the same keys (a test holds them equal). Keys are dotted:
 ``verdict.<verdict>``, ``reason.<reason>`` (every ``schemas.certificates.Reason``),

@@ -1,13 +1,14 @@
-"""Rules and projectors of actors, their keys and mine sites."""
+"""Rules of actors, their keys and mine sites, and `rules`, the domain's `Rules` (its
+projectors are in `services.actors.projectors`, its reads in `services.actors.queries`);
+and the off-log commands on bearer tokens and personal data, with their permission rules."""
 
 from __future__ import annotations
 
 import base64
-import json
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ledger.commitment import matches
@@ -17,7 +18,7 @@ from ledger.errors import LedgerError
 from ledger.note import key_id as note_key_id
 from ledger.regions import MONGOLIA, aimag_code
 from ledger.sql import storage
-from schemas.actors import ErasureOut, PersonalOut
+from schemas.actors import ErasureOut
 from schemas.api import TokenOut
 from schemas.events import (
     ActorKeyAdded,
@@ -28,13 +29,15 @@ from schemas.events import (
     SiteRegistered,
     SiteStatusChanged,
 )
-from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site, SiteEvent
+from services.actors.models import Actor, ActorKey, ApiToken, PersonalRecord, Site
+from services.actors.projectors import PROJECTORS
+from services.actors.queries import active_administrators
 from services.clock import utc_now
 from services.errors import Conflict, Forbidden, NotFound, RuleViolation
 from services.identity import Principal
 from services.identity.auth import hidden, issue_token, may_read, require_active, revoke_token
 from services.limits import ensure_token_room
-from services.pipeline import Applied, Context, Rules, lookup
+from services.pipeline import Context, Rules, lookup
 from services.roles import (
     ADMINISTRATOR,
     GOVERNMENT,
@@ -47,7 +50,8 @@ from services.roles import (
     outranks,
 )
 
-rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+# This domain's handlers (registered below) and projectors (see domain.py).
+rules = Rules(projectors=dict(PROJECTORS))
 
 MAX_PERSONAL_BYTES = 16 * 1024
 
@@ -146,49 +150,6 @@ def _register_actor(ctx: Context, body: ActorRegistered) -> None:
         seen.add(key.key_id)
 
 
-@rules.projects("actor.registered")
-def _project_actor(s: Session, e: Applied) -> None:
-    b = e.body
-    licence = b.get("licence") or {}
-    region = b.get("region") or {}
-    s.add(
-        Actor(
-            id=b["actor"],
-            role=b["role"],
-            buyer_kind=b.get("buyer_kind"),
-            licence_number=licence.get("number"),
-            licence_valid_from=licence.get("valid_from"),
-            licence_valid_until=licence.get("valid_until"),
-            aimag=region.get("aimag"),
-            soum=region.get("soum"),
-            members=b.get("members"),
-            status="active",
-            personal_commitment=b.get("personal_commitment"),
-            registered_index=e.index,
-            registered_by=e.actor,
-        )
-    )
-    for key in b.get("keys", []):
-        s.add(
-            ActorKey(
-                actor_id=b["actor"],
-                key_id=key["key_id"],
-                public_key=base64.b64decode(key["public_key"]),
-                status="active",
-            )
-        )
-
-
-def active_administrators(s: Session) -> list[str]:
-    """The ids of the administrators whose status is active, in id order."""
-    stmt = (
-        select(Actor.id)
-        .where(Actor.role == ADMINISTRATOR, Actor.status == "active")
-        .order_by(Actor.id)
-    )
-    return list(s.scalars(stmt))
-
-
 def check_status_change(s: Session, by: Principal | None, actor: Actor, status: str) -> None:
     """The rules of a change of `actor`'s status to `status`, asked by `by` (None: the
     server's operator, through `altan admin`). Raises the problem that refuses it.
@@ -232,15 +193,6 @@ def _change_actor_status(ctx: Context, body: ActorStatusChanged) -> None:
     check_status_change(ctx.session, ctx.principal, actor, body.status)
 
 
-@rules.projects("actor.status_changed")
-def _project_actor_status(s: Session, e: Applied) -> None:
-    actor = s.get(Actor, e.body["actor"])
-    assert actor is not None
-    actor.status = e.body["status"]
-    actor.status_reason = e.body["reason"]
-    actor.status_by = e.actor
-
-
 def _may_manage_keys(ctx: Context, actor_id: str) -> None:
     if ctx.principal.role not in GOVERNMENT and ctx.principal.actor_id != actor_id:
         raise Forbidden("not-own-key", "an actor manages only its own keys", field="body.actor")
@@ -255,19 +207,6 @@ def _add_key(ctx: Context, body: ActorKeyAdded) -> None:
         raise Conflict("key-exists", "this key is already registered", field="body.key")
 
 
-@rules.projects("actor.key_added")
-def _project_key(s: Session, e: Applied) -> None:
-    key = e.body["key"]
-    s.add(
-        ActorKey(
-            actor_id=e.body["actor"],
-            key_id=key["key_id"],
-            public_key=base64.b64decode(key["public_key"]),
-            status="active",
-        )
-    )
-
-
 @rules.handles("actor.key_revoked", ActorKeyRevoked, ROLES)
 def _revoke_key(ctx: Context, body: ActorKeyRevoked) -> None:
     _may_manage_keys(ctx, body.actor)
@@ -276,13 +215,6 @@ def _revoke_key(ctx: Context, body: ActorKeyRevoked) -> None:
     )
     if key.status != "active":
         raise RuleViolation("key-revoked", "this key is already revoked", field="body.key_id")
-
-
-@rules.projects("actor.key_revoked")
-def _project_key_revoked(s: Session, e: Applied) -> None:
-    key = s.get(ActorKey, (e.body["actor"], e.body["key_id"]))
-    assert key is not None
-    key.status = "revoked"
 
 
 # --- sites --------------------------------------------------------------------------------
@@ -331,28 +263,6 @@ def _in_mongolia(lat_text: str, lon_text: str) -> None:
         )
 
 
-@rules.projects("site.registered")
-def _project_site(s: Session, e: Applied) -> None:
-    b = e.body
-    permit = b.get("permit") or {}
-    s.add(
-        Site(
-            id=b["site"],
-            owner_id=b["owner"],
-            aimag=b["region"]["aimag"],
-            soum=b["region"]["soum"],
-            lat=b["lat"],
-            lon=b["lon"],
-            permit_number=permit.get("number"),
-            permit_valid_until=permit.get("valid_until"),
-            capacity_g_per_year=b.get("capacity_g_per_year"),
-            status="active",
-            registered_index=e.index,
-        )
-    )
-    s.add(SiteEvent(site_id=b["site"], index=e.index, type=e.type))
-
-
 @rules.handles("site.status_changed", SiteStatusChanged, GOVERNMENT)
 def _change_site_status(ctx: Context, body: SiteStatusChanged) -> None:
     site: Site = lookup(ctx.session, Site, body.site, "site", "body.site")
@@ -364,18 +274,10 @@ def _change_site_status(ctx: Context, body: SiteStatusChanged) -> None:
         raise RuleViolation("site-closed", f"{body.site} is closed for good", field="body.site")
 
 
-@rules.projects("site.status_changed")
-def _project_site_status(s: Session, e: Applied) -> None:
-    site = s.get(Site, e.body["site"])
-    assert site is not None
-    site.status = e.body["status"]
-    site.status_reason = e.body["reason"]
-    s.add(SiteEvent(site_id=site.id, index=e.index, type=e.type))
-
-
 # --- off-log commands: bearer tokens and personal data ------------------------------------
 # These change no log entry, so they run outside the event pipeline, each in its own write
 # transaction; their permission rules live here beside the log's rules, not in the routes.
+# Reading personal data is in services.actors.queries.
 
 
 def _now() -> str:
@@ -432,23 +334,6 @@ def revoke_actor_token(engine: Engine, principal: Principal, token_id: str) -> N
             require_active(s, principal)  # a suspended actor may still revoke its own
         revoke_token(s, token_id, _now())
         s.flush()
-
-
-def read_personal(engine: Engine, principal: Principal, actor_id: str) -> PersonalOut:
-    """An actor's off-log personal data, for administrators, regulators and itself."""
-    if principal.role not in (ADMINISTRATOR, REGULATOR) and principal.actor_id != actor_id:
-        raise Forbidden("not-allowed", "personal data is for administrators, regulators and self")
-    with storage.read_transaction(engine) as conn:
-        row = Session(bind=conn).get(PersonalRecord, actor_id)
-    if row is None:
-        raise NotFound("no-personal-data", f"no personal data for {actor_id!r}")
-    return PersonalOut(
-        actor=actor_id,
-        personal=None if row.data is None else json.loads(row.data),
-        salt=row.salt,
-        erased_at=row.erased_at,
-        erased_reason=row.erased_reason,
-    )
 
 
 def erase_personal(engine: Engine, principal: Principal, actor_id: str, reason: str) -> ErasureOut:

@@ -1,4 +1,4 @@
-"""Rules, projectors and followers of certificates and receipts.
+"""Rules and followers of certificates and receipts (their projectors: projectors.py).
 
 A certificate is issued by the system in answer to an entry, and reflects that entry: its
 token carries the entry's index and the first 16 bytes of its leaf hash, so the token
@@ -32,7 +32,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.certificate import (
@@ -51,17 +51,19 @@ from ledger.keys import LogSigner
 from ledger.regions import aimag_code
 from schemas.events import CertificateIssued, CertificateRequested, CertificateRevoked
 from services.actors.models import Site
-from services.certificates.models import CertificateRecord
+from services.certificates.models import KIND_NAMES, CertificateRecord
+from services.certificates.projectors import PROJECTORS
+from services.certificates.queries import current_certificate
 from services.errors import Conflict, Forbidden, RuleViolation
 from services.identity import SYSTEM_ACTOR
 from services.lots import queries
-from services.lots.models import Lot, LotEvent, LotLink
-from services.pipeline import Appended, Applied, Context, Finish, Rules, insert_row, lookup
+from services.lots.models import Lot, LotLink
+from services.pipeline import Appended, Applied, Context, Finish, Rules, lookup
 
-rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+# This domain's handlers and followers (registered below) and projectors (see domain.py).
+rules = Rules(projectors=dict(PROJECTORS))
 
 REQUESTERS = ("processing_centre", "buyer", "regulator")
-KIND_NAMES = {CertificateKind.GOLD_LOT: "gold_lot", CertificateKind.ORE_RECEIPT: "ore_receipt"}
 
 
 # --- the facts a token states, read from the projection -----------------------------------
@@ -158,20 +160,6 @@ def _prepare_gold(session: Session, lot: Lot, time: str) -> Finish | None:
     return _issue_step(lot.id, lot.custodian_id, facts, time)
 
 
-def current_certificate(session: Session, lot_id: str) -> CertificateRecord | None:
-    """The lot's certificate that is neither superseded nor revoked, if any."""
-    return session.scalars(
-        select(CertificateRecord)
-        .where(
-            CertificateRecord.lot_id == lot_id,
-            CertificateRecord.superseded_by.is_(None),
-            CertificateRecord.revoked_index.is_(None),
-        )
-        .order_by(CertificateRecord.issued_index.desc())
-        .limit(1)
-    ).first()
-
-
 def _lot_row(session: Session, lot_id: str) -> Lot:
     lot = session.get(Lot, lot_id)
     assert lot is not None, f"projection out of step: no lot {lot_id}"
@@ -260,47 +248,9 @@ def _request(ctx: Context, body: CertificateRequested) -> None:
         )
 
 
-@rules.projects("certificate.requested")
-def _project_request(s: Session, e: Applied) -> None:
-    insert_row(s, LotEvent, lot_id=e.body["lot"], index=e.index, type=e.type)
-
-
 @rules.handles("certificate.issued", CertificateIssued, ())
 def _issued_by_system_only(ctx: Context, body: CertificateIssued) -> None:
     raise AssertionError("unreachable: no role may submit certificate.issued")
-
-
-_SUPERSEDE = (
-    update(CertificateRecord)
-    .where(CertificateRecord.lot_id == bindparam("lot"), CertificateRecord.superseded_by.is_(None))
-    .values(superseded_by=bindparam("newer"))
-)
-
-
-@rules.projects("certificate.issued")
-def _project_issued(s: Session, e: Applied) -> None:
-    b = e.body
-    # A newer certificate of a lot supersedes every earlier one still standing. (A Core
-    # statement: the ORM's update cost a third of a delivery's time, bench/http_append.py.)
-    if b["kind"] != "ore_receipt":  # an ore lot has its one receipt and nothing else
-        s.connection().execute(_SUPERSEDE, {"lot": b["lot"], "newer": b["certificate"]})
-    insert_row(s, LotEvent, lot_id=b["lot"], index=e.index, type=e.type)
-    insert_row(
-        s,
-        CertificateRecord,
-        id=b["certificate"],
-        lot_id=b["lot"],
-        kind=b["kind"],
-        token=b["token"],
-        entry_index=b["entry"],
-        issued_index=e.index,
-        issued_time=e.time,
-        superseded_by=None,
-        revoked_index=None,
-        revoked_by=None,
-        revoked_time=None,
-        revoked_reason=None,
-    )
 
 
 @rules.handles("certificate.revoked", CertificateRevoked, ("regulator",))
@@ -314,20 +264,3 @@ def _revoke(ctx: Context, body: CertificateRevoked) -> None:
             f"certificate {cert.id} was revoked at entry {cert.revoked_index}",
             field="body.certificate",
         )
-
-
-@rules.projects("certificate.revoked")
-def _project_revoked(s: Session, e: Applied) -> None:
-    record = s.get(CertificateRecord, e.body["certificate"])
-    assert record is not None, "projection out of step: no such certificate"
-    insert_row(s, LotEvent, lot_id=record.lot_id, index=e.index, type=e.type)
-    s.execute(
-        update(CertificateRecord)
-        .where(CertificateRecord.id == e.body["certificate"])
-        .values(
-            revoked_index=e.index,
-            revoked_by=e.actor,
-            revoked_time=e.time,
-            revoked_reason=e.body["reason"],
-        )
-    )

@@ -1,10 +1,9 @@
-"""Rules and projectors of lots: ore delivery, processing, assay, split and merge,
-transfers, export and refining.
+"""Rules of lots: ore delivery, processing, assay, split and merge, transfers, export and
+refining, and `rules`, the domain's `Rules` (its projectors are in `services.lots.projectors`).
 
 Rules (`@rules.handles`) only read: they check the request against the current state and raise
-the `services.errors` type naming the rule broken. Projectors (`@rules.projects`) are functions
-of the entry alone (index, time, actor, body) plus the projection tables, so that a
-rebuild from the log gives the very state the live path built.
+the `services.errors` type naming the rule broken. The figures other domains use are here
+too: `yield_g_per_t` and `split_loss` (the reports read them).
 
 Who holds what: an ore lot (grams) is in the custody of the centre that received it and
 owned by the miner who delivered it; a gold lot (milligrams) is held and owned by the
@@ -28,13 +27,12 @@ Rule slugs (the `rule` of the error), besides NotFound `unknown-lot|actor|site|o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date
 from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
 
 from ledger.commitment import matches
 from ledger.errors import LedgerError
@@ -52,16 +50,18 @@ from schemas.events import (
     TransferRejected,
 )
 from services import roles
-from services.actors.models import Actor, Site, SiteEvent
+from services.actors.models import Actor, Site
 from services.cases.models import Case
-from services.cases.service import derive_red_flag
+from services.cases.rules import derive_red_flag
 from services.errors import Conflict, Forbidden, RuleViolation
-from services.lots.models import Lot, LotEvent, LotLink, Offer, OfferPrice, ProcessingRun
+from services.lots.models import Lot, Offer, OfferPrice, ProcessingRun
+from services.lots.projectors import PROJECTORS
 from services.lots.queries import active_holds, lot_holds, open_offer, share_json
-from services.pipeline import Applied, Context, Projector, Rules, insert_row, lookup
+from services.pipeline import Context, Rules, lookup
 from services.roles import BUYER, MINER, PARTNERSHIP, PROCESSING_CENTRE
 
-rules = Rules()  # this domain's handlers, projectors, followers (see domain.py)
+# This domain's handlers (registered below) and projectors (see domain.py).
+rules = Rules(projectors=dict(PROJECTORS))
 
 CENTRE = (PROCESSING_CENTRE,)
 LABORATORY = (roles.LABORATORY,)
@@ -162,26 +162,6 @@ def _tradable(ctx: Context, lot_id: str, field: str) -> Lot:
     return lot
 
 
-# --- shared projection steps --------------------------------------------------------------
-
-
-def _history(s: Session, e: Applied, lot_ids: Iterable[str]) -> None:
-    for lot_id in lot_ids:
-        insert_row(s, LotEvent, lot_id=lot_id, index=e.index, type=e.type)
-
-
-def _lot_row(s: Session, lot_id: str) -> Lot:
-    lot = s.get(Lot, lot_id)
-    assert lot is not None, f"projection out of step: no lot {lot_id}"
-    return lot
-
-
-def _offer_row(s: Session, offer_id: str) -> Offer:
-    offer = s.get(Offer, offer_id)
-    assert offer is not None, f"projection out of step: no offer {offer_id}"
-    return offer
-
-
 # --- ore delivery -------------------------------------------------------------------------
 
 
@@ -221,33 +201,6 @@ def _deliver_ore(ctx: Context, body: OreDelivered) -> None:
             f"mined_on {body.mined_on} is after the delivery ({body.occurred_at})",
             field="body.mined_on",
         )
-
-
-@rules.projects("ore.delivered")
-def _project_delivery(s: Session, e: Applied) -> None:
-    b = e.body
-    insert_row(
-        s,
-        Lot,
-        id=b["lot"],
-        kind="ore",
-        form="ore",
-        unit="g",
-        mass=b["mass_g"],
-        remaining=b["mass_g"],
-        fineness_ppt=None,
-        custodian_id=e.actor,
-        owner_id=b["miner"],
-        status="active",
-        closed_by=None,
-        site_id=b["site"],
-        miner_id=b["miner"],
-        mercury_free=None,
-        created_index=e.index,
-        created_at=b["occurred_at"],
-    )
-    _history(s, e, [b["lot"]])
-    insert_row(s, SiteEvent, site_id=b["site"], index=e.index, type=e.type)
 
 
 # --- processing ---------------------------------------------------------------------------
@@ -343,51 +296,6 @@ def _flag_yield(ctx: Context, body: ProcessingRecorded, gold_mg: int, ore_g: int
     )
 
 
-@rules.projects("processing.recorded")
-def _project_processing(s: Session, e: Applied) -> None:
-    b = e.body
-    s.add(ProcessingRun(id=b["run"], centre_id=e.actor, index=e.index))
-    inputs: list[dict[str, Any]] = b["inputs"]
-    outputs: list[dict[str, Any]] = b["outputs"]
-    for item in inputs:
-        lot = _lot_row(s, item["lot"])
-        lot.remaining -= item["mass_g"]
-        if lot.remaining == 0:
-            lot.status = "closed"
-            lot.closed_by = "consumed"
-    for out in outputs:
-        s.add(
-            Lot(
-                id=out["lot"],
-                kind="gold",
-                form=out["form"],
-                unit="mg",
-                mass=out["mass_mg"],
-                remaining=out["mass_mg"],
-                fineness_ppt=None,
-                custodian_id=e.actor,
-                owner_id=e.actor,
-                status="active",
-                closed_by=None,
-                site_id=None,
-                miner_id=None,
-                mercury_free=b["mercury_free"],
-                created_index=e.index,
-                created_at=b["occurred_at"],
-            )
-        )
-        for item in inputs:  # exact: the input's grams consumed by the whole run
-            s.add(
-                LotLink(
-                    child_id=out["lot"],
-                    parent_id=item["lot"],
-                    mass=item["mass_g"],
-                    event_index=e.index,
-                )
-            )
-    _history(s, e, [item["lot"] for item in inputs] + [out["lot"] for out in outputs])
-
-
 # --- assay --------------------------------------------------------------------------------
 
 
@@ -396,12 +304,6 @@ def _record_assay(ctx: Context, body: AssayRecorded) -> None:
     lot = _lot(ctx, body.lot, "body.lot")
     _active(lot, "body.lot")
     _kind(lot, "gold", "body.lot")
-
-
-@rules.projects("assay.recorded")
-def _project_assay(s: Session, e: Applied) -> None:
-    _lot_row(s, e.body["lot"]).fineness_ppt = e.body["fineness_ppt"]
-    _history(s, e, [e.body["lot"]])
 
 
 # --- split and merge ----------------------------------------------------------------------
@@ -451,45 +353,6 @@ def split_loss(body: LotSplit | Mapping[str, Any]) -> int:
     return value if type(value) is int else 0
 
 
-@rules.projects("lot.split")
-def _project_split(s: Session, e: Applied) -> None:
-    b = e.body
-    parent = _lot_row(s, b["lot"])
-    for part in b["into"]:
-        s.add(
-            Lot(
-                id=part["lot"],
-                kind="gold",
-                form=parent.form,
-                unit=parent.unit,
-                mass=part["mass_mg"],
-                remaining=part["mass_mg"],
-                fineness_ppt=parent.fineness_ppt,
-                custodian_id=parent.custodian_id,
-                owner_id=parent.owner_id,
-                status="active",
-                closed_by=None,
-                site_id=None,
-                miner_id=None,
-                mercury_free=parent.mercury_free,
-                created_index=e.index,
-                created_at=b["occurred_at"],
-            )
-        )
-        s.add(
-            LotLink(
-                child_id=part["lot"],
-                parent_id=parent.id,
-                mass=part["mass_mg"],
-                event_index=e.index,
-            )
-        )
-    parent.remaining = 0
-    parent.status = "closed"
-    parent.closed_by = "split"
-    _history(s, e, [parent.id] + [part["lot"] for part in b["into"]])
-
-
 @rules.handles("lots.merged", LotsMerged, HOLDERS)
 def _merge(ctx: Context, body: LotsMerged) -> None:
     seen: set[str] = set()
@@ -507,56 +370,6 @@ def _merge(ctx: Context, body: LotsMerged) -> None:
             field="body.lots",
         )
     _new_lot(ctx, body.into, "body.into")
-
-
-def merged_fineness(parts: Sequence[tuple[int, int | None]]) -> int | None:
-    """Mass-weighted mean fineness of (mass, fineness) parts, rounded down; None if any
-    part has no assay."""
-    if any(f is None for _, f in parts):
-        return None
-    total = sum(m for m, _ in parts)
-    return sum(m * f for m, f in parts if f is not None) // total
-
-
-def _merged_mercury_free(values: Sequence[bool | None]) -> bool | None:
-    if any(v is False for v in values):
-        return False
-    if all(v is True for v in values):
-        return True
-    return None
-
-
-@rules.projects("lots.merged")
-def _project_merge(s: Session, e: Applied) -> None:
-    b = e.body
-    parents = [_lot_row(s, lot_id) for lot_id in b["lots"]]
-    first = parents[0]
-    s.add(
-        Lot(
-            id=b["into"],
-            kind="gold",
-            form=first.form,
-            unit=first.unit,
-            mass=sum(p.remaining for p in parents),
-            remaining=sum(p.remaining for p in parents),
-            fineness_ppt=merged_fineness([(p.remaining, p.fineness_ppt) for p in parents]),
-            custodian_id=first.custodian_id,
-            owner_id=first.owner_id,
-            status="active",
-            closed_by=None,
-            site_id=None,
-            miner_id=None,
-            mercury_free=_merged_mercury_free([p.mercury_free for p in parents]),
-            created_index=e.index,
-            created_at=b["occurred_at"],
-        )
-    )
-    for p in parents:
-        s.add(LotLink(child_id=b["into"], parent_id=p.id, mass=p.remaining, event_index=e.index))
-        p.remaining = 0
-        p.status = "closed"
-        p.closed_by = "merged"
-    _history(s, e, [*b["lots"], b["into"]])
 
 
 # --- transfers ----------------------------------------------------------------------------
@@ -646,24 +459,6 @@ def _offer(ctx: Context, body: TransferOffered) -> None:
     _refuse_holds(active_holds(ctx.session, "actor", buyer.id), buyer.id, "body.to")
 
 
-@rules.projects("transfer.offered")
-def _project_offer(s: Session, e: Applied) -> None:
-    b = e.body
-    s.add(
-        Offer(
-            id=b["offer"],
-            lot_id=b["lot"],
-            from_id=e.actor,
-            to_id=b["to"],
-            status="open",
-            price_commitment=b.get("price_commitment"),
-            offered_index=e.index,
-            closed_index=None,
-        )
-    )
-    _history(s, e, [b["lot"]])
-
-
 def _offer_for(ctx: Context, offer_id: str, party: str) -> Offer:
     """The open offer `offer_id`, for its `party` ("to" may accept or reject it, "from" may
     cancel it). Who may act is checked before the offer's state, and a refusal names
@@ -710,17 +505,6 @@ def _accept(ctx: Context, body: TransferAccepted) -> None:
     )
 
 
-@rules.projects("transfer.accepted")
-def _project_accept(s: Session, e: Applied) -> None:
-    offer = _offer_row(s, e.body["offer"])
-    offer.status = "accepted"
-    offer.closed_index = e.index
-    lot = _lot_row(s, offer.lot_id)
-    lot.custodian_id = offer.to_id
-    lot.owner_id = offer.to_id
-    _history(s, e, [offer.lot_id])
-
-
 @rules.handles("transfer.rejected", TransferRejected, RECIPIENTS)
 def _reject(ctx: Context, body: TransferRejected) -> None:
     _offer_for(ctx, body.offer, "to")
@@ -729,20 +513,6 @@ def _reject(ctx: Context, body: TransferRejected) -> None:
 @rules.handles("transfer.cancelled", TransferCancelled, HOLDERS)
 def _cancel(ctx: Context, body: TransferCancelled) -> None:
     _offer_for(ctx, body.offer, "from")
-
-
-def _project_close_offer(status: str) -> Projector:
-    def project(s: Session, e: Applied) -> None:
-        offer = _offer_row(s, e.body["offer"])
-        offer.status = status
-        offer.closed_index = e.index
-        _history(s, e, [offer.lot_id])
-
-    return project
-
-
-rules.projects("transfer.rejected")(_project_close_offer("rejected"))
-rules.projects("transfer.cancelled")(_project_close_offer("cancelled"))
 
 
 # --- export and refining (terminal) -------------------------------------------------------
@@ -756,15 +526,3 @@ def _export(ctx: Context, body: LotExported) -> None:
 @rules.handles("lot.refined", LotRefined, BUYERS)
 def _refine(ctx: Context, body: LotRefined) -> None:
     _tradable(ctx, body.lot, "body.lot")
-
-
-def _project_terminal(status: str) -> Projector:
-    def project(s: Session, e: Applied) -> None:
-        _lot_row(s, e.body["lot"]).status = status  # remaining stays: it left as it was
-        _history(s, e, [e.body["lot"]])
-
-    return project
-
-
-rules.projects("lot.exported")(_project_terminal("exported"))
-rules.projects("lot.refined")(_project_terminal("refined"))
