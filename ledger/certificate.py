@@ -33,7 +33,7 @@ are refused, so a token cannot be re-encoded into a second valid form.
 Size: the token is the payload plus 81 bytes (tag, headers with the 4-byte kid, the 64-byte
 signature). A gold-lot certificate with a 14-character lot id and custodian has an 84-byte
 payload and a 165-byte token, the most QR version 12 at level Q holds after the 19-byte
-``https://altan.mn/c/`` (tests/test_certificate.py pins the numbers).
+``https://altan.mn/c/`` (tests/ledger/test_certificate.py pins the numbers).
 
 In a QR code the token is written as ``<public url>/c/<base32>`` (RFC 4648 base32, upper
 case, no padding), which a QR encoder can store as a byte segment (the URL) plus a compact

@@ -1,7 +1,7 @@
 """Canonical JSON (RFC 8785) and the strict base64 used on the wire.
 
 Canonical bytes come from the `rfc8785` package, except on one fast path where
-`json.dumps` provably writes the same bytes (tests/test_encoding.py holds the two equal
+`json.dumps` provably writes the same bytes (tests/ledger/test_encoding.py holds the two equal
 with hypothesis and the RFC's vectors): objects whose keys are all ASCII, strings,
 integers within +-(2**53 - 1), booleans and null, no floats. There the differences between
 the two disappear: JCS sorts keys by UTF-16 code units (for ASCII, the code point order

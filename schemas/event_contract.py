@@ -11,7 +11,7 @@ idempotency_key?}`, with a `discriminator` on `type` and a realistic example of 
 
 The examples are one scenario, `SCENARIO`: a season at a processing centre in Bornuur
 (Töv aimag), each step recorded by the actor named, in order, on a fresh log. The tests
-post them through the real server (tests/test_openapi_contract.py), so they cannot rot.
+post them through the real server (tests/services/test_openapi_contract.py), so they cannot rot.
 Two values of that scenario cannot be known before it runs and are stated as a reader
 would see them: the index of the entry a correction corrects, and the id of the
 certificate revoked (a hash of a token signed at issue time).

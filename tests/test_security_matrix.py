@@ -396,7 +396,7 @@ MATRIX: dict[str, list[Probe]] = {
         ),
         hidden_probe("GET", "/actors/miner:bat/deliveries", OFFICERS | {"miner", "other_centre"}),
     ],
-    # lists: anyone with a token, each seeing only the records it may read (tests/test_lists.py)
+    # lists: anyone with a token, each seeing only the records it may read (tests/services/lots/test_lists.py)
     "GET /lots": [probe("GET", "/lots?kind=gold&limit=5", AUTHENTICATED)],
     "GET /offers": [probe("GET", "/offers?to=buyer:mongolbank", AUTHENTICATED)],
     "GET /actors": [probe("GET", "/actors?role=buyer", AUTHENTICATED)],

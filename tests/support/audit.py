@@ -1,6 +1,6 @@
 """A running API grown event by event, and the network the CLI's RemoteLog audits it through.
 
-Shared by several test modules (moved from tests/test_audit_incremental.py).
+Shared by several test modules (moved from tests/ledger/test_audit_incremental.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Signed certificates and their QR codes, built offline with a throwaway log key.
 
-Shared by several test modules (moved from tests/test_certificate.py).
+Shared by several test modules (moved from tests/ledger/test_certificate.py).
 """
 
 from __future__ import annotations

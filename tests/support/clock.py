@@ -1,6 +1,6 @@
 """A settable clock for the rate limiter and other monotonic-time users.
 
-Shared by several test modules (moved from tests/test_security_headers.py).
+Shared by several test modules (moved from tests/services/test_security_headers.py).
 """
 
 from __future__ import annotations

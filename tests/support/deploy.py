@@ -1,6 +1,6 @@
 """`altan serve` in a subprocess on a free port, for deployment tests.
 
-Shared by several test modules (moved from tests/test_deploy.py).
+Shared by several test modules (moved from tests/services/test_deploy.py).
 """
 
 from __future__ import annotations

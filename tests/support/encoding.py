@@ -1,6 +1,6 @@
 """Hypothesis strategies for JSON values that stress canonical encoding.
 
-Shared by several test modules (moved from tests/test_encoding.py).
+Shared by several test modules (moved from tests/ledger/test_encoding.py).
 """
 
 from __future__ import annotations

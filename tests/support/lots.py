@@ -1,6 +1,6 @@
 """Every projection table's rows in a comparable form, to compare a log with its rebuild.
 
-Shared by several test modules (moved from tests/test_lots.py).
+Shared by several test modules (moved from tests/services/lots/test_lots.py).
 """
 
 from __future__ import annotations

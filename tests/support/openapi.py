@@ -1,6 +1,6 @@
 """A player that posts every event type the OpenAPI document describes.
 
-Shared by several test modules (moved from tests/test_openapi_contract.py).
+Shared by several test modules (moved from tests/services/test_openapi_contract.py).
 """
 
 from __future__ import annotations

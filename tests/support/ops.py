@@ -1,6 +1,6 @@
 """The app under a real uvicorn server on a free local port, for tests that need sockets.
 
-Shared by several test modules (moved from tests/test_ops_limits.py).
+Shared by several test modules (moved from tests/services/test_ops_limits.py).
 """
 
 from __future__ import annotations

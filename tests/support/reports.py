@@ -1,6 +1,6 @@
 """Entries appended the way the service did before the edge was strict (no body validation).
 
-Shared by several test modules (moved from tests/test_reports_robust.py).
+Shared by several test modules (moved from tests/services/reports/test_reports_robust.py).
 """
 
 from __future__ import annotations

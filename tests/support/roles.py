@@ -1,6 +1,6 @@
 """The cast by role and the specification of which roles may record each event type.
 
-Shared by several test modules (moved from tests/test_authorization.py).
+Shared by several test modules (moved from tests/services/test_authorization.py).
 """
 
 from __future__ import annotations

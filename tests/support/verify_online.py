@@ -1,6 +1,6 @@
 """A certificate world served through an editable transport, for `altan verify` online.
 
-Shared by several test modules (moved from tests/test_verify_online.py).
+Shared by several test modules (moved from tests/clients/test_verify_online.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Witnesses registered with the log, and cosigning over real HTTP.
 
-Shared by several test modules (moved from tests/test_witnesses.py).
+Shared by several test modules (moved from tests/services/witnesses/test_witnesses.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A running API on SQLite or PostgreSQL with one actor per role, a site, lots and a case.
 
-Shared by several test modules (moved from tests/test_input_strict.py).
+Shared by several test modules (moved from tests/services/test_input_strict.py).
 """
 
 from __future__ import annotations

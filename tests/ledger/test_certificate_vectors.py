@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -22,8 +21,9 @@ from ledger.certificate import CertificateFailure, CertificateInvalid, verify_ce
 from ledger.errors import InvalidSignature
 from ledger.keys import LogKey
 from ledger.note import key_id
+from support.paths import VECTORS
 
-VECTORS = Path(__file__).parent / "vectors" / "qr-certs"
+VECTORS = VECTORS / "qr-certs"
 NAME = "wycheproof.example/log"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

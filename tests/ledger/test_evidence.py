@@ -1,6 +1,6 @@
 """`altan evidence FILE --key K`: an evidence file proves only what the log's key signed.
 
-Evidence written by a real audit is checked in tests/test_audit_incremental.py (a rewrite, a
+Evidence written by a real audit is checked in tests/ledger/test_audit_incremental.py (a rewrite, a
 fork, a rollback and an origin switch, all confirmed). Here: doctored files, built with a
 key of our own, that must not prove anything, and files that cannot be read (issue 10,
 hole 4: a bad proof from an honest log is not evidence).

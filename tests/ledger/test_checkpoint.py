@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,9 @@ from ledger.checkpoint import (
 )
 from ledger.errors import InvalidSignature, MalformedInput, UnknownKey, VerificationError
 from ledger.note import NoteSigner, NoteVerifier
+from support.paths import VECTORS
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = VECTORS
 TESSERA = VECTORS / "tlog-tiles-tessera"
 NOTE_VECTORS: dict[str, dict[str, Any]] = {
     vector["id"]: vector

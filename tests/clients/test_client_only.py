@@ -38,10 +38,11 @@ from ledger.certificate import parse_qr_text, token_text
 from support.certificates import LAB, populate
 from support.deploy import _serving
 from support.domain import Api
+from support.paths import REPO
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO
 ALTAN = str(Path(sys.executable).with_name("altan"))
 SERVER_STACK = ("fastapi", "starlette", "sqlalchemy", "psycopg", "alembic", "uvicorn")
 

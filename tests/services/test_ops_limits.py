@@ -32,9 +32,10 @@ from services.app import create_app
 from services.settings import Settings
 from support.db import Database, database_url
 from support.ops import serving
+from support.paths import REPO
 
 WHEN = "2026-09-14T10:12:00+08:00"
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = REPO / "deploy"
 PERSONAL = {
     "name": "Батбаяр Дорж",
     "national_id": "УБ77031412",

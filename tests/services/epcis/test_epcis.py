@@ -48,8 +48,9 @@ from services.epcis.mapping import (
 )
 from support.db import Database, database_url
 from support.domain import Api, running_api
+from support.paths import VECTORS
 
-SCHEMA_PATH = Path(__file__).parent / "vectors" / "epcis" / "EPCIS-JSON-Schema.json"
+SCHEMA_PATH = VECTORS / "epcis" / "EPCIS-JSON-Schema.json"
 VALIDATOR = jsonschema.Draft7Validator(
     json.loads(SCHEMA_PATH.read_text(encoding="utf-8")),
     format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER,

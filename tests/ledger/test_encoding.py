@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,8 +13,9 @@ from ledger.encoding import b64decode, b64encode, canonical_json
 from ledger.entry import ZERO_HASH, Entry, Event
 from ledger.errors import MalformedInput
 from support.encoding import fast_or_not
+from support.paths import VECTORS
 
-JCS = Path(__file__).parent / "vectors" / "jcs-rfc8785"
+JCS = VECTORS / "jcs-rfc8785"
 CASES = sorted(p.stem for p in (JCS / "input").glob("*.json"))
 
 

@@ -63,6 +63,7 @@ from support.audit import (
     vkey,
 )
 from support.domain import Api
+from support.paths import REPO
 
 # The fixtures shared through support.audit, taken by this module's tests.
 _state_home = audit_fixtures._state_home
@@ -754,7 +755,7 @@ def test_a_process_killed_mid_write_leaves_the_old_state(tmp_path: Path) -> None
         "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
         f'write_private_file(Path({str(path)!r}), b\'{{"format": "altan-ledger/trus\')\n'
     )
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     proc = subprocess.run([sys.executable, "-c", script], cwd=root, check=False, timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert StateFile(path).load() == state

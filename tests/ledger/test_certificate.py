@@ -54,8 +54,9 @@ from support.certificate import (
     realistic,
     render,
 )
+from support.paths import VECTORS
 
-VECTORS = Path(__file__).parent / "vectors" / "qr-certs" / "ed25519"
+VECTORS = VECTORS / "qr-certs" / "ed25519"
 LEDGER_URL = "https://ledger.altan.mn"  # the log's own host, 7 bytes longer
 QR_PREFIX = PUBLIC_URL + "/c/"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from support.paths import VECTORS
 
-VECTORS = Path(__file__).parent / "vectors" / "merkle-rfc6962"
+VECTORS = VECTORS / "merkle-rfc6962"
 
 # Files labelled valid that we reject on purpose, with the reason.
 DELIBERATE_REJECTIONS = {

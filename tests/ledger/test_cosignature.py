@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,8 +28,9 @@ from ledger.cosignature import (
 )
 from ledger.errors import InvalidSignature, KeyProblem, MalformedInput, UnknownKey
 from ledger.note import Note, NoteSigner, NoteVerifier
+from support.paths import VECTORS
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = VECTORS
 COSIG: dict[str, Any] = json.loads(
     (VECTORS / "cosignature" / "cosignature-vectors.json").read_text(encoding="utf-8")
 )

@@ -51,8 +51,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 from support.deploy import ALTAN, _free_port, _serving
+from support.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

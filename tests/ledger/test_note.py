@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +30,9 @@ from ledger.note import (
     key_id,
     open_note,
 )
+from support.paths import VECTORS
 
-VECTORS_FILE = Path(__file__).parent / "vectors" / "signed-note" / "signed-note-vectors.json"
+VECTORS_FILE = VECTORS / "signed-note" / "signed-note-vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))["vectors"]
 BY_ID = {vector["id"]: vector for vector in VECTORS}
 

@@ -4,7 +4,7 @@ Each method of `clients.sdk.EventMethods` is a typed stub bound to one event typ
 `clients.sdk._event`, which builds the body from the schema's fields. These tests hold that
 binding: one method per event type a client sends, a stub that drifts from its schema is
 refused at import, and bodies follow the schema (its field order, defaults left out).
-Through HTTP, every method is exercised by tests/test_sdk_events.py.
+Through HTTP, every method is exercised by tests/clients/test_sdk_events.py.
 """
 
 from __future__ import annotations
