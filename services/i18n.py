@@ -27,7 +27,9 @@ MN: Final[dict[str, str]] = {
     # verdicts
     "verdict.genuine": "Жинхэнэ",
     "verdict.not_genuine": "Хуурамч / хүчингүй",
-    "verdict.not_current": "Жинхэнэ боловч хуучирсан",
+    "verdict.not_current": "Энэ багцын өнөөдрийн баталгаа болгон бүү хүлээн ав",
+    "verdict.held": "Мөрдөн шалгалтаар царцаасан",
+    "verdict.receipt": "Хүдэр хүлээлгэн өгсний жинхэнэ баримт",
     # reasons
     "reason.none": (
         "Гэрчилгээг энэ бүртгэл олгосон, гарын үсэг нь зөв, бүртгэлд бичигдсэн бөгөөд "
@@ -48,13 +50,18 @@ MN: Final[dict[str, str]] = {
     ),
     "reason.not_in_log": ("Бүртгэлд энэ гэрчилгээний тухай бичлэг алга. Үүнийг бүү хүлээн ав."),
     "reason.revoked": "Хяналтын байгууллага энэ гэрчилгээг хүчингүй болгосон.",
-    "reason.superseded": "Энэ гэрчилгээг шинэ гэрчилгээгээр сольсон.",
+    "reason.superseded": "Сольсон: энэ гэрчилгээг шинэ гэрчилгээгээр сольсон.",
     "reason.consumed": (
-        "Энэ багц одоо тэр хэвээрээ байхгүй: боловсруулсан, хуваасан, нэгтгэсэн эсвэл "
-        "цааш худалдсан."
+        "Боловсруулсан: энэ багц одоо тэр хэвээрээ байхгүй (боловсруулсан, хуваасан, "
+        "нэгтгэсэн эсвэл цааш худалдсан)."
     ),
-    "reason.transferred": "Гэрчилгээ олгосноос хойш багц өөр хадгалагчид шилжсэн.",
+    "reason.transferred": "Худалдсан: гэрчилгээ олгосноос хойш багц өөр хадгалагчид шилжсэн.",
     "reason.held": "Багцыг нээлттэй хэргийн улмаас саатуулсан тул одоо худалдах боломжгүй.",
+    "receipt.delivered": "{date}-нд хүлээлгэн өгсөн хүдрийн бүртгэл.",
+    "receipt.processed_since": "{date}-нд хүлээлгэн өгсөн, түүнээс хойш боловсруулсан.",
+    "h.delivery": "Хүдэр хүлээлгэн өгсөн",
+    "label.miner": "Бичил уурхайчин",
+    "label.delivered_on": "Хүлээлгэн өгсөн өдөр",
     # headings
     "h.facts": "Гэрчилгээний мэдээлэл",
     "h.facts_claimed": "Кодонд бичигдсэн мэдээлэл (баталгаагүй)",
@@ -210,7 +217,9 @@ EN: Final[dict[str, str]] = {
     "switch.label": "Language",
     "verdict.genuine": "Genuine",
     "verdict.not_genuine": "Not genuine",
-    "verdict.not_current": "Genuine, but not current",
+    "verdict.not_current": "Do not accept this as proof of the lot today",
+    "verdict.held": "Frozen by an investigation",
+    "verdict.receipt": "A genuine receipt of an ore delivery",
     "reason.none": (
         "Issued by this ledger: the signature is valid, it is recorded in the ledger and the "
         "lot is still as the certificate says."
@@ -227,12 +236,17 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.not_in_log": "The ledger has no record of this certificate. Do not accept it.",
     "reason.revoked": "A regulator has revoked this certificate.",
-    "reason.superseded": "A newer certificate replaces this one.",
+    "reason.superseded": "Replaced: a newer certificate replaces this one.",
     "reason.consumed": (
-        "The lot no longer exists as such: it was processed, split, merged or sold on."
+        "Processed: the lot no longer exists as such (processed, split, merged or sold on)."
     ),
-    "reason.transferred": "The lot has a new custodian since this certificate was issued.",
+    "reason.transferred": "Sold: the lot has a new custodian since this certificate was issued.",
     "reason.held": "The lot is held by an open case and may not be traded now.",
+    "receipt.delivered": "The record of ore delivered on {date}.",
+    "receipt.processed_since": "Delivered on {date}, processed since.",
+    "h.delivery": "The delivery",
+    "label.miner": "Miner",
+    "label.delivered_on": "Delivered on",
     "h.facts": "Certificate facts",
     "h.facts_claimed": "What the code claims (not confirmed)",
     "facts.claimed": "The ledger does not confirm these facts. Do not rely on them.",

@@ -36,6 +36,7 @@ from ledger.certificate import parse_qr_text
 from ledger.errors import MalformedInput
 from schemas.certificates import VerdictOut
 from services import html, i18n
+from services.certificates.verdict import ReceiptFacts
 from services.html import csp_hash, inline_asset
 from services.i18n import DEFAULT_LANG, LANGS, Lang
 
@@ -233,15 +234,25 @@ def verify_command(token_url: str, vkeys: list[str]) -> str:
     return f"altan verify {shell_quote(token_url)} --online {keys}"
 
 
-def verify_page(view: VerdictOut, lang: Lang, token_url: str) -> str:
+def verify_page(
+    view: VerdictOut, lang: Lang, token_url: str, receipt: ReceiptFacts | None = None
+) -> str:
     """The HTML page for ``view`` in ``lang`` ("mn" or "en"); ``token_url`` is this page's
-    address (the certificate's QR text), whose host the page tells people to check."""
+    address (the certificate's QR text), whose host the page tells people to check.
+
+    An ore receipt (``receipt``: the delivery it records) is the record of a delivery that
+    happened: its page names the miner, the site, the day and the mass, and once the ore
+    is milled says "delivered on ..., processed since" without calling the receipt
+    outdated and without anything downstream of the ore. A certificate no longer current
+    never opens with "genuine": its headline says not to accept it as proof of the lot
+    today (a held lot: "frozen by an investigation"), the reason says why."""
     history = list(reversed(view.lot.history))[:HISTORY_SHOWN] if view.lot is not None else []
     return render(
         "verify.html",
         lang,
         view=view,
         cert=view.certificate,
+        receipt=receipt,
         # facts the ledger does not stand behind: the signature failed or it is not logged
         claimed=view.verdict == "not_genuine" and view.reason != "revoked",
         host=host_of(token_url),

@@ -43,6 +43,15 @@ def _check(request: Request, token: str, public_url: str) -> VerdictOut:
         return verdict.check(conn, token[: MAX_TOKEN_CHARS + 1], public_url)
 
 
+def _check_page(
+    request: Request, token: str, public_url: str
+) -> tuple[VerdictOut, verdict.ReceiptFacts | None]:
+    """The verdict and, for an ore receipt, the delivery it records (one snapshot)."""
+    with storage.read_transaction(read_engine(request)) as conn:
+        view = verdict.check(conn, token[: MAX_TOKEN_CHARS + 1], public_url)
+        return view, verdict.receipt_facts(conn, view)
+
+
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -64,11 +73,11 @@ def verify_page(
     current, with the reason), the lot's facts, origin and history, and an inclusion proof
     of the entry it reflects against the latest checkpoint. With `Accept: application/json`
     the same verdict as JSON (also at `/api/c/{token}`)."""
-    view = _check(request, token, settings.public_url)
+    view, receipt = _check_page(request, token, settings.public_url)
     if _wants_json(request):
         return JSONResponse(view.model_dump(mode="json"))
     url = qr_text(settings.public_url, token)
-    return HTMLResponse(pages.verify_page(view, lang, url), headers=PAGE_HEADERS)
+    return HTMLResponse(pages.verify_page(view, lang, url, receipt), headers=PAGE_HEADERS)
 
 
 @router.get("/api/c/{token}", summary="The verdict on a certificate, as JSON")

@@ -24,6 +24,7 @@ checkpoint alone could hide later entries, such as a revocation (commit 3ea4aba)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -297,6 +298,11 @@ def _currency(
         while newer is not None and newer.superseded_by is not None:  # the latest one
             newer = session.get(CertificateRecord, newer.superseded_by)
     if lot is None or lot.status != "active":
+        if record.kind == "ore_receipt":
+            # The receipt is the record of a delivery that happened: the ore was milled
+            # since, and its holder (the miner) is shown nothing downstream of it (not the
+            # gold lot, not its buyer's certificate).
+            return "consumed", []
         children = session.scalars(
             select(LotLink.child_id).where(LotLink.parent_id == cert.lot_id)
         ).all()
@@ -310,6 +316,43 @@ def _currency(
     if queries.lot_holds(session, lot):
         return "held", []
     return None, []
+
+
+@dataclass(frozen=True)
+class ReceiptFacts:
+    """What an ore receipt's page says of the delivery: who delivered what from where, when
+    (the day the delivery states, Ulaanbaatar time at the counter), and whether the ore was
+    processed since."""
+
+    miner: str
+    site: str
+    aimag: str
+    soum: str
+    delivered_on: str
+    mass_text: str
+    processed: bool
+
+
+def receipt_facts(conn: Connection, view: VerdictOut) -> ReceiptFacts | None:
+    """The delivery an ore receipt records (None for any other certificate, or one the
+    ledger does not stand behind)."""
+    cert = view.certificate
+    if cert is None or cert.kind != "ore_receipt" or view.reason in NOT_GENUINE:
+        return None
+    session = Session(bind=conn, autoflush=False)
+    lot = session.get(Lot, cert.lot)
+    if lot is None or lot.kind != "ore":
+        return None
+    site = session.get(Site, lot.site_id) if lot.site_id is not None else None
+    return ReceiptFacts(
+        miner=lot.miner_id or "",
+        site=lot.site_id or "",
+        aimag=site.aimag if site is not None else "",
+        soum=site.soum if site is not None else "",
+        delivered_on=lot.created_at[:10],
+        mass_text=format_mass(lot.mass, MassUnit.G),
+        processed=lot.status != "active",
+    )
 
 
 def _lot_now(session: Session, conn: Connection, lot: Lot) -> LotNow:

@@ -262,6 +262,581 @@ TERMS: Final[dict[str, Term]] = {
         "Маягт хуучирсан эсвэл өөр газраас ирсэн байна. Хуудсыг дахин нээгээд оролдоно уу.",
         "The form had expired or came from elsewhere. Open the page again and retry.",
     ),
+    # buyer -------------------------------------------------------------------------------
+    "nav.inbox": Term("Ирсэн санал", "Offers to us"),
+    "nav.my_lots": Term("Манай багцууд", "Our lots"),
+    "inbox.title": Term("Бидэнд ирсэн шилжүүлэх санал", "Transfer offers to us"),
+    "inbox.intro": Term(
+        "Танай байгууллагад санал болгосон багцууд. Хүлээн авбал багц танайд шилжинэ; "
+        "татгалзвал шалтгааныг бичиж болно.",
+        "Lots offered to your organisation. Accepting moves the lot to you; when rejecting "
+        "you may give a reason.",
+    ),
+    "inbox.none": Term("Танд ирсэн нээлттэй санал алга.", "No open offers to you."),
+    "inbox.accepted": Term(
+        "Хүлээн авлаа: {lot} багц одоо танайд байна.", "Accepted: lot {lot} is now yours."
+    ),
+    "inbox.rejected": Term("Татгалзлаа: {offer} санал.", "Rejected: offer {offer}."),
+    "inbox.refused": Term("Бүртгэгдсэнгүй.", "Nothing was recorded."),
+    "from": Term("Хэнээс", "From"),
+    "price": Term("Үнэ", "Price"),
+    "fineness": _page("label.fineness"),
+    "fineness.none": Term("Шинжлээгүй", "Not assayed"),
+    "action.accept": Term("Хүлээн авах", "Accept"),
+    "action.reject": Term("Татгалзах", "Reject"),
+    "action.details": Term("Дэлгэрэнгүй", "Details"),
+    "reject.reason": Term("Татгалзах шалтгаан", "Reason for rejecting"),
+    "mylots.title": Term("Манай багцууд", "Our lots"),
+    "mylots.intro": Term(
+        "Танай эзэмшиж эсвэл хадгалж буй багцууд, шинэ нь эхэндээ.",
+        "The lots you own or hold, newest first.",
+    ),
+    "mylots.none": Term("Танайд багц алга.", "You hold no lots."),
+    "owner": Term("Эзэмшигч", "Owner"),
+    "lot.title": Term("Багц {lot}", "Lot {lot}"),
+    "provenance": Term("Гарал үүсэл", "Provenance"),
+    "provenance.intro": Term(
+        "Энэ багцын алт аль уурхайн талбай, аль бичил уурхайчнаас гаралтай, ямар хувьтай.",
+        "Which mine sites and miners this lot's gold comes from, and in what share.",
+    ),
+    "share": _page("label.share"),
+    "history": Term("Түүх", "History"),
+    "event": _page("label.type"),
+    "time": _page("label.time"),
+    "certificate.open": Term("Гэрчилгээг нээх", "Open the certificate"),
+    "certificate.none": Term(
+        "Энэ багцад хүчинтэй гэрчилгээ алга.", "This lot has no current certificate."
+    ),
+    **{key: _page(key) for key in PAGE_MN if key.startswith("event.")},
+    # miner -------------------------------------------------------------------------------
+    "nav.my_deliveries": Term("Миний хүдэр", "My deliveries"),
+    "mydeliveries.title": Term("Хүлээлгэн өгсөн хүдэр", "Ore I delivered"),
+    "mydeliveries.intro": Term(
+        "Хүдэр хүлээлгэн өгсөн бүрийн баримтыг хүссэн үедээ дахин хэвлэж болно.",
+        "The receipt of every delivery can be printed again at any time.",
+    ),
+    "mydeliveries.none": Term("Хүлээлгэн өгсөн хүдэр алга.", "No deliveries yet."),
+    "delivery.at_centre": Term("Төвд хадгалагдаж байна", "At the centre"),
+    "delivery.processed": Term("Боловсруулсан", "Processed"),
+    # lab ---------------------------------------------------------------------------------
+    "nav.waiting": Term("Шинжилгээ хүлээж буй", "Awaiting assay"),
+    "nav.assay": Term("Шинжилгээ бүртгэх", "Record an assay"),
+    "lab.title": Term("Сорьцын шинжилгээ хүлээж буй алтны багц", "Gold lots awaiting an assay"),
+    "lab.intro": Term(
+        "Сорьц нь хараахан бүртгэгдээгүй идэвхтэй алтны багцууд, шинэ нь эхэндээ.",
+        "Active gold lots whose fineness is not yet recorded, newest first.",
+    ),
+    "lab.none": Term("Шинжилгээ хүлээж буй багц алга.", "No lot is awaiting an assay."),
+    "assay.title": Term("Сорьцын шинжилгээ бүртгэх", "Record an assay"),
+    "assay.intro": Term(
+        "Алтны багцын сорьцыг мянганы хэсгээр (‰) бүртгэнэ.",
+        "Record a gold lot's fineness in parts per thousand (‰).",
+    ),
+    "assay.fineness": Term("Сорьц (‰)", "Fineness (‰)"),
+    "assay.fineness_hint": Term(
+        "1-ээс 1000 хүртэлх бүхэл тоо, жишээ нь 916.",
+        "A whole number from 1 to 1000, for example 916.",
+    ),
+    "assay.method": Term("Шинжилгээний арга", "Method"),
+    "method.fire_assay": Term("Галын шинжилгээ", "Fire assay"),
+    "method.xrf": Term("Рентген флуоресценц (XRF)", "X-ray fluorescence (XRF)"),
+    "method.icp": Term("ICP спектрометр", "ICP spectrometry"),
+    "method.other": Term("Бусад", "Other"),
+    "assay.sample": Term("Дээжийн дугаар", "Sample id"),
+    "assay.submit": Term("Шинжилгээг бүртгэх", "Record the assay"),
+    "assay.recorded": Term(
+        "Бүртгэгдлээ: {lot}, сорьц {fineness}‰.", "Recorded: {lot}, fineness {fineness}‰."
+    ),
+    "assay.refused": Term(
+        "Бүртгэгдсэнгүй. Доорх алдааг засаад дахин илгээнэ үү.",
+        "Nothing was recorded. Correct the mistakes below and send again.",
+    ),
+    "optional": Term("заавал биш", "optional"),
+    "error.lot_pick": Term("Алтны багцыг сонгоно уу.", "Choose a gold lot."),
+    "error.fineness": Term(
+        "Сорьцыг 1-ээс 1000 хүртэлх бүхэл тоогоор бичнэ үү.",
+        "Write the fineness as a whole number from 1 to 1000.",
+    ),
+    "error.method": Term("Шинжилгээний аргыг сонгоно уу.", "Choose a method."),
+    "error.sample": Term(
+        "Дээжийн дугаарт зөвхөн латин үсэг, тоо, цэг, зураас байж болно (64 хүртэл тэмдэгт).",
+        "A sample id holds only Latin letters, digits, dots and dashes (up to 64).",
+    ),
+    # offline -- the outbox, the device key, passkeys (offline.py, static/outbox.js) -----
+    "offline.banner": Term(
+        "Интернэт холболт алга. Хүлээн авалтыг энэ төхөөрөмжид хадгалж, холболт сэргэхэд илгээнэ.",
+        "No connection. Deliveries are kept on this device and sent when the connection returns.",
+    ),
+    "offline.panel": Term(
+        "Энэ төхөөрөмжид хадгалсан хүлээн авалт", "Deliveries kept on this device"
+    ),
+    "offline.waiting": Term("Илгээхийг хүлээж байна", "Waiting to sync"),
+    "offline.synced": Term("Илгээж бүртгэгдсэн", "Synced"),
+    "offline.refused": Term("Илгээхэд татгалзсан", "Refused at sync"),
+    "offline.saved": Term(
+        "Холболтгүй үед бүртгэж, энэ төхөөрөмжийн түлхүүрээр гарын үсэг зурав: {lot}. "
+        "Холболт сэргэхэд илгээнэ.",
+        "Recorded offline and signed with this device's key: {lot}. It will be sent when the "
+        "connection returns.",
+    ),
+    "offline.sign_in": Term(
+        "Хадгалсан хүлээн авалтыг илгээхийн тулд дахин нэвтэрнэ үү.",
+        "Sign in again to send the deliveries kept on this device.",
+    ),
+    "offline.dismiss": Term("Жагсаалтаас хасах", "Remove from the list"),
+    "offline.no_key": Term(
+        "Энэ хөтөч холболтгүй үед гарын үсэг зурж чадахгүй байна: холболт сэргэхэд бүртгэнэ үү.",
+        "This browser cannot sign offline: record the delivery when the connection returns.",
+    ),
+    "passkey.sign_in": Term("Нэвтрэх түлхүүрээр (passkey) нэвтрэх", "Sign in with a passkey"),
+    "passkey.add": Term("Нэвтрэх түлхүүр (passkey) нэмэх", "Add a passkey"),
+    "passkey.added": Term("Нэвтрэх түлхүүр нэмэгдлээ.", "The passkey was added."),
+    "passkey.failed": Term(
+        "Нэвтрэх түлхүүр ажилласангүй. Дахин оролдох эсвэл нууц үгээр нэвтэрнэ үү.",
+        "The passkey did not work. Try again, or sign in with your password.",
+    ),
+    "passkey.or": Term("эсвэл", "or"),
+    "account.title": Term("Миний бүртгэл", "My account"),
+    "account.passkeys": Term("Нэвтрэх түлхүүр (passkey)", "Passkeys"),
+    "account.passkeys_intro": Term(
+        "Нэвтрэх түлхүүрээр нууц үггүйгээр, энэ төхөөрөмжийн хурууны хээ, царай эсвэл "
+        "PIN-ээр нэвтэрнэ.",
+        "A passkey signs you in without a password, with this device's fingerprint, face or PIN.",
+    ),
+    "account.passkey_count": Term("Бүртгэлтэй түлхүүр: {count}", "Passkeys registered: {count}"),
+    # officer -- cases and holds, the reports (officer.py) --------------------------------
+    "nav.officer.cases": Term("Хэрэг", "Cases"),
+    "nav.officer.open": Term("Хэрэг нээх", "Open a case"),
+    "nav.officer.reports": Term("Тайлан", "Reports"),
+    "officer.cases.title": Term("Хэрэг, саатуулалт", "Cases and holds"),
+    "officer.cases.count": Term("{n} хэрэг", "{n} cases"),
+    "officer.cases.limited": Term("Эхний {n}-ийг харуулж байна.", "Showing the first {n}."),
+    "officer.cases.none": Term("Энэ шүүлтүүрт хэрэг алга.", "No cases match this filter."),
+    "officer.cases.back": Term("Бүх хэрэг рүү буцах", "Back to all cases"),
+    "officer.filter.open": Term("Нээлттэй", "Open"),
+    "officer.filter.resolved": Term("Шийдвэрлэсэн", "Resolved"),
+    "officer.filter.all": Term("Бүгд", "All"),
+    "officer.filter.every_kind": Term("Бүх төрөл", "Every kind"),
+    "officer.filter.show": Term("Харуулах", "Show"),
+    "officer.kind": Term("Төрөл", "Kind"),
+    "officer.kind_hint.hold": Term(
+        "Шийдвэрлэх хүртэл арилжааг зогсооно.", "Stops all trade until it is resolved."
+    ),
+    "officer.kind_hint.red_flag": Term("Зөвхөн анхааруулна.", "Only warns."),
+    "officer.kind_hint.dispute": Term(
+        "Уурхайн талбайн талаарх маргаан.", "A dispute over a mine site."
+    ),
+    "officer.target": Term("Юуны тухай", "About"),
+    "officer.target_kind": Term("Юуны тухай хэрэг", "The case is about a"),
+    "officer.target.lot": Term("Багц", "Lot"),
+    "officer.target.actor": Term("Оролцогч", "Actor"),
+    "officer.target.site": Term("Уурхайн талбай", "Mine site"),
+    "officer.target_id": Term("Дугаар", "Its id"),
+    "officer.target_id_hint": Term(
+        "Багцын дугаар (ORE-…), оролцогчийн дугаар (centre:…) эсвэл талбайн дугаар (SITE-…).",
+        "The lot's id (ORE-…), the actor's id (centre:…) or the site's id (SITE-…).",
+    ),
+    "officer.category": Term("Ангилал", "Category"),
+    "officer.category.serious_abuses": Term("Хүний эрхийн ноцтой зөрчил", "Serious abuses"),
+    "officer.category.armed_groups": Term("Зэвсэгт бүлэглэл", "Armed groups"),
+    "officer.category.security_forces": Term("Хамгаалалтын хүчин", "Security forces"),
+    "officer.category.bribery_misrepresentation": Term(
+        "Хээл хахууль, худал мэдүүлэг", "Bribery or misrepresentation"
+    ),
+    "officer.category.money_laundering": Term("Мөнгө угаах", "Money laundering"),
+    "officer.category.taxes_royalties": Term(
+        "Татвар, төлбөр төлөөгүй", "Taxes and royalties unpaid"
+    ),
+    "officer.category.capacity_inconsistent": Term(
+        "Хүчин чадлаас хэтэрсэн", "Above the site's capacity"
+    ),
+    "officer.category.yield_out_of_bounds": Term(
+        "Гарц хэвийн хязгаараас гадуур", "Yield out of bounds"
+    ),
+    "officer.category.suspended_supplier": Term("Түдгэлзүүлсэн нийлүүлэгч", "Suspended supplier"),
+    "officer.category.land_use": Term("Газар ашиглалт", "Land use"),
+    "officer.category.other": Term("Бусад", "Other"),
+    "officer.description": Term("Тайлбар", "Description"),
+    "officer.raised_by": Term("Нээсэн", "Opened by"),
+    "officer.open.title": Term("Хэрэг нээх", "Open a case"),
+    "officer.open.intro": Term(
+        "Багц, оролцогч эсвэл уурхайн талбайн талаар хэрэг нээнэ. Саатуулалт нь шийдвэрлэх "
+        "хүртэл арилжааг зогсооно.",
+        "Open a case on a lot, an actor or a mine site. A hold stops trade until it is resolved.",
+    ),
+    "officer.open.submit": Term("Хэрэг нээх", "Open the case"),
+    "officer.hold_blocks": Term(
+        "Энэ саатуулалт шийдвэрлэгдэх хүртэл арилжааг зогсоож байна.",
+        "This hold stops trade until it is resolved.",
+    ),
+    "officer.history": Term("Түүх", "History"),
+    "officer.step.opened": Term("Нээсэн", "Opened"),
+    "officer.step.responded": Term("Хариу өгсөн", "Answered"),
+    "officer.step.resolved": Term("Шийдвэрлэсэн", "Resolved"),
+    "officer.step.escalated": Term("Дээш шилжүүлсэн", "Escalated"),
+    "officer.status.raised": Term("Нээлттэй", "Open"),
+    "officer.status.responded": Term("Хариу өгсөн", "Answered"),
+    "officer.status.escalated": Term("Дээш шилжүүлсэн", "Escalated"),
+    "officer.status.resolved": Term("Шийдвэрлэсэн", "Resolved"),
+    "officer.resolve.title": Term("Шийдвэрлэх", "Resolve"),
+    "officer.resolution": Term("Шийдвэр", "Resolution"),
+    "officer.resolve.submit": Term("Хэргийг шийдвэрлэх", "Resolve the case"),
+    "officer.escalate.title": Term("Дээш шилжүүлэх", "Escalate"),
+    "officer.escalate.to": Term("Хэнд шилжүүлэх", "To whom"),
+    "officer.reason": Term("Шалтгаан", "Reason"),
+    "officer.escalate.submit": Term("Дээш шилжүүлэх", "Escalate the case"),
+    "officer.respond.title": Term("Тэмдэглэл нэмэх", "Add a note"),
+    "officer.response": Term("Тэмдэглэл", "Note"),
+    "officer.respond.submit": Term("Тэмдэглэл бүртгэх", "Record the note"),
+    "officer.closed": Term("Энэ хэрэг эцэслэн шийдвэрлэгдсэн.", "This case is resolved for good."),
+    "officer.done.opened": Term("Хэрэг нээгдлээ.", "The case was opened."),
+    "officer.done.resolved": Term("Хэрэг шийдвэрлэгдлээ.", "The case was resolved."),
+    "officer.done.escalated": Term("Хэрэг дээш шилжлээ.", "The case was escalated."),
+    "officer.done.responded": Term("Тэмдэглэл бүртгэгдлээ.", "The note was recorded."),
+    "officer.error.choose": Term("Жагсаалтаас сонгоно уу.", "Choose one from the list."),
+    "officer.error.period": Term(
+        "Дуусах өдөр эхлэх өдрөөс өмнө байна.", "The last day is before the first day."
+    ),
+    "officer.rule.case_exists": Term(
+        "Ийм дугаартай хэрэг аль хэдийн байна.", "A case with this id is already open."
+    ),
+    "officer.rule.dispute_target": Term(
+        "Маргаан зөвхөн уурхайн талбайн талаар байна.", "A dispute is over a mine site only."
+    ),
+    "officer.rule.case_closed": Term(
+        "Хэрэг аль хэдийн шийдвэрлэгдсэн тул өөрчлөх боломжгүй.",
+        "The case is already resolved and cannot change.",
+    ),
+    "officer.rule.unknown_target": Term(
+        "Ийм дугаартай зүйл бүртгэлд алга. Дугаарыг шалгана уу.",
+        "Nothing with this id is in the record. Check the id.",
+    ),
+    "officer.reports.title": Term("Тайлан", "Reports"),
+    "officer.reports.intro": Term(
+        "Масс балансын болон эрсдэлийн дохионы тоон үзүүлэлт, гарын үсэгтэй бүртгэлийн "
+        "{size} бичилтээр.",
+        "The mass balance and red flag figures, from the signed record of {size} entries.",
+    ),
+    "officer.period.from": Term("Эхлэх өдөр", "From"),
+    "officer.period.to": Term("Дуусах өдөр", "To"),
+    "officer.reports.mass_balance": Term("Төв бүрийн масс баланс", "Mass balance per centre"),
+    "officer.reports.deliveries": Term("Хүлээн авалт", "Deliveries"),
+    "officer.reports.ore_in": Term("Хүлээн авсан хүдэр", "Ore received"),
+    "officer.reports.ore_processed": Term("Боловсруулсан хүдэр", "Ore processed"),
+    "officer.reports.gold_out": Term("Гарсан алт", "Gold produced"),
+    "officer.reports.stock": Term("Үлдэгдэл хүдэр", "Ore in stock"),
+    "officer.reports.balance": Term("Баланс", "Balance"),
+    "officer.reports.balanced": Term("Тэнцсэн", "Balanced"),
+    "officer.reports.unbalanced": Term("Зөрүүтэй", "Does not balance"),
+    "officer.reports.no_centres": Term("Хүдэр боловсруулах төв алга.", "No processing centres."),
+    "officer.reports.red_flags": Term("Эрсдэлийн дохио", "Red flags"),
+    "officer.reports.no_flags": Term(
+        "Энэ хугацаанд эрсдэлийн дохио алга.", "No red flags in this period."
+    ),
+    "officer.reports.severity": Term("Ноцтой байдал", "Severity"),
+    "officer.severity.high": Term("Өндөр", "High"),
+    "officer.severity.medium": Term("Дунд", "Medium"),
+    "officer.severity.low": Term("Бага", "Low"),
+    "officer.flag.suspended_supplier": Term("Түдгэлзүүлсэн нийлүүлэгч", "Suspended supplier"),
+    "officer.flag.site_dispute": Term("Талбайн маргаан", "Disputed site"),
+    "officer.flag.site_suspended": Term("Түдгэлзүүлсэн талбай", "Suspended site"),
+    "officer.flag.yield_out_of_bounds": Term(
+        "Гарц хэвийн хязгаараас гадуур", "Yield out of bounds"
+    ),
+    "officer.flag.yield_outlier": Term("Гарц хэт зөрүүтэй", "Yield far from the others"),
+    "officer.flag.long_hold": Term("Удаан үргэлжилсэн саатуулалт", "Long hold"),
+    "officer.flag.custody_gap": Term("Хадгалалтын гинжин хэлхээний цоорхой", "Custody gap"),
+    "officer.flag.mercury_use": Term("Мөнгөн ус хэрэглэсэн", "Mercury used"),
+    "officer.flag.capacity_inconsistent": Term(
+        "Талбайн хүчин чадлаас хэтэрсэн", "Above the site's capacity"
+    ),
+    "officer.flag.mass_balance_mismatch": Term("Масс баланс зөрүүтэй", "Mass balance mismatch"),
+    "officer.flag.recorded_case": Term("Бүртгэсэн хэрэг", "Recorded case"),
+    # admin -- actors, sites, staff, API tokens (admin.py) --------------------------------
+    "nav.admin.actors": Term("Оролцогчид", "Actors"),
+    "nav.admin.actor_new": Term("Оролцогч бүртгэх", "Register an actor"),
+    "nav.admin.site_new": Term("Талбай бүртгэх", "Register a site"),
+    "admin.title": Term("Оролцогчид", "Actors"),
+    "admin.back": Term("Оролцогчид руу буцах", "Back to the actors"),
+    "admin.actors": Term("Бүртгэлтэй оролцогчид", "Registered actors"),
+    "admin.actors_none": Term("Оролцогч алга.", "No actors yet."),
+    "admin.actor": Term("Оролцогч", "Actor"),
+    "admin.role": Term("Үүрэг", "Role"),
+    "admin.region": Term("Байршил", "Region"),
+    "admin.status.active": Term("Идэвхтэй", "Active"),
+    "admin.status.suspended": Term("Түдгэлзүүлсэн", "Suspended"),
+    "admin.status.revoked": Term("Хүчингүй болсон", "Revoked"),
+    "admin.actor_new.title": Term("Оролцогч бүртгэх", "Register an actor"),
+    "admin.actor_new.intro": Term(
+        "Шинэ оролцогчийг бүртгэлд нэмнэ. Бүртгэл нь гарын үсэгтэй бүртгэлд үүрд үлдэнэ.",
+        "Add a new actor to the registry. The registration stays in the signed record for good.",
+    ),
+    "admin.actor_new.submit": Term("Оролцогч бүртгэх", "Register the actor"),
+    "admin.actor_id": Term("Оролцогчийн дугаар", "Actor id"),
+    "admin.actor_id_hint": Term(
+        "Үүрэг, хоёр цэг, жижиг латин үсэг ба тоо: жишээ нь miner:bold эсвэл centre:zaamar.",
+        "A role word, a colon, then small Latin letters and digits: for example miner:bold "
+        "or centre:zaamar.",
+    ),
+    "admin.buyer_kind": Term("Худалдан авагчийн төрөл", "Kind of buyer"),
+    "admin.buyers_only": Term("зөвхөн худалдан авагчид", "buyers only"),
+    "admin.buyer.central_bank": Term("Төв банк", "Central bank"),
+    "admin.buyer.bank": Term("Банк", "Bank"),
+    "admin.buyer.trader": Term("Худалдаачин", "Trader"),
+    "admin.buyer.refiner": Term("Цэвэршүүлэгч", "Refiner"),
+    "admin.buyer.exporter": Term("Экспортлогч", "Exporter"),
+    "admin.licence": Term("Тусгай зөвшөөрөл", "Licence"),
+    "admin.licence_number": Term("Тусгай зөвшөөрлийн дугаар", "Licence number"),
+    "admin.valid_from": Term("Хүчинтэй эхлэх", "Valid from"),
+    "admin.valid_until": Term("Хүчинтэй дуусах", "Valid until"),
+    "admin.members": Term("Гишүүдийн тоо", "Members"),
+    "admin.partnerships_only": Term("зөвхөн нөхөрлөл", "partnerships only"),
+    "admin.site_new.title": Term("Уурхайн талбай бүртгэх", "Register a mine site"),
+    "admin.site_new.intro": Term(
+        "Бичил уурхайчин эсвэл нөхөрлөлийн уурхайн талбайг бүртгэнэ.",
+        "Register a mine site of a miner or a partnership.",
+    ),
+    "admin.site_new.submit": Term("Талбай бүртгэх", "Register the site"),
+    "admin.owner": Term("Эзэмшигч", "Owner"),
+    "admin.site_id": Term("Талбайн дугаар", "Site id"),
+    "admin.site_id_hint": Term(
+        "Латин үсэг, тоо, зураас: жишээ нь SITE-BOLD-2.",
+        "Latin letters, digits and dashes: for example SITE-BOLD-2.",
+    ),
+    "admin.lat": Term("Өргөрөг", "Latitude"),
+    "admin.lon": Term("Уртраг", "Longitude"),
+    "admin.lat_hint": Term("Жишээ нь 48,23 (41,5-аас 52,2)", "For example 48.23 (41.5 to 52.2)"),
+    "admin.lon_hint": Term(
+        "Жишээ нь 104,78 (87,7-оос 119,9)", "For example 104.78 (87.7 to 119.9)"
+    ),
+    "admin.sites": Term("Уурхайн талбайнууд", "Mine sites"),
+    "admin.sites_none": Term("Бүртгэлтэй талбай алга.", "No mine sites registered."),
+    "admin.staff": Term("Ажилтнууд", "Staff"),
+    "admin.staff_none": Term("Ажилтан алга.", "No staff accounts yet."),
+    "admin.staff_new": Term("Ажилтан нэмэх", "Add a staff member"),
+    "admin.staff_new.submit": Term("Ажилтан нэмэх", "Add the staff member"),
+    "admin.display_name": Term("Нэр", "Name"),
+    "admin.username_hint": Term(
+        "Жижиг латин үсэг, тоо, цэг: жишээ нь bat.clerk.",
+        "Small Latin letters, digits and dots: for example bat.clerk.",
+    ),
+    "admin.password_hint": Term(
+        "Дор хаяж 10 тэмдэгт. Ажилтанд биечлэн дамжуулна уу.",
+        "At least 10 characters. Hand it to the staff member in person.",
+    ),
+    "admin.is_admin": Term(
+        "Администратор: энэ байгууллагын ажилтан, токеныг удирдана",
+        "Administrator: manages this actor's staff and tokens",
+    ),
+    "admin.is_admin_short": Term("Админ", "Admin"),
+    "admin.disable": Term("Идэвхгүй болгох", "Disable"),
+    "admin.disabled": Term("Идэвхгүй", "Disabled"),
+    "admin.tokens": Term("API токен", "API tokens"),
+    "admin.tokens_intro": Term(
+        "Програм, төхөөрөмж бүртгэлд хандахад ашиглана. Токеныг зөвхөн нэг удаа харуулна.",
+        "Programs and devices use these to reach the record. A token is shown only once.",
+    ),
+    "admin.tokens_none": Term("Токен алга.", "No tokens."),
+    "admin.token.label": Term("Зориулалт", "Label"),
+    "admin.token.label_hint": Term(
+        "Хэн, юунд ашиглахыг бичнэ үү: жишээ нь «Төвийн таблет 1».",
+        "Who uses it for what: for example “Counter tablet 1”.",
+    ),
+    "admin.token.created": Term("Олгосон", "Issued"),
+    "admin.token.issue": Term("Токен олгох", "Issue a token"),
+    "admin.token.new": Term("Шинэ токен", "The new token"),
+    "admin.token.once": Term(
+        "Токеныг одоо хуулж аюулгүй хадгална уу: дахин харуулахгүй.",
+        "Copy the token now and keep it safe: it will not be shown again.",
+    ),
+    "admin.token.id": Term("Токены дугаар", "Token id"),
+    "admin.revoke": Term("Хүчингүй болгох", "Revoke"),
+    "admin.revoked": Term("Хүчингүй", "Revoked"),
+    "admin.done.registered": Term("Оролцогч бүртгэгдлээ.", "The actor was registered."),
+    "admin.done.site": Term("Уурхайн талбай бүртгэгдлээ.", "The mine site was registered."),
+    "admin.done.staff": Term("Ажилтан нэмэгдлээ.", "The staff member was added."),
+    "admin.done.disabled": Term("Ажилтныг идэвхгүй болголоо.", "The staff member was disabled."),
+    "admin.done.revoked": Term("Токеныг хүчингүй болголоо.", "The token was revoked."),
+    "admin.error.whole_number": Term("Бүхэл тоо бичнэ үү.", "Write a whole number."),
+    "admin.error.label_long": Term("200 тэмдэгтээс ихгүй байх ёстой.", "At most 200 characters."),
+    "admin.rule.licence_dates": Term(
+        "Дуусах өдөр нь эхлэх өдрөөс өмнө байна.", "The licence ends before it begins."
+    ),
+    "admin.rule.buyer_kind": Term(
+        "Худалдан авагчид төрлийг сонгоно уу; бусад үүрэгт сонгохгүй.",
+        "Choose a kind for a buyer, and for no other role.",
+    ),
+    "admin.rule.outside_mongolia": Term(
+        "Энэ цэг Монгол Улсаас гадна байна: өргөрөг, уртрагийг шалгана уу.",
+        "This point is outside Mongolia: check the latitude and longitude.",
+    ),
+    "admin.rule.unknown_aimag": Term(
+        "Аймгийг жагсаалтаас сонгоно уу.", "Choose the aimag from the list."
+    ),
+    "admin.rule.not_a_site_owner": Term(
+        "Уурхайн талбайг зөвхөн бичил уурхайчин эсвэл нөхөрлөл эзэмшинэ.",
+        "A mine site belongs to a miner or a partnership only.",
+    ),
+    # centre -- runs, certificates, offers, cases, the day's register (centre.py) ---------
+    "nav.run": Term("Боловсруулалт", "Processing"),
+    "nav.offers": Term("Санал", "Offers"),
+    "nav.our_cases": Term("Хэрэг", "Cases"),
+    "nav.register": Term("Өдрийн бүртгэл", "Day register"),
+    "nav.certificates": Term("Гэрчилгээ", "Certificates"),
+    "stock.since": Term("Бүртгэсэн цаг", "Recorded at"),
+    "stock.actions": Term("Үйлдэл", "Actions"),
+    "stock.offer": Term("Санал болгох", "Offer"),
+    "run.title": Term("Боловсруулалт бүртгэх", "Record a processing run"),
+    "run.intro": Term(
+        "Нөөцөөс боловсруулсан хүдрийн багцуудыг сонгож, гарсан алтыг бүртгэнэ.",
+        "Choose the ore lots processed from stock and record the gold that came out.",
+    ),
+    "run.inputs": Term("Боловсруулсан хүдэр", "Ore processed"),
+    "run.inputs_hint": Term(
+        "Боловсруулсан багцуудыг чагтална. Хэрэглэсэн жинг кг-аар бичнэ: анхдагч нь "
+        "багцын бүх үлдэгдэл.",
+        "Tick the lots processed. The mass used is in kg: all that is left unless you change it.",
+    ),
+    "run.used": Term("Хэрэглэсэн жин", "Mass used"),
+    "run.no_ore": Term("Нөөцөд хүдэр алга.", "No ore in stock."),
+    "run.outputs": Term("Гарсан алт", "Gold out"),
+    "run.outputs_hint": Term(
+        "Гарсан алт бүрт шинэ багцын дугаар, хэлбэр, жинг (г эсвэл кг) бичнэ. Жинг мг хүртэл "
+        "яг бүртгэнэ.",
+        "For each gold output: a new lot number, its form and mass (g or kg), recorded "
+        "exactly to the mg.",
+    ),
+    "run.output_lot": Term("Алтны багц {n}", "Gold lot {n}"),
+    "run.gold_form": Term("Хэлбэр", "Form"),
+    "run.method": Term("Боловсруулах арга", "Processing method"),
+    "run.mercury_free": _page("label.mercury_free"),
+    "run.started_on": Term("Эхэлсэн өдөр", "Started on"),
+    "run.finished_on": Term("Дууссан өдөр", "Finished on"),
+    "run.id": Term("Боловсруулалтын дугаар", "Run number"),
+    "run.submit": Term("Боловсруулалтыг бүртгэх", "Record the run"),
+    "run.recorded": Term(
+        "Бүртгэгдлээ: {run} боловсруулалт. Гарсан алт нөөцөд орлоо.",
+        "Recorded: run {run}. The gold out is now in stock.",
+    ),
+    "run_method.gravity": Term("Гравитацийн (сэгсрэх ширээ)", "Gravity (shaking tables)"),
+    "run_method.flotation": Term("Флотаци", "Flotation"),
+    "run_method.cyanidation": Term("Цианидын уусгалт", "Cyanidation"),
+    "run_method.amalgamation": Term("Мөнгөн усаар амальгамжуулах", "Amalgamation (mercury)"),
+    "run_method.other": Term("Бусад", "Other"),
+    "error.gold_unit": Term("Нэгжийг сонгоно уу: г эсвэл кг.", "Choose a unit: g or kg."),
+    "error.gold_form": Term(
+        "Хэлбэрийг сонгоно уу: доре эсвэл баяжмал.", "Choose a form: doré or concentrate."
+    ),
+    "error.mass_mg": Term(
+        "Алтны жин бүхэл миллиграммаар илэрхийлэгдэх ёстой.",
+        "A gold mass must come to whole milligrams.",
+    ),
+    "error.inputs_required": Term(
+        "Дор хаяж нэг хүдрийн багц сонгоно уу.", "Choose at least one ore lot."
+    ),
+    "error.outputs_required": Term(
+        "Дор хаяж нэг алтны багц бичнэ үү.", "Write at least one gold lot."
+    ),
+    "error.run_method": Term("Боловсруулах аргыг сонгоно уу.", "Choose a processing method."),
+    "error.too_long": Term(
+        "Хэт урт байна (2000 тэмдэгт хүртэл).", "Too long (2000 characters at most)."
+    ),
+    "certs.title": Term("Гэрчилгээ", "Certificates"),
+    "certs.request": Term("Гэрчилгээ хүсэх", "Request a certificate"),
+    "certs.request_hint": Term(
+        "Систем багцын одоогийн байдлыг тусгасан шинэ гэрчилгээ олгож, өмнөхийг орлуулна.",
+        "The system issues a new certificate of the lot as it stands now, replacing the "
+        "previous one.",
+    ),
+    "certs.requested": Term(
+        "Хүсэлт бүртгэгдэж, гэрчилгээ олгогдлоо.", "Requested: the certificate was issued."
+    ),
+    "certs.refused": Term("Гэрчилгээ олгогдсонгүй.", "No certificate was issued."),
+    "certs.list": Term("Олгосон гэрчилгээ", "Certificates issued"),
+    "certs.none": Term(
+        "Энэ багцад гэрчилгээ олгоогүй байна.", "No certificate issued for this lot."
+    ),
+    "certs.issued": Term("Олгосон цаг", "Issued at"),
+    "certs.kind.gold_lot": _page("print.title.gold_lot"),
+    "certs.kind.ore_receipt": _page("print.title.ore_receipt"),
+    "certs.current": Term("Хүчинтэй", "Current"),
+    "certs.superseded": Term("Шинэчлэгдсэн", "Superseded"),
+    "certs.revoked": Term("Хүчингүй болсон", "Revoked"),
+    "offer.title": Term("Худалдан авагчид санал болгох", "Offer a lot to a buyer"),
+    "offer.intro": Term(
+        "Алтны багцыг худалдан авагчид шилжүүлэх санал. Худалдан авагч хүлээн авбал багц "
+        "түүнд шилжинэ; хүлээн авахаас өмнө саналыг цуцалж болно.",
+        "Offer a gold lot to a buyer. When the buyer accepts, the lot moves to them; until "
+        "then the offer can be cancelled.",
+    ),
+    "offer.lot": Term("Алтны багц", "Gold lot"),
+    "offer.buyer": Term("Худалдан авагч", "Buyer"),
+    "offer.already": Term("санал нээлттэй", "offer open"),
+    "offer.no_gold": Term("Нөөцөд алтны багц алга.", "No gold lot in stock."),
+    "offer.submit": Term("Санал илгээх", "Send the offer"),
+    "offers.title": Term("Шилжүүлэх санал", "Transfer offers"),
+    "offers.cancel": Term("Цуцлах", "Cancel"),
+    "offers.none_shown": Term("Энд санал алга.", "No offers here."),
+    "offers.done.offered": Term("Санал илгээгдлээ.", "The offer was sent."),
+    "offers.done.cancelled": Term("Санал цуцлагдлаа.", "The offer was cancelled."),
+    "offer_status.open": Term("Нээлттэй", "Open"),
+    "offer_status.accepted": Term("Хүлээн авсан", "Accepted"),
+    "offer_status.rejected": Term("Татгалзсан", "Rejected"),
+    "offer_status.cancelled": Term("Цуцалсан", "Cancelled"),
+    "offer_status.all": Term("Бүгд", "All"),
+    "cases.title": Term("Манай хэрэг", "Our cases"),
+    "cases.intro": Term(
+        "Манай төв болон багцуудын талаар нээгдсэн хэрэг. Хэрэг бүрд хариу өгнө үү.",
+        "Cases opened on our centre and its lots. Please answer each.",
+    ),
+    "cases.target": Term("Юуны тухай", "About"),
+    "cases.kind": Term("Төрөл", "Kind"),
+    "cases.category": Term("Ангилал", "Category"),
+    "cases.description": Term("Тайлбар", "Description"),
+    "cases.last_note": Term("Сүүлийн тэмдэглэл", "Last note"),
+    "cases.open": Term("Нээх", "Open"),
+    "cases.answer": Term("Хариу", "Answer"),
+    "cases.answer_hint": Term(
+        "Хариу бүртгэлд үүрд хадгалагдана: хувь хүний мэдээлэл бүү бичээрэй.",
+        "The answer is kept in the record for good: write no personal data.",
+    ),
+    "cases.submit": Term("Хариу илгээх", "Send the answer"),
+    "cases.answered": Term("Хариу бүртгэгдлээ.", "The answer was recorded."),
+    "register.title": Term("Хүдэр хүлээн авалтын өдрийн бүртгэл", "Ore delivery register"),
+    "register.day": Term("Өдөр", "Day"),
+    "register.show": Term("Харах", "Show"),
+    "register.count": Term("Хүлээн авалтын тоо", "Deliveries"),
+    "register.total": Term("Нийт жин", "Total mass"),
+    "register.no": Term("№", "No."),
+    "register.none": Term("Энэ өдөр хүдэр хүлээн аваагүй.", "No ore was received on this day."),
+    "register.checkpoint": _page("label.checkpoint"),
+    "register.size": Term("Бүртгэлийн хэмжээ (бичлэгийн тоо)", "Log size (entries)"),
+    "register.root": Term("Модны үндсэн хэш", "Root hash"),
+    "register.fingerprint": Term(
+        "Гарын үсэгтэй тэмдэглэлийн хурууны хээ (SHA-256)", "Signed note fingerprint (SHA-256)"
+    ),
+    "register.published": Term("Нийтэлсэн цаг", "Published at"),
+    "register.scan": Term(
+        "Аудитор: уншуулж нотолгоог татна уу.", "Auditors: scan to fetch the proof."
+    ),
+    "register.explain": Term(
+        "Энэ өдрийн бүх хүлээн авалт нь {size} бичлэгтэй бүртгэлийн гарын үсэгтэй шалгах "
+        "цэгт багтсан (сүүлийнх нь {index}-р бичлэг). QR код нь энэ бичлэг дээрх үндсэн "
+        "хэшид багтсаныг нотлох баталгааг нээнэ: хуудсан дээрх хэштэй тулгана уу.",
+        "Every delivery of this day is in the log's signed checkpoint of {size} entries (the "
+        "last one is entry {index}). The QR code opens the proof that this entry is under "
+        "the root hash: compare it with the one printed here.",
+    ),
+    "register.proof": Term("Нотолгоо:", "Proof:"),
+    "register.later": Term(
+        "Дараа нь бүртгэл өөрчлөгдөөгүйг шалгах: сүүлийн шалгах цэг ба нийцлийн нотолгоо:",
+        "To check later that the log was not rewritten: the latest checkpoint and the "
+        "consistency proof:",
+    ),
+    "register.no_checkpoint": Term(
+        "Шалгах цэг хараахан нийтлэгдээгүй байна. Хэсэг хугацааны дараа дахин хэвлэнэ үү.",
+        "No checkpoint covers this day yet. Print again in a little while.",
+    ),
 }
 
 

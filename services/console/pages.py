@@ -35,7 +35,16 @@ from services.console import glossary
 from services.html import csp_hash, inline_asset, page_headers
 from services.i18n import DEFAULT_LANG, LANGS, Lang
 from services.identity import Principal
-from services.roles import PROCESSING_CENTRE
+from services.roles import (
+    ADMINISTRATOR,
+    AUDITOR,
+    BUYER,
+    LABORATORY,
+    MINER,
+    PARTNERSHIP,
+    PROCESSING_CENTRE,
+    REGULATOR,
+)
 
 __all__ = ["LANG_COOKIE", "NAV", "PAGE_CSP", "Chrome", "NavItem", "choose_lang", "page"]
 
@@ -48,6 +57,8 @@ LANG_COOKIE_MAX_AGE: Final = 365 * 24 * 3600
 
 CONSOLE_CSS: Final = inline_asset(STATIC_DIR / "console.css")
 CONSOLE_JS: Final = inline_asset(STATIC_DIR / "console.js")
+OUTBOX_JS: Final = inline_asset(STATIC_DIR / "outbox.js")
+"""The offline outbox (services/console/offline.py), on every signed-in page."""
 PRINT_RULES: Final[dict[str, str]] = {
     "A6": "@page { size: A6 portrait; margin: 6mm; }",
     "A4": "@page { size: A4 portrait; margin: 12mm; }",
@@ -57,7 +68,10 @@ PRINT_RULES: Final[dict[str, str]] = {
 PAGE_CSP: Final = "; ".join(
     [
         "default-src 'none'",
-        f"script-src {csp_hash(CONSOLE_JS)}",
+        f"script-src {csp_hash(CONSOLE_JS)} {csp_hash(OUTBOX_JS)}",
+        # the outbox's and the passkeys' JSON calls, and the service worker (offline.py)
+        "connect-src 'self'",
+        "worker-src 'self'",
         "style-src " + " ".join(csp_hash(s) for s in (CONSOLE_CSS, *PRINT_RULES.values())),
         "img-src 'self' data:",
         "form-action 'self'",
@@ -82,6 +96,37 @@ NAV: Final[dict[str, tuple[NavItem, ...]]] = {
         NavItem("nav.deliver", "/app/centre/deliveries/new"),
         NavItem("nav.deliveries", "/app/centre/deliveries"),
         NavItem("nav.stock", "/app/centre/stock"),
+        NavItem("nav.run", "/app/centre/runs/new"),
+        NavItem("nav.offers", "/app/centre/offers"),
+        NavItem("nav.our_cases", "/app/centre/cases"),
+        NavItem("nav.register", "/app/centre/register"),
+    ),
+    BUYER: (
+        NavItem("nav.inbox", "/app/buyer"),
+        NavItem("nav.my_lots", "/app/buyer/lots"),
+    ),
+    MINER: (NavItem("nav.my_deliveries", "/app/miner"),),
+    PARTNERSHIP: (NavItem("nav.my_deliveries", "/app/miner"),),
+    LABORATORY: (
+        NavItem("nav.waiting", "/app/lab"),
+        NavItem("nav.assay", "/app/lab/assay"),
+    ),
+    REGULATOR: (
+        NavItem("nav.officer.cases", "/app/officer"),
+        NavItem("nav.officer.open", "/app/officer/cases/new"),
+        NavItem("nav.officer.reports", "/app/officer/reports"),
+    ),
+    AUDITOR: (
+        NavItem("nav.officer.cases", "/app/officer"),
+        NavItem("nav.officer.open", "/app/officer/cases/new"),
+        NavItem("nav.officer.reports", "/app/officer/reports"),
+    ),
+    ADMINISTRATOR: (
+        NavItem("nav.admin.actors", "/app/admin"),
+        NavItem("nav.admin.actor_new", "/app/admin/actors/new"),
+        NavItem("nav.admin.site_new", "/app/admin/sites/new"),
+        NavItem("nav.officer.cases", "/app/officer"),
+        NavItem("nav.officer.reports", "/app/officer/reports"),
     ),
 }
 """The navigation of each role; a role without entries gets the home page alone."""
@@ -171,6 +216,7 @@ def render(template: str, chrome: Chrome, /, **context: Any) -> str:
             chrome=chrome,
             css=CONSOLE_CSS,
             js=CONSOLE_JS,
+            outbox_js=OUTBOX_JS,
             print_rules=PRINT_RULES,
             langs=LANGS,
             **context,

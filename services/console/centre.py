@@ -1,0 +1,827 @@
+"""The processing centre's pages under `/app/centre`: today, deliveries (record, list,
+receipt), stock, processing runs, certificates, offers to buyers, answers to cases, the
+day's delivery register.
+
+Routes stay thin: read the form, ask the reads (`queries`), record through the event
+pipeline as the signed-in staff member (`kit.submit`), render (`pages.page`). Every form
+carries the session's CSRF token (checked before anything else) and, where it records an
+event, a key made when the form was rendered, used as the event's Idempotency-Key: a double
+submit records once. A refusal renders the form again with the rule in the page's language
+and the field marked; nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Final, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+
+from ledger.certificate import qr_text
+from ledger.sql import storage
+from services.certificates import images, verdict
+from services.certificates import pages as certificate_pages
+from services.console import centre_forms, centre_reads, forms, kit, queries
+from services.console.glossary import text
+from services.console.pages import choose_lang, page
+from services.errors import DomainError
+from services.html import page_headers
+from services.i18n import Lang
+from services.pipeline.service import Submission
+from services.reads import read_engine, read_session
+from services.roles import PROCESSING_CENTRE
+from services.staff.sessions import CurrentSession
+
+router = APIRouter(include_in_schema=False)
+
+# The event's fields (as the pipeline names them) and the form's field that states each.
+DELIVERY_FIELDS: Final[dict[str, str]] = {
+    "body.lot": "lot",
+    "body.miner": "miner_site",
+    "body.site": "miner_site",
+    "body.mass_g": "mass",
+    "body.mined_on": "mined_on",
+    "body.notes": "notes",
+}
+
+
+def _centre(request: Request, session: CurrentSession) -> HTMLResponse | None:
+    """None for a centre's staff, else the page saying the role may not see this (403)."""
+    return kit.role_refused(request, session, PROCESSING_CENTRE)
+
+
+@router.get("/app/centre", response_class=HTMLResponse)
+def centre_today(request: Request, session: kit.SessionDep) -> Response:
+    """Today's deliveries, the stock, the open offers, the open cases on the centre's lots."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    centre = session.principal.actor_id
+    day = kit.local_now(request).date().isoformat()
+    with read_session(request) as s:
+        today = queries.deliveries(s, centre, day=day)
+        stock = queries.stock(s, centre)
+        offers = queries.open_offers(s, centre)
+        cases = queries.open_cases(s, centre)
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/today.html",
+        chrome,
+        chose_lang=chose,
+        day=day,
+        today=today,
+        stock=stock,
+        offers=offers,
+        cases=cases,
+    )
+
+
+@router.get("/app/centre/deliveries", response_class=HTMLResponse)
+def centre_deliveries(
+    request: Request, session: kit.SessionDep, before: int | None = None, recorded: str = ""
+) -> Response:
+    """The ore the centre received, newest first, a page at a time."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    centre = session.principal.actor_id
+    with read_session(request) as s:
+        rows = queries.deliveries(s, centre, before=before)
+        just = queries.receipt(s, centre, recorded) if recorded else None
+    older = rows[-1].index if len(rows) == queries.PAGE_SIZE else None
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/deliveries.html",
+        chrome,
+        chose_lang=chose,
+        rows=rows,
+        older=older,
+        recorded=just.delivery if just is not None else None,
+    )
+
+
+def _blank_delivery(request: Request) -> dict[str, str]:
+    now = kit.local_now(request)
+    return {
+        "form_key": forms.form_key(),
+        "occurred_at": now.isoformat(),
+        "lot": forms.new_lot_id(now.date()),
+        "miner_site": "",
+        "mass": "",
+        "unit": "kg",
+        "mined_on": now.date().isoformat(),
+        "notes": "",
+        "today": now.date().isoformat(),
+    }
+
+
+def _delivery_page(
+    request: Request,
+    session: CurrentSession,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    problem_text: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    q = request.query_params.get("q", "")[:100]
+    with read_session(request) as s:
+        miners = queries.miner_choices(s, q)
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/deliver.html",
+        chrome,
+        status=status,
+        chose_lang=chose,
+        form=values,
+        miners=miners,
+        q=q,
+        errors=errors or {},
+        problem=bool(errors) or bool(problem_text),
+        problem_text=problem_text,
+    )
+
+
+@router.get("/app/centre/deliveries/new", response_class=HTMLResponse)
+def delivery_form(request: Request, session: kit.SessionDep) -> Response:
+    """The form to record an ore delivery."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    return _delivery_page(request, session, _blank_delivery(request))
+
+
+@router.post("/app/centre/deliveries/new", response_class=HTMLResponse)
+async def record_delivery(request: Request) -> Response:
+    """Record the delivery as the signed-in clerk, once per form key."""
+    session = await run_in_threadpool(kit.signed_in, request)
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    fields = await kit.read_form(request)
+    if not kit.csrf_ok(request, fields):
+        return kit.error_page(request, session, 403, "error.csrf")
+    lang, _ = choose_lang(request)
+    blank = _blank_delivery(request)
+    values = {k: fields.get(k, blank[k]) for k in blank if k != "today"}
+    values["today"] = blank["today"]
+    if not values["form_key"].startswith("console-") or len(values["form_key"]) > 80:
+        values["form_key"] = blank["form_key"]
+    try:
+        delivery = forms.parse_delivery(fields)
+    except forms.FormMistakes as exc:
+        errors = {name: text(lang, key) for name, key in exc.mistakes.items()}
+        return await run_in_threadpool(
+            _delivery_page, request, session, values, errors=errors, status=422
+        )
+    submission = Submission(
+        type="ore.delivered",
+        body=delivery.body(values["occurred_at"]),
+        idempotency_key=values["form_key"],
+    )
+    try:
+        await kit.submit(request, session, submission)
+    except DomainError as exc:
+        errors = {}
+        unplaced = []
+        for err in exc.errors:
+            name = DELIVERY_FIELDS.get(err.field or "")
+            if name is not None and name not in errors:
+                errors[name] = kit.words(err, lang)
+            else:
+                unplaced.append(kit.words(err, lang))
+        status = exc.status if exc.status in (403, 404, 409, 422) else 422
+        return await run_in_threadpool(
+            _delivery_page,
+            request,
+            session,
+            values,
+            errors=errors,
+            problem_text=" ".join(unplaced),
+            status=status,
+        )
+    return RedirectResponse(
+        f"/app/centre/deliveries?recorded={quote(delivery.lot)}", status_code=303
+    )
+
+
+@router.get("/app/centre/deliveries/{lot_id}/receipt", response_class=HTMLResponse)
+def delivery_receipt(request: Request, session: kit.SessionDep, lot_id: str) -> Response:
+    """The miner's receipt, to print on A6: miner, site, dates, mass, lot, the QR code of
+    the receipt certificate when one was issued."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    with read_session(request) as s:
+        found = queries.receipt(s, session.principal.actor_id, lot_id[:64])
+    if found is None:
+        return kit.error_page(request, session, 404, "error.404")
+    qr = None
+    if found.token is not None:
+        public_url = request.app.state.settings.public_url
+        qr = Markup(images.qr_svg(qr_text(public_url, found.token)))  # noqa: S704 - our SVG
+    chrome, chose = kit.chrome(request, session)
+    return page(request, "centre/receipt.html", chrome, chose_lang=chose, r=found, qr=qr)
+
+
+@router.get("/app/centre/stock", response_class=HTMLResponse)
+def centre_stock(request: Request, session: kit.SessionDep, run: str = "") -> Response:
+    """The lots the centre holds with mass left, and the totals per kind."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    with read_session(request) as s:
+        rows = queries.stock(s, session.principal.actor_id)
+    totals: dict[str, int] = {}
+    for lot in rows:
+        totals[lot.kind] = totals.get(lot.kind, 0) + lot.remaining
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/stock.html",
+        chrome,
+        chose_lang=chose,
+        rows=rows,
+        totals=sorted(totals.items(), key=lambda kv: kv[0] != "ore"),
+        run=run[:64],
+    )
+
+
+# -- refusals, shared by the forms below ------------------------------------------------------
+
+
+def _placed(exc: DomainError, lang: Lang, place: dict[str, str]) -> tuple[dict[str, str], str, int]:
+    """A pipeline refusal as the form shows it: the form fields at fault (event field ->
+    form field by `place`), the sentences of the rest, and the page's status."""
+    errors: dict[str, str] = {}
+    unplaced: list[str] = []
+    for err in exc.errors:
+        name = place.get(err.field or "")
+        if name is not None and name not in errors:
+            errors[name] = kit.words(err, lang)
+        else:
+            unplaced.append(kit.words(err, lang))
+    status = exc.status if exc.status in (403, 404, 409, 422) else 422
+    return errors, " ".join(unplaced), status
+
+
+def _form_key(value: str) -> str:
+    """The form's key if it is one the console made, else a fresh one."""
+    if value.startswith("console-") and len(value) <= 80:
+        return value
+    return forms.form_key()
+
+
+def _mistaken(exc: forms.FormMistakes, lang: Lang) -> dict[str, str]:
+    return {name: text(lang, key) for name, key in exc.mistakes.items()}
+
+
+# -- processing runs --------------------------------------------------------------------------
+
+
+def _blank_run(request: Request) -> dict[str, str]:
+    now = kit.local_now(request)
+    day = now.date()
+    out: dict[str, str] = {
+        "form_key": forms.form_key(),
+        "occurred_at": now.isoformat(),
+        "run": centre_forms.new_id("RUN", day),
+        "method": "gravity",
+        "mercury_free": "yes",
+        "started_on": day.isoformat(),
+        "finished_on": day.isoformat(),
+        "today": day.isoformat(),
+    }
+    for n in range(centre_forms.OUTPUT_ROWS):
+        out[f"out_lot_{n}"] = centre_forms.new_id("AU", day) if n == 0 else ""
+        out[f"out_form_{n}"] = "dore" if n == 0 else "concentrate"
+        out[f"out_mass_{n}"] = ""
+        out[f"out_unit_{n}"] = "g"
+    return out
+
+
+def _run_page(
+    request: Request,
+    session: CurrentSession,
+    values: dict[str, str],
+    used: dict[str, str],
+    ticked: set[str],
+    *,
+    errors: dict[str, str] | None = None,
+    problem_text: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    with read_session(request) as s:
+        ore = centre_reads.ore_left(s, session.principal.actor_id)
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/run.html",
+        chrome,
+        status=status,
+        chose_lang=chose,
+        form=values,
+        ore=ore,
+        used={o.lot: centre_forms.kg_text(o.remaining_g) for o in ore} | used,
+        ticked=ticked,
+        rows=range(centre_forms.OUTPUT_ROWS),
+        methods=centre_forms.METHODS,
+        errors=errors or {},
+        problem=bool(errors) or bool(problem_text),
+        problem_text=problem_text,
+    )
+
+
+@router.get("/app/centre/runs/new", response_class=HTMLResponse)
+def run_form(request: Request, session: kit.SessionDep) -> Response:
+    """The form to record a processing run: ore lots in, gold lots out."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    return _run_page(request, session, _blank_run(request), {}, set())
+
+
+@router.post("/app/centre/runs/new", response_class=HTMLResponse)
+async def record_run(request: Request) -> Response:
+    """Record the run as the signed-in staff member (`processing.recorded`), once per key."""
+    session = await run_in_threadpool(kit.signed_in, request)
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    pairs = await kit.read_form_multi(request)
+    fields = dict(pairs)
+    if not kit.csrf_ok(request, fields):
+        return kit.error_page(request, session, 403, "error.csrf")
+    lang, _ = choose_lang(request)
+    blank = _blank_run(request)
+    values = {k: fields.get(k, blank[k]) for k in blank if k != "today"}
+    values["today"] = blank["today"]
+    values["mercury_free"] = fields.get("mercury_free", "")
+    values["form_key"] = _form_key(values["form_key"])
+    used = {k[5:]: v for k, v in pairs if k.startswith("used.")}
+    ticked = {v for k, v in pairs if k == "use"}
+
+    def again(errors: dict[str, str], problem_text: str = "", status: int = 422) -> Response:
+        return _run_page(
+            request,
+            session,
+            values,
+            used,
+            ticked,
+            errors=errors,
+            problem_text=problem_text,
+            status=status,
+        )
+
+    try:
+        run = centre_forms.parse_run(pairs)
+    except forms.FormMistakes as exc:
+        return await run_in_threadpool(again, _mistaken(exc, lang))
+    place = {"body.run": "run", "body.method": "method", "body.mercury_free": "mercury_free"}
+    place |= {"body.started_on": "started_on", "body.finished_on": "finished_on"}
+    place |= {"body.outputs": "outputs", "body.tailings_g": "outputs"}
+    for i, (lot, _grams) in enumerate(run.inputs):
+        place[f"body.inputs.{i}.lot"] = place[f"body.inputs.{i}.mass_g"] = f"used.{lot}"
+    for i, n in enumerate(run.output_rows):
+        place[f"body.outputs.{i}.lot"] = f"out_lot_{n}"
+        place[f"body.outputs.{i}.mass_mg"] = f"out_mass_{n}"
+        place[f"body.outputs.{i}.form"] = f"out_form_{n}"
+    submission = Submission(
+        type="processing.recorded",
+        body=run.body(values["occurred_at"]),
+        idempotency_key=values["form_key"],
+    )
+    try:
+        await kit.submit(request, session, submission)
+    except DomainError as exc:
+        errors, unplaced, status = _placed(exc, lang, place)
+        return await run_in_threadpool(again, errors, unplaced, status)
+    return RedirectResponse(f"/app/centre/stock?run={quote(run.run)}", status_code=303)
+
+
+# -- certificates -----------------------------------------------------------------------------
+
+
+@router.get("/app/centre/lots/{lot_id}/certificates", response_class=HTMLResponse)
+def lot_certificates(request: Request, session: kit.SessionDep, lot_id: str) -> Response:
+    """A lot's certificates, newest first, and the button to request a new one."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    return _certificates_page(request, session, lot_id[:64])
+
+
+def _certificates_page(
+    request: Request,
+    session: CurrentSession,
+    lot_id: str,
+    *,
+    problem_text: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    with read_session(request) as s:
+        lot = centre_reads.own_lot(s, session.principal.actor_id, lot_id)
+        rows = centre_reads.certificates(s, lot_id) if lot is not None else []
+        shown = (
+            queries.StockLot(
+                lot.id, lot.kind, lot.form, lot.unit, lot.mass, lot.remaining, lot.created_at
+            )
+            if lot is not None
+            else None
+        )
+    if shown is None:
+        return kit.error_page(request, session, 404, "error.404")
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/certificates.html",
+        chrome,
+        status=status,
+        chose_lang=chose,
+        lot=shown,
+        rows=rows,
+        form_key=forms.form_key(),
+        occurred_at=kit.local_now(request).isoformat(),
+        requested=request.query_params.get("requested") == "1",
+        problem_text=problem_text,
+    )
+
+
+@router.post("/app/centre/lots/{lot_id}/certificates", response_class=HTMLResponse)
+async def request_certificate(request: Request, lot_id: str) -> Response:
+    """Ask for the gold lot's certificate (`certificate.requested`); the system issues it."""
+    session = await run_in_threadpool(kit.signed_in, request)
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    fields = await kit.read_form(request)
+    if not kit.csrf_ok(request, fields):
+        return kit.error_page(request, session, 403, "error.csrf")
+    lang, _ = choose_lang(request)
+    lot_id = lot_id[:64]
+    occurred_at = fields.get("occurred_at") or kit.local_now(request).isoformat()
+    submission = Submission(
+        type="certificate.requested",
+        body={"occurred_at": occurred_at, "lot": lot_id},
+        idempotency_key=_form_key(fields.get("form_key", "")),
+    )
+    try:
+        await kit.submit(request, session, submission)
+    except DomainError as exc:
+        _errors, unplaced, status = _placed(exc, lang, {})
+        return await run_in_threadpool(
+            lambda: _certificates_page(
+                request, session, lot_id, problem_text=unplaced, status=status
+            )
+        )
+    return RedirectResponse(
+        f"/app/centre/lots/{quote(lot_id)}/certificates?requested=1", status_code=303
+    )
+
+
+CERTIFICATE_HEADERS: Final = {
+    **page_headers(certificate_pages.PAGE_CSP),
+    "Cache-Control": "no-store",
+}
+
+
+@router.get("/app/centre/certificates/{certificate_id}/print", response_class=HTMLResponse)
+def certificate_print(
+    request: Request,
+    session: kit.SessionDep,
+    certificate_id: str,
+    size: Literal["A5", "A6"] = "A6",
+) -> Response:
+    """The certificate's printable page (the certificate pages' own: QR, facts, how to
+    verify), in the console's language."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    public_url = request.app.state.settings.public_url
+    with read_session(request) as s:
+        record = centre_reads.certificate(s, session.principal.actor_id, certificate_id[:32])
+        token = record.token if record is not None else None
+    if token is None:
+        return kit.error_page(request, session, 404, "error.404")
+    with storage.read_transaction(read_engine(request)) as conn:
+        view = verdict.check(conn, token, public_url)
+    lang, _ = choose_lang(request)
+    html = images.print_page(view, qr_text(public_url, token), size, lang)
+    return HTMLResponse(html, headers=CERTIFICATE_HEADERS)
+
+
+# -- offers to buyers -------------------------------------------------------------------------
+
+
+@router.get("/app/centre/offers", response_class=HTMLResponse)
+def centre_offers(
+    request: Request, session: kit.SessionDep, status: str = "open", done: str = ""
+) -> Response:
+    """The centre's transfer offers by status (open, accepted, rejected, cancelled, all);
+    an open one can be cancelled."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    chosen = status if status in centre_reads.OFFER_STATUSES else "all"
+    return _offers_page(request, session, chosen, done=done)
+
+
+def _offers_page(
+    request: Request,
+    session: CurrentSession,
+    status: str,
+    *,
+    done: str = "",
+    problem_text: str = "",
+    code: int = 200,
+) -> HTMLResponse:
+    with read_session(request) as s:
+        rows = centre_reads.offers(
+            s, session.principal.actor_id, None if status == "all" else status
+        )
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/offers.html",
+        chrome,
+        status=code,
+        chose_lang=chose,
+        rows=rows,
+        status_shown=status,
+        statuses=(*centre_reads.OFFER_STATUSES, "all"),
+        done=done if done in ("offered", "cancelled") else "",
+        problem_text=problem_text,
+        occurred_at=kit.local_now(request).isoformat(),
+        form_key=forms.form_key,
+    )
+
+
+def _blank_offer(request: Request) -> dict[str, str]:
+    now = kit.local_now(request)
+    return {
+        "form_key": forms.form_key(),
+        "occurred_at": now.isoformat(),
+        "offer": centre_forms.new_id("OFFER", now.date()),
+        "lot": request.query_params.get("lot", "")[:64],
+        "to": "",
+    }
+
+
+def _offer_page(
+    request: Request,
+    session: CurrentSession,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    problem_text: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    with read_session(request) as s:
+        lots = [g for g in centre_reads.gold_lots(s, session.principal.actor_id)]
+        buyers = centre_reads.buyers(s)
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/offer.html",
+        chrome,
+        status=status,
+        chose_lang=chose,
+        form=values,
+        lots=lots,
+        buyers=buyers,
+        errors=errors or {},
+        problem=bool(errors) or bool(problem_text),
+        problem_text=problem_text,
+    )
+
+
+@router.get("/app/centre/offers/new", response_class=HTMLResponse)
+def offer_form(request: Request, session: kit.SessionDep) -> Response:
+    """The form to offer a gold lot to a buyer."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    return _offer_page(request, session, _blank_offer(request))
+
+
+@router.post("/app/centre/offers/new", response_class=HTMLResponse)
+async def record_offer(request: Request) -> Response:
+    """Offer the lot to the buyer (`transfer.offered`), once per form key."""
+    session = await run_in_threadpool(kit.signed_in, request)
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    fields = await kit.read_form(request)
+    if not kit.csrf_ok(request, fields):
+        return kit.error_page(request, session, 403, "error.csrf")
+    lang, _ = choose_lang(request)
+    blank = _blank_offer(request)
+    values = {k: fields.get(k, blank[k]).strip() for k in blank}
+    values["form_key"] = _form_key(values["form_key"])
+    mistakes = {name: "error.required" for name in ("lot", "to", "offer") if not values[name]}
+    if mistakes:
+        errors = _mistaken(forms.FormMistakes(mistakes), lang)
+        return await run_in_threadpool(
+            lambda: _offer_page(request, session, values, errors=errors, status=422)
+        )
+    submission = Submission(
+        type="transfer.offered",
+        body={
+            "occurred_at": values["occurred_at"],
+            "offer": values["offer"],
+            "lot": values["lot"],
+            "to": values["to"],
+        },
+        idempotency_key=values["form_key"],
+    )
+    try:
+        await kit.submit(request, session, submission)
+    except DomainError as exc:
+        place = {"body.lot": "lot", "body.to": "to", "body.offer": "offer"}
+        errors, unplaced, status = _placed(exc, lang, place)
+        return await run_in_threadpool(
+            lambda: _offer_page(
+                request, session, values, errors=errors, problem_text=unplaced, status=status
+            )
+        )
+    return RedirectResponse("/app/centre/offers?status=open&done=offered", status_code=303)
+
+
+@router.post("/app/centre/offers/{offer_id}/cancel", response_class=HTMLResponse)
+async def cancel_offer(request: Request, offer_id: str) -> Response:
+    """Cancel an open offer the centre made (`transfer.cancelled`)."""
+    session = await run_in_threadpool(kit.signed_in, request)
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    fields = await kit.read_form(request)
+    if not kit.csrf_ok(request, fields):
+        return kit.error_page(request, session, 403, "error.csrf")
+    lang, _ = choose_lang(request)
+    body: dict[str, object] = {
+        "occurred_at": fields.get("occurred_at") or kit.local_now(request).isoformat(),
+        "offer": offer_id[:64],
+    }
+    submission = Submission(
+        type="transfer.cancelled",
+        body=body,
+        idempotency_key=_form_key(fields.get("form_key", "")),
+    )
+    try:
+        await kit.submit(request, session, submission)
+    except DomainError as exc:
+        _errors, unplaced, status = _placed(exc, lang, {})
+        return await run_in_threadpool(
+            lambda: _offers_page(request, session, "open", problem_text=unplaced, code=status)
+        )
+    return RedirectResponse("/app/centre/offers?status=cancelled&done=cancelled", status_code=303)
+
+
+# -- cases --------------------------------------------------------------------------------------
+
+
+@router.get("/app/centre/cases", response_class=HTMLResponse)
+def centre_cases(request: Request, session: kit.SessionDep) -> Response:
+    """The open cases on the centre and its lots."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    with read_session(request) as s:
+        rows = centre_reads.cases(s, session.principal.actor_id)
+    chrome, chose = kit.chrome(request, session)
+    return page(request, "centre/cases.html", chrome, chose_lang=chose, rows=rows)
+
+
+def _case_page(
+    request: Request,
+    session: CurrentSession,
+    case_id: str,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    problem_text: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    with read_session(request) as s:
+        found = centre_reads.case(s, session.principal.actor_id, case_id)
+    if found is None:
+        return kit.error_page(request, session, 404, "error.404")
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/case.html",
+        chrome,
+        status=status,
+        chose_lang=chose,
+        c=found,
+        form=values,
+        answered=request.query_params.get("answered") == "1",
+        errors=errors or {},
+        problem=bool(errors) or bool(problem_text),
+        problem_text=problem_text,
+    )
+
+
+def _blank_answer(request: Request) -> dict[str, str]:
+    return {
+        "form_key": forms.form_key(),
+        "occurred_at": kit.local_now(request).isoformat(),
+        "response": "",
+    }
+
+
+@router.get("/app/centre/cases/{case_id}", response_class=HTMLResponse)
+def centre_case(request: Request, session: kit.SessionDep, case_id: str) -> Response:
+    """A case on the centre or its lots: what it says, and the form to answer it."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    return _case_page(request, session, case_id[:64], _blank_answer(request))
+
+
+@router.post("/app/centre/cases/{case_id}", response_class=HTMLResponse)
+async def answer_case(request: Request, case_id: str) -> Response:
+    """Answer the case (`case.responded`) as the signed-in staff member, once per key."""
+    session = await run_in_threadpool(kit.signed_in, request)
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    fields = await kit.read_form(request)
+    if not kit.csrf_ok(request, fields):
+        return kit.error_page(request, session, 403, "error.csrf")
+    lang, _ = choose_lang(request)
+    case_id = case_id[:64]
+    blank = _blank_answer(request)
+    values = {k: fields.get(k, blank[k]) for k in blank}
+    values["form_key"] = _form_key(values["form_key"])
+    with read_session(request) as s:
+        if centre_reads.case(s, session.principal.actor_id, case_id) is None:
+            return kit.error_page(request, session, 404, "error.404")
+    try:
+        answer = centre_forms.parse_answer(fields)
+    except forms.FormMistakes as exc:
+        errors = _mistaken(exc, lang)
+        return await run_in_threadpool(
+            lambda: _case_page(request, session, case_id, values, errors=errors, status=422)
+        )
+    submission = Submission(
+        type="case.responded",
+        body={"occurred_at": values["occurred_at"], "case": case_id, "response": answer},
+        idempotency_key=values["form_key"],
+    )
+    try:
+        await kit.submit(request, session, submission)
+    except DomainError as exc:
+        errors, unplaced, status = _placed(exc, lang, {"body.response": "response"})
+        return await run_in_threadpool(
+            lambda: _case_page(
+                request,
+                session,
+                case_id,
+                values,
+                errors=errors,
+                problem_text=unplaced,
+                status=status,
+            )
+        )
+    return RedirectResponse(f"/app/centre/cases/{quote(case_id)}?answered=1", status_code=303)
+
+
+# -- the day's delivery register ----------------------------------------------------------------
+
+
+@router.get("/app/centre/register", response_class=HTMLResponse)
+def delivery_register(request: Request, session: kit.SessionDep, day: str = "") -> Response:
+    """Every delivery of a day with its totals, and the checkpoint that covers the last one:
+    its size, root hash and signed note's fingerprint, with a QR code of the inclusion proof
+    an auditor fetches to check it (A4)."""
+    if (refused := _centre(request, session)) is not None:
+        return refused
+    today = kit.local_now(request).date()
+    try:
+        chosen = date.fromisoformat(day) if day else today
+    except ValueError:
+        chosen = today
+    with read_session(request) as s:
+        found = centre_reads.register(s, session.principal.actor_id, chosen)
+    public_url = str(request.app.state.settings.public_url).rstrip("/")
+    proof_url = checkpoint_url = consistency_url = ""
+    qr = None
+    if found.checkpoint is not None and found.rows:
+        size = found.checkpoint.size
+        proof_url = (
+            f"{public_url}/log/proof/inclusion?index={found.rows[-1].index}&tree_size={size}"
+        )
+        checkpoint_url = f"{public_url}/log/checkpoint"
+        consistency_url = f"{public_url}/log/proof/consistency?first={size}&second={found.log_size}"
+        qr = Markup(images.qr_svg(proof_url))  # noqa: S704 - our own SVG
+    chrome, chose = kit.chrome(request, session)
+    return page(
+        request,
+        "centre/register.html",
+        chrome,
+        chose_lang=chose,
+        reg=found,
+        day=chosen.isoformat(),
+        today=today.isoformat(),
+        qr=qr,
+        proof_url=proof_url,
+        checkpoint_url=checkpoint_url,
+        consistency_url=consistency_url,
+        fingerprint=_groups(found.checkpoint.note_sha256) if found.checkpoint else "",
+        root=_groups(found.checkpoint.root_hex) if found.checkpoint else "",
+    )
+
+
+def _groups(hex_text: str, width: int = 8) -> str:
+    """A long hex string in groups (easier to compare by eye and to wrap on paper)."""
+    return " ".join(hex_text[i : i + width] for i in range(0, len(hex_text), width))

@@ -1,0 +1,156 @@
+"""What every role's pages share: the page's chrome (language, who is signed in), the
+signed-in session as a dependency, reading a form, the CSRF check, the error page, the
+refusal's words, and recording an event through the pipeline as the signed-in staff member.
+
+A role's module (centre.py, buyer.py, ...) imports these and keeps its own routes thin:
+read the form, ask the reads, record with :func:`submit`, render with `pages.page`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Final, cast
+from urllib.parse import parse_qsl, quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
+
+from services.console.glossary import text
+from services.console.pages import Chrome, choose_lang, page
+from services.errors import Conflict, DomainError
+from services.field_errors import FieldError
+from services.i18n import Lang
+from services.pipeline.committer import EventCommitter
+from services.pipeline.service import Submission
+from services.problem_texts import RULES, rule_sentence
+from services.staff import sessions
+from services.staff.sessions import CSRF_FIELD, CurrentSession
+
+__all__ = [
+    "LOCAL_TIME",
+    "MAX_FORM_BYTES",
+    "SessionDep",
+    "chrome",
+    "csrf_ok",
+    "error_page",
+    "local_now",
+    "read_form",
+    "read_form_multi",
+    "role_refused",
+    "signed_in",
+    "submit",
+    "words",
+]
+
+LOCAL_TIME: Final = timezone(timedelta(hours=8))
+"""The counter's clock: Ulaanbaatar time (a setting per centre once western aimags
+(UTC+7) use the console)."""
+MAX_FORM_BYTES: Final = 16_384
+
+
+def chrome(request: Request, session: CurrentSession | None) -> tuple[Chrome, bool]:
+    """What the layout shows around the page, and whether the reader just chose the
+    language (then `pages.page` keeps it in its cookie)."""
+    lang, chose = choose_lang(request)
+    found = Chrome(
+        lang=lang,
+        path=request.url.path,
+        query=dict(request.query_params),
+        principal=session.principal if session is not None else None,
+        username=session.username if session is not None else "",
+        csrf=session.csrf_token if session is not None else "",
+    )
+    return found, chose
+
+
+def signed_in(request: Request) -> CurrentSession:
+    """The signed-in session, else a redirect (303) to the sign-in page and back here."""
+    found = sessions.current_session(request)
+    if found is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, headers={"Location": "/app/sign-in?next=" + quote(here)})
+    return found
+
+
+SessionDep = Annotated[CurrentSession, Depends(signed_in)]
+
+
+async def read_form_multi(request: Request) -> list[tuple[str, str]]:
+    """An urlencoded form's fields in order, repeated names kept (checkboxes); bounded."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return []
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return []
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form's fields (the last value of a repeated name); bounded."""
+    return dict(await read_form_multi(request))
+
+
+def error_page(
+    request: Request, session: CurrentSession | None, status: int, key: str
+) -> HTMLResponse:
+    """The error page (403, 404, CSRF) with the glossary's sentence `key`."""
+    found, chose = chrome(request, session)
+    return page(request, "error.html", found, status=status, chose_lang=chose, message=key)
+
+
+def role_refused(request: Request, session: CurrentSession, role: str) -> HTMLResponse | None:
+    """None for staff of an actor in `role`, else the page saying the role may not see
+    this (403)."""
+    if session.principal.role == role:
+        return None
+    return error_page(request, session, 403, "error.403")
+
+
+def csrf_ok(request: Request, fields: dict[str, str]) -> bool:
+    """Whether the form carries the session's CSRF token."""
+    try:
+        sessions.check_csrf(request, fields.get(CSRF_FIELD))
+    except DomainError:
+        return False
+    return True
+
+
+def local_now(request: Request) -> datetime:
+    """The pipeline's clock at the counter (`LOCAL_TIME`), to the second."""
+    return sessions.clock(request).astimezone(LOCAL_TIME).replace(microsecond=0)
+
+
+# Refusals said in the form's own terms (a bound in grams, said in tonnes).
+FORM_WORDS: Final[dict[tuple[str, str], str]] = {
+    ("body.mass_g", "less-than-equal"): "error.mass_max",
+}
+
+
+def words(err: FieldError, lang: Lang) -> str:
+    """A refusal's sentence for the form: the rule in the page's language (Mongolian
+    without the service's English specifics)."""
+    key = FORM_WORDS.get((err.field or "", err.rule))
+    if key is not None:
+        return text(lang, key)
+    said = RULES.get(err.rule)
+    if said is not None and lang == "mn":
+        return said(lang)
+    return rule_sentence(err, lang)
+
+
+async def submit(request: Request, session: CurrentSession, submission: Submission) -> None:
+    """Record one event through the pipeline's group committer as the session's principal;
+    a second submit of the same form while the first is in flight waits for it."""
+    committer = cast(EventCommitter, request.app.state.committer)
+    for attempt in range(3):
+        future = committer.submit_nowait(session.principal, submission)
+        try:
+            await asyncio.wrap_future(future)
+            return
+        except Conflict as exc:
+            if exc.rule != "idempotency-key-in-flight" or attempt == 2:
+                raise
+            await asyncio.sleep(0.2)
