@@ -159,7 +159,9 @@ class MapProof:
     def from_bytes(cls, data: bytes) -> MapProof:
         """Parse the binary form strictly: exact length, flag 0 or 1, no trailing bytes."""
         if len(data) > MAX_PROOF_BYTES:
-            raise MalformedProof(f"a map proof has at most {MAX_PROOF_BYTES} bytes, got {len(data)}")
+            raise MalformedProof(
+                f"a map proof has at most {MAX_PROOF_BYTES} bytes, got {len(data)}"
+            )
         if len(data) < HASH_SIZE + 1:
             raise MalformedProof(f"a map proof has at least 33 bytes, got {len(data)}")
         bitmap, flag = data[:HASH_SIZE], data[HASH_SIZE]
@@ -196,7 +198,7 @@ class MapProof:
             raise MalformedProof("a map proof must be a JSON object")
         if set(value) not in ({"bitmap", "siblings"}, {"bitmap", "siblings", "other"}):
             raise MalformedProof(
-                f"a map proof has the fields bitmap, siblings and perhaps other, got {sorted(value)}"
+                f"a map proof has the fields bitmap, siblings (and other), got {sorted(value)}"
             )
         siblings = value["siblings"]
         if not isinstance(siblings, list) or len(siblings) > MAX_SIBLINGS:
@@ -291,7 +293,15 @@ class StateMap:
     one path: O(depth) dict reads and hashes, about log2(n) + 1.3.
     """
 
-    __slots__ = ("_dirty_nodes", "_dirty_values", "_interior", "_root", "_tips", "_values")
+    __slots__ = (
+        "_dirty_nodes",
+        "_dirty_tips",
+        "_dirty_values",
+        "_interior",
+        "_root",
+        "_tips",
+        "_values",
+    )
 
     def __init__(self, entries: Mapping[bytes, bytes] | None = None) -> None:
         """Build the map of ``entries`` in one pass over the sorted keys (one hash per node)."""
@@ -300,6 +310,7 @@ class StateMap:
         self._tips: dict[int, bytes] = {}
         self._dirty_values: set[bytes] = set()
         self._dirty_nodes: set[int] = set()
+        self._dirty_tips: set[int] = set()
         self._root = EMPTY_ROOT
         if entries:
             for key, value in entries.items():
@@ -310,7 +321,7 @@ class StateMap:
             self._root = self._build(ints, 0, len(ints), 0)
             self._dirty_values.update(self._values)
             self._dirty_nodes.update(self._interior)
-            self._dirty_nodes.update(self._tips)
+            self._dirty_tips.update(self._tips)
 
     def _build(self, ints: list[int], lo: int, hi: int, depth: int) -> bytes:
         k = ints[lo]
@@ -391,15 +402,19 @@ class StateMap:
 
     def _rehash_up(self, k: int, depth: int, h: bytes) -> None:
         """Store the new hashes from the parent of the path node at ``depth`` to the root."""
-        interior = self._interior
-        dirty = self._dirty_nodes
-        for d in range(depth, 0, -1):
-            node = (1 << d) | (k >> (KEY_BITS - d))
-            sibling = self._hash_at(node ^ 1)
-            h = hash_map_node(sibling, h) if node & 1 else hash_map_node(h, sibling)
-            parent = node >> 1
-            interior[parent] = h
-            dirty.add(parent)
+        interior, tips, values, dirty = self._interior, self._tips, self._values, self._dirty_nodes
+        node = (1 << depth) | (k >> (KEY_BITS - depth))
+        while node > 1:  # _hash_at and hash_map_node inlined: this loop is most of an update
+            sibling = interior.get(node ^ 1)
+            if sibling is None:
+                key = tips.get(node ^ 1)
+                sibling = (
+                    EMPTY_ROOT if key is None else _sha256(LEAF_TAG + key + values[key]).digest()
+                )
+            h = _sha256(NODE_TAG + sibling + h if node & 1 else NODE_TAG + h + sibling).digest()
+            node >>= 1
+            interior[node] = h
+            dirty.add(node)
         self._root = h
 
     def set(self, key: bytes, value: bytes) -> bytes:
@@ -417,7 +432,7 @@ class StateMap:
         h = hash_map_leaf(key, value)
         if other is None or other == key:
             self._tips[node] = key
-            self._dirty_nodes.add(node)
+            self._dirty_tips.add(node)
         else:
             # Split the other key's tip: both leaves go one level below their common prefix.
             o = int.from_bytes(other, "big")
@@ -429,7 +444,8 @@ class StateMap:
             h_other = hash_map_leaf(other, self._values[other])
             h = hash_map_node(h_other, h) if mine & 1 else hash_map_node(h, h_other)
             self._interior[mine >> 1] = h
-            self._dirty_nodes.update((node, mine, theirs, mine >> 1))
+            self._dirty_tips.update((node, mine, theirs))
+            self._dirty_nodes.add(mine >> 1)
             for d in range(common, depth, -1):  # one-sided nodes from the split up to `depth`
                 here = _node_id(k, d)
                 h = hash_map_node(EMPTY_ROOT, h) if here & 1 else hash_map_node(h, EMPTY_ROOT)
@@ -450,7 +466,7 @@ class StateMap:
         node = _node_id(k, depth)
         assert self._tips.get(node) == key, "a present key has its tip on its path"
         del self._tips[node]
-        self._dirty_nodes.add(node)
+        self._dirty_tips.add(node)
         if depth == 0:
             self._root = EMPTY_ROOT
             return self._root
@@ -460,7 +476,7 @@ class StateMap:
             return self._root
         # The sibling is a lone leaf: it moves up while the subtree above holds only it.
         del self._tips[node ^ 1]
-        self._dirty_nodes.add(node ^ 1)
+        self._dirty_tips.add(node ^ 1)
         up = depth - 1
         while True:
             del self._interior[_node_id(k, up)]
@@ -472,6 +488,7 @@ class StateMap:
                 break
             up -= 1
         self._tips[_node_id(k, up)] = survivor
+        self._dirty_tips.add(_node_id(k, up))
         self._rehash_up(k, up, hash_map_leaf(survivor, self._values[survivor]))
         return self._root
 
@@ -500,10 +517,11 @@ class StateMap:
         changes = MapChanges(
             values={key: self._values.get(key) for key in self._dirty_values},
             interior={node: self._interior.get(node) for node in self._dirty_nodes},
-            tips={node: self._tips.get(node) for node in self._dirty_nodes},
+            tips={node: self._tips.get(node) for node in self._dirty_tips},
         )
         self._dirty_values = set()
         self._dirty_nodes = set()
+        self._dirty_tips = set()
         return changes
 
 
