@@ -89,6 +89,15 @@ class ChainBroken(VerificationError):
     """An entry whose index or previous-hash link does not follow its predecessor."""
 
 
+class StateProjectionError(VerificationError):
+    """An entry the pure lot projection (`ledger.lotstate`) cannot apply: the log says
+    something its service could not have recorded. `index` is the entry's."""
+
+    def __init__(self, *args: object, index: int = -1, field: str | None = None) -> None:
+        super().__init__(*args, field=field)
+        self.index = index
+
+
 class BackupInvalid(VerificationError):
     """A backup file refused: `what` names the part at fault (``entry 17``, ``checkpoint at
     size 40``, ``trailer``, ``line 3``), `kind` the failure (an audit failure kind such as

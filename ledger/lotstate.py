@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ledger.entry import Entry
-from ledger.errors import ChainBroken, VerificationError
+from ledger.errors import ChainBroken, StateProjectionError
 from ledger.statemap import LotState
 
 __all__ = [
@@ -110,13 +110,8 @@ _CASE_STATUS: Final = {
 }
 
 
-class StateProjectionError(VerificationError):
-    """An entry the lot projection cannot apply: the log says something its service could
-    not have recorded. ``index`` is the entry's."""
-
-    def __init__(self, index: int, message: str) -> None:
-        self.index = index
-        super().__init__(f"entry {index}: {message}")
+def _failed(index: int, message: str) -> StateProjectionError:
+    return StateProjectionError(f"entry {index}: {message}", index=index)
 
 
 @dataclass
@@ -249,9 +244,7 @@ class LotStates:
         (the projection is broken from then on).
         """
         if self._broken is not None:
-            raise StateProjectionError(
-                entry.index, f"the projection broke at entry {self._broken} and applies no more"
-            )
+            raise _failed(entry.index, f"the projection broke at entry {self._broken}")
         if entry.index != self._size:
             raise ChainBroken(
                 f"lot states: expected entry {self._size} next, got entry {entry.index}"
@@ -263,10 +256,10 @@ class LotStates:
                 touched = project(self, entry.index, entry.event.actor, entry.event.body)
             except _Bad as exc:
                 self._broken = entry.index
-                raise StateProjectionError(entry.index, f"{entry.event.type}: {exc}") from None
+                raise _failed(entry.index, f"{entry.event.type}: {exc}") from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 self._broken = entry.index
-                raise StateProjectionError(
+                raise _failed(
                     entry.index, f"{entry.event.type}: malformed body ({exc!r})"[:300]
                 ) from None
             for lot_id in touched:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
+import functools
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, Future
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -36,6 +40,9 @@ whole record without trusting the server: RFC 9162 Merkle proofs, C2SP signed ch
 Ed25519 receipts on every entry. Base64 is standard with padding.
 """
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 def _publish_event_bodies(app: FastAPI) -> None:
     """Make the OpenAPI document show every event body: `EventIn` (a `type` and a
@@ -56,23 +63,120 @@ class Liveness(BaseModel):
     status: str
 
 
+class _DaemonThreads(Executor):
+    """At most `workers` threads that never hold the process at exit.
+
+    Not a ThreadPoolExecutor: since Python 3.9 its threads are joined at interpreter exit
+    (threading._register_atexit), and a thread stuck in the database driver's socket read
+    stays stuck until the database answers. On a database that accepts TCP and never
+    answers (hung, or stopped with SIGSTOP; its kernel still acknowledges every packet and
+    keepalive) no libpq setting ends that read (`statement_timeout` is the server's own,
+    `tcp_user_timeout` and keepalives only see a peer that has gone), so Ctrl-C left the
+    process hanging forever after "Application shutdown complete". The work given here only
+    reads (a readiness probe, a token look-up) and the caller has already answered 503, so
+    abandoning it at exit loses nothing: the threads are daemon threads.
+    """
+
+    def __init__(self, workers: int, prefix: str) -> None:
+        self._workers = workers
+        self._prefix = prefix
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._work.put((future, functools.partial(fn, *args, **kwargs)))
+            # as ThreadPoolExecutor: a new thread only when none is idle, up to `workers`
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._workers:
+                name = f"{self._prefix}_{len(self._threads)}"
+                thread = threading.Thread(target=self._run, name=name, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, call = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(call())
+                except BaseException as exc:  # as ThreadPoolExecutor: the caller gets it
+                    future.set_exception(exc)
+            del item, future, call
+            self._idle.release()
+        self._work.put(None)  # and the next thread ends too
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+        if cancel_futures:
+            with contextlib.suppress(queue.Empty):
+                while (item := self._work.get_nowait()) is not None:
+                    item[0].cancel()
+        self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 class _Threads:
     """A thread pool that is made when first needed and again after a shutdown."""
 
     def __init__(self, workers: int, prefix: str) -> None:
         self._workers = workers
         self._prefix = prefix
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Executor | None = None
 
-    def __call__(self) -> ThreadPoolExecutor:
+    def __call__(self) -> Executor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=self._prefix)
+            self._pool = _DaemonThreads(self._workers, self._prefix)
         return self._pool
 
     def shutdown(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _OneProbe:
+    """One readiness probe of the database in flight at a time, bounded by `timeout`.
+
+    A probe that comes while another runs shares its answer, within the same bound counted
+    from that one's start; past the bound (a hung database: its thread is stuck in the
+    driver) it is told at once that the database did not answer, instead of sending one
+    more thread to get stuck behind it.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._threads = _Threads(1, "altan-probe")
+        self._running: asyncio.Future[int] | None = None
+        self._deadline = 0.0
+
+    async def __call__(self, size: Callable[[], int]) -> int:
+        """`size()` on the probe's thread; TimeoutError past the bound."""
+        loop = asyncio.get_running_loop()
+        if self._running is None or self._running.done():
+            running = loop.run_in_executor(self._threads(), size)
+            # retrieved here, so that a late failure nobody awaits any more is not logged
+            running.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._running, self._deadline = running, loop.time() + self._timeout
+        remaining = self._deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError
+        return await asyncio.wait_for(asyncio.shield(self._running), remaining)
+
+    def shutdown(self) -> None:
+        self._running = None  # a future of this loop; the app may start again on another
+        self._threads.shutdown()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # checks before a body is read): a hung database queues them here, not in the routes'.
     # Made anew at each start: an app may be started and stopped more than once (tests,
     # schemathesis), and a pool that was shut down takes no more work.
-    probe_pool = _Threads(2, "altan-probe")
+    probe = _OneProbe(cfg.readiness_timeout_s)
     auth_pool = _Threads(4, "altan-auth")
 
     @asynccontextmanager
@@ -104,7 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.committer.close()
-            probe_pool.shutdown()
+            probe.shutdown()
             auth_pool.shutdown()
             runtime.close()
             logging_setup.undo()
@@ -149,11 +253,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def database_answers(log: Log) -> int | JSONResponse:
         """The log's size, or a 503 problem when the database has not answered within
         ALTAN_READINESS_TIMEOUT_S."""
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(probe_pool(), log.size), cfg.readiness_timeout_s
-            )
+            return await probe(log.size)
         except (TimeoutError, SQLAlchemyError, LedgerError) as exc:
             # the type only: a database error's text may name the statement
             problems.log.warning("readiness: the database did not answer (%s)", type(exc).__name__)

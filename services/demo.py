@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.commitment import commit, new_salt
+from services import roles
 from services.identity import Principal
 from services.pipeline.service import EventService, Submission
 
@@ -42,10 +43,10 @@ BUYERS = [
     ("buyer:trader-0007", "trader"),
     ("buyer:trader-0113", "trader"),
 ]
-ADMIN = Principal("admin:root", "administrator")
-REGULATOR = Principal("regulator:mrpam", "regulator")
-AUDITOR = Principal("auditor:asm-federation", "auditor")
-LAB = Principal("lab:bom-darkhan", "laboratory")
+ADMIN = Principal("admin:root", roles.ADMINISTRATOR)
+REGULATOR = Principal("regulator:mrpam", roles.REGULATOR)
+AUDITOR = Principal("auditor:asm-federation", roles.AUDITOR)
+LAB = Principal("lab:bom-darkhan", roles.LABORATORY)
 BATCH = 200
 
 
@@ -79,9 +80,9 @@ def _sub(type_: str, body: dict[str, Any], private: dict[str, Any] | None = None
 def _setup(s: Season) -> Iterator[tuple[Principal, Submission]]:
     t = s.when()
     for actor, role in [
-        (REGULATOR.actor_id, "regulator"),
-        (AUDITOR.actor_id, "auditor"),
-        (LAB.actor_id, "laboratory"),
+        (REGULATOR.actor_id, roles.REGULATOR),
+        (AUDITOR.actor_id, roles.AUDITOR),
+        (LAB.actor_id, roles.LABORATORY),
     ]:
         yield ADMIN, _sub("actor.registered", {"occurred_at": t, "actor": actor, "role": role})
     for actor, aimag, soum in CENTRES:
@@ -92,7 +93,7 @@ def _setup(s: Season) -> Iterator[tuple[Principal, Submission]]:
                 {
                     "occurred_at": t,
                     "actor": actor,
-                    "role": "processing_centre",
+                    "role": roles.PROCESSING_CENTRE,
                     "licence": {
                         "number": f"PC-{soum[:3].upper()}-2008",
                         "valid_from": "2008-06-01",
@@ -107,7 +108,7 @@ def _setup(s: Season) -> Iterator[tuple[Principal, Submission]]:
             ADMIN,
             _sub(
                 "actor.registered",
-                {"occurred_at": t, "actor": actor, "role": "buyer", "buyer_kind": kind},
+                {"occurred_at": t, "actor": actor, "role": roles.BUYER, "buyer_kind": kind},
             ),
         )
 
@@ -129,7 +130,7 @@ def _partnership(s: Season) -> Iterator[tuple[Principal, Submission]]:
             {
                 "occurred_at": t,
                 "actor": actor,
-                "role": "partnership",
+                "role": roles.PARTNERSHIP,
                 "members": s.rnd.randint(3, 10),
                 "region": {"aimag": aimag, "soum": soum},
                 "licence": {
@@ -167,7 +168,7 @@ def _delivery(s: Season) -> Iterator[tuple[Principal, Submission]]:
     t = s.when()
     s.ore[centre].append((lot, grams, actor))
     yield (
-        Principal(centre, "processing_centre"),
+        Principal(centre, roles.PROCESSING_CENTRE),
         _sub(
             "ore.delivered",
             {
@@ -193,7 +194,7 @@ def _processing(s: Season, centre: str) -> Iterator[tuple[Principal, Submission]
     gold_mg = max(1, int(ore_g * grade / 1000))
     lot, t = s.next_id("AU"), s.when()
     yield (
-        Principal(centre, "processing_centre"),
+        Principal(centre, roles.PROCESSING_CENTRE),
         _sub(
             "processing.recorded",
             {
@@ -218,7 +219,7 @@ def _processing(s: Season, centre: str) -> Iterator[tuple[Principal, Submission]
     )
     # every gold lot is certified before it is offered; a sale then reissues it to the buyer
     yield (
-        Principal(centre, "processing_centre"),
+        Principal(centre, roles.PROCESSING_CENTRE),
         _sub("certificate.requested", {"occurred_at": t, "lot": lot}),
     )
     s.gold.append((lot, centre))
@@ -234,7 +235,7 @@ def _offer(s: Season) -> Iterator[tuple[Principal, Submission]]:
     }
     salt, offer = new_salt(), s.next_id("OFFER")
     yield (
-        Principal(centre, "processing_centre"),
+        Principal(centre, roles.PROCESSING_CENTRE),
         _sub(
             "transfer.offered",
             {
@@ -254,12 +255,12 @@ def _answer(s: Season) -> Iterator[tuple[Principal, Submission]]:
     offer, _lot, buyer = s.offers.pop(0)
     if s.rnd.random() < 0.85:
         yield (
-            Principal(buyer, "buyer"),
+            Principal(buyer, roles.BUYER),
             _sub("transfer.accepted", {"occurred_at": s.when(), "offer": offer}),
         )
     else:
         yield (
-            Principal(buyer, "buyer"),
+            Principal(buyer, roles.BUYER),
             _sub(
                 "transfer.rejected",
                 {"occurred_at": s.when(), "offer": offer, "reason": "fineness below contract"},

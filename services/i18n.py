@@ -138,6 +138,11 @@ MN: Final[dict[str, str]] = {
     "check.ok": "Тэнцсэн",
     "check.failed": "Тэнцээгүй",
     "check.skipped": "Шалгаагүй",
+    "check.fact": "Мэдээлэл",
+    "check.receipt_processed": "Хүдрийг {date}-нд боловсруулсан"
+    " (баримт нь хүлээлгэн өгснийг бүртгэдэг; хүдрийг цааш нь дагадаггүй).",
+    "check.receipt_processed_since": "Хүдрийг түүнээс хойш боловсруулсан"
+    " (баримт нь хүлээлгэн өгснийг бүртгэдэг; хүдрийг цааш нь дагадаггүй).",
     # events
     "event.ore.delivered": "Хүдэр хүлээлгэн өгсөн",
     "event.processing.recorded": "Боловсруулалт",
@@ -319,6 +324,11 @@ EN: Final[dict[str, str]] = {
     "check.ok": "Passed",
     "check.failed": "Failed",
     "check.skipped": "Not checked",
+    "check.fact": "Note",
+    "check.receipt_processed": "The ore was processed on {date}"
+    " (receipts record a delivery; they do not follow the ore).",
+    "check.receipt_processed_since": "The ore was processed since"
+    " (receipts record a delivery; they do not follow the ore).",
     "event.ore.delivered": "Ore delivered",
     "event.processing.recorded": "Processing",
     "event.assay.recorded": "Assay",

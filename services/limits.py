@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -96,7 +96,7 @@ class AuthBeforeBody:
     """
 
     def __init__(
-        self, app: ASGIApp, *, timeout: float, pool: Callable[[], ThreadPoolExecutor]
+        self, app: ASGIApp, *, timeout: float, pool: Callable[[], Executor]
     ) -> None:
         self.app = app
         self.timeout = timeout

@@ -85,6 +85,9 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.OriginMismatch: ProblemType(422, "origin-mismatch", "Checkpoint of another log"),
     CertificateInvalid: ProblemType(422, "certificate-invalid", "Certificate not genuine"),
     errors.ChainBroken: ProblemType(422, "chain-broken", "Hash chain broken"),
+    errors.StateProjectionError: ProblemType(
+        422, "state-unprojectable", "An entry the lot projection cannot apply"
+    ),
     errors.BackupInvalid: ProblemType(422, "backup-invalid", "Backup file refused"),
     errors.OutOfRange: ProblemType(400, "out-of-range", "Index or tree size out of range"),
     errors.StorageError: ProblemType(503, "storage-unavailable", "Storage unavailable"),

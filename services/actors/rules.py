@@ -40,6 +40,7 @@ from services.limits import ensure_token_room
 from services.pipeline import Context, Rules, lookup
 from services.roles import (
     ADMINISTRATOR,
+    BUYER,
     GOVERNMENT,
     OFFICERS,
     PRIVILEGED,
@@ -128,7 +129,7 @@ def _register_actor(ctx: Context, body: ActorRegistered) -> None:
         )
     if body.region is not None:
         _known_aimag(body.region.aimag)
-    if (body.role == "buyer") != (body.buyer_kind is not None):
+    if (body.role == BUYER) != (body.buyer_kind is not None):
         raise RuleViolation(
             "buyer-kind",
             "buyer_kind is required for buyers and only for them",

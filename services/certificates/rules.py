@@ -59,11 +59,12 @@ from services.identity import SYSTEM_ACTOR
 from services.lots import queries
 from services.lots.models import Lot, LotLink
 from services.pipeline import Appended, Applied, Context, Finish, Rules, lookup
+from services.roles import BUYER, PROCESSING_CENTRE, REGULATOR
 
 # This domain's handlers and followers (registered below) and projectors (see domain.py).
 rules = Rules(projectors=dict(PROJECTORS))
 
-REQUESTERS = ("processing_centre", "buyer", "regulator")
+REQUESTERS = (PROCESSING_CENTRE, BUYER, REGULATOR)
 
 
 # --- the facts a token states, read from the projection -----------------------------------
@@ -221,7 +222,7 @@ def _successors(session: Session, e: Applied) -> Finish | None:
 @rules.handles("certificate.requested", CertificateRequested, REQUESTERS)
 def _request(ctx: Context, body: CertificateRequested) -> None:
     lot: Lot = lookup(ctx.session, Lot, body.lot, "lot", "body.lot")
-    if ctx.principal.role != "regulator" and lot.custodian_id != ctx.principal.actor_id:
+    if ctx.principal.role != REGULATOR and lot.custodian_id != ctx.principal.actor_id:
         raise Forbidden(
             "not-custodian",
             f"{ctx.principal.actor_id} is not the custodian of {lot.id}",
@@ -253,7 +254,7 @@ def _issued_by_system_only(ctx: Context, body: CertificateIssued) -> None:
     raise AssertionError("unreachable: no role may submit certificate.issued")
 
 
-@rules.handles("certificate.revoked", CertificateRevoked, ("regulator",))
+@rules.handles("certificate.revoked", CertificateRevoked, (REGULATOR,))
 def _revoke(ctx: Context, body: CertificateRevoked) -> None:
     cert: CertificateRecord = lookup(
         ctx.session, CertificateRecord, body.certificate, "certificate", "body.certificate"

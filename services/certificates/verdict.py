@@ -331,6 +331,8 @@ class ReceiptFacts:
     delivered_on: str
     mass_text: str
     processed: bool
+    processed_on: str = ""
+    """The day the ore was processed (the run's last day), when it was."""
 
 
 def receipt_facts(conn: Connection, view: VerdictOut) -> ReceiptFacts | None:
@@ -352,7 +354,27 @@ def receipt_facts(conn: Connection, view: VerdictOut) -> ReceiptFacts | None:
         delivered_on=lot.created_at[:10],
         mass_text=format_mass(lot.mass, MassUnit.G),
         processed=lot.status != "active",
+        processed_on=_processed_on(session, conn, lot) if lot.status != "active" else "",
     )
+
+
+def _processed_on(session: Session, conn: Connection, lot: Lot) -> str:
+    """The day the ore lot was last milled: its last run's `finished_on` (else the day the
+    run was recorded); a date and nothing else of what came of the ore."""
+    index = session.scalar(
+        select(LotEvent.index)
+        .where(LotEvent.lot_id == lot.id, LotEvent.type == "processing.recorded")
+        .order_by(LotEvent.index.desc())
+        .limit(1)
+    )
+    if index is None:
+        return ""
+    rows = storage.read_entries(conn, index, index + 1)
+    if not rows:
+        return ""
+    entry = Entry.from_bytes(rows[0].entry)
+    day = entry.event.body.get("finished_on") or entry.event.body.get("occurred_at") or entry.time
+    return str(day)[:10]
 
 
 def _lot_now(session: Session, conn: Connection, lot: Lot) -> LotNow:

@@ -48,13 +48,16 @@ from services.staff import queries as staff_queries
 from services.staff.models import Staff
 from services.staff.sessions import CurrentSession, clock, engine_of
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 BUYER_KINDS: Final = ("central_bank", "bank", "trader", "refiner", "exporter")
 MAX_FIELD_CHARS: Final = 4000
 """A field is cut here before the rules see it only when absurdly long (the rules' own
 bounds are smaller and answered with the rule)."""
 ACTOR_LIST_LIMIT: Final = 500
+"""The site form's choice of owners (the active miners and partnerships)."""
+ACTOR_PAGE: Final = 50
+"""The overview lists the actors this many at a time, by id, paging on (`?after=<id>`)."""
 _INTEGER = re.compile(r"^[0-9]{1,6}$")
 
 # The event's fields and the form's field that states each.
@@ -120,10 +123,17 @@ def _actor_row(a: Actor) -> ActorRow:
     return ActorRow(a.id, a.role, a.status, a.aimag or "", a.soum or "", a.licence_number or "")
 
 
-def actors(s: Session) -> list[ActorRow]:
-    """Every actor by id (at most `ACTOR_LIST_LIMIT`)."""
-    stmt = select(Actor).order_by(Actor.id).limit(ACTOR_LIST_LIMIT)
-    return [_actor_row(a) for a in s.scalars(stmt)]
+def actors(s: Session, after: str | None = None) -> tuple[list[ActorRow], str | None]:
+    """A page of `ACTOR_PAGE` actors by id, after the actor `after` (keyset: the next page
+    starts at the next id, however many actors are registered meanwhile), and the id the
+    next page starts after (None on the last page)."""
+    stmt = select(Actor).order_by(Actor.id).limit(ACTOR_PAGE + 1)
+    if after is not None:
+        stmt = stmt.where(Actor.id > after)
+    rows = [_actor_row(a) for a in s.scalars(stmt)]
+    more = len(rows) > ACTOR_PAGE
+    rows = rows[:ACTOR_PAGE]
+    return rows, rows[-1].actor if more else None
 
 
 def actor(s: Session, actor_id: str) -> ActorRow | None:
@@ -251,15 +261,15 @@ def _day_mistake(value: str) -> str | None:
 
 
 @router.get("/app/admin", response_class=HTMLResponse)
-def overview(request: Request, session: kit.SessionDep) -> Response:
-    """A system administrator: every actor, and the ways to register; an actor's
-    administrator: its own actor's page."""
+def overview(request: Request, session: kit.SessionDep, after: str = "") -> Response:
+    """A system administrator: the actors, a page at a time, and the ways to register; an
+    actor's administrator: its own actor's page."""
     if (refused := _refused(request, session)) is not None:
         return refused
     if not is_system(session):
         return RedirectResponse(f"/app/admin/actors/{session.principal.actor_id}", 303)
     with read_session(request) as s:
-        rows = actors(s)
+        rows, more = actors(s, after[:80] or None)
     chrome, chose = kit.chrome(request, session)
     done = request.query_params.get("registered", "")[:80]
     return page(
@@ -269,7 +279,7 @@ def overview(request: Request, session: kit.SessionDep) -> Response:
         chose_lang=chose,
         rows=rows,
         registered=done,
-        limit=ACTOR_LIST_LIMIT,
+        more=more,
     )
 
 

@@ -38,7 +38,7 @@ from services.reads import read_session
 from services.roles import BUYER
 from services.staff.sessions import CurrentSession
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 MAX_REASON_CHARS = 2000
 INBOX_SIZE = 50

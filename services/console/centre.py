@@ -12,6 +12,7 @@ and the field marked; nothing is recorded.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Final, Literal
 from urllib.parse import quote
@@ -27,7 +28,7 @@ from services.certificates import images, verdict
 from services.certificates import pages as certificate_pages
 from services.console import centre_forms, centre_reads, forms, kit, queries
 from services.console.glossary import text
-from services.console.pages import choose_lang, page
+from services.console.pages import choose_lang, format_mass, page
 from services.errors import DomainError
 from services.html import page_headers
 from services.i18n import Lang
@@ -36,7 +37,7 @@ from services.reads import read_engine, read_session
 from services.roles import PROCESSING_CENTRE
 from services.staff.sessions import CurrentSession
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 # The event's fields (as the pipeline names them) and the form's field that states each.
 DELIVERY_FIELDS: Final[dict[str, str]] = {
@@ -394,8 +395,44 @@ async def record_run(request: Request) -> Response:
         await kit.submit(request, session, submission)
     except DomainError as exc:
         errors, unplaced, status = _placed(exc, lang, place)
+        errors |= await run_in_threadpool(_too_much_ore, request, session, exc, run.inputs, lang)
         return await run_in_threadpool(again, errors, unplaced, status)
     return RedirectResponse(f"/app/centre/stock?run={quote(run.run)}", status_code=303)
+
+
+def _too_much_ore(
+    request: Request,
+    session: CurrentSession,
+    exc: DomainError,
+    inputs: tuple[tuple[str, int], ...],
+    lang: Lang,
+) -> dict[str, str]:
+    """An ore lot asked for more than is left, said as the form takes it (kg, t from 10 t):
+    what was entered and what is left, by the lot's field."""
+    said: dict[str, str] = {}
+    left: dict[str, int] | None = None
+    for err in exc.errors:
+        found = _INPUT_MASS.fullmatch(err.field or "")
+        if err.rule != "mass-exceeds-remaining" or found is None:
+            continue
+        n = int(found.group(1))
+        if n >= len(inputs):
+            continue
+        lot, asked = inputs[n]
+        if left is None:
+            with read_session(request) as s:
+                ore = centre_reads.ore_left(s, session.principal.actor_id)
+            left = {o.lot: o.remaining_g for o in ore}
+        said[f"used.{lot}"] = text(
+            lang,
+            "error.mass_exceeds_left",
+            asked=format_mass(asked, "g", lang),
+            left=format_mass(left.get(lot, 0), "g", lang),
+        )
+    return said
+
+
+_INPUT_MASS: Final = re.compile(r"body\.inputs\.([0-9]+)\.mass_g")
 
 
 # -- certificates -----------------------------------------------------------------------------

@@ -262,6 +262,12 @@ TERMS: Final[dict[str, Term]] = {
         "Маягт хуучирсан эсвэл өөр газраас ирсэн байна. Хуудсыг дахин нээгээд оролдоно уу.",
         "The form had expired or came from elsewhere. Open the page again and retry.",
     ),
+    "error.form_too_large": Term(
+        "Маягт хэт том байна: {limit} КБ-аас ихгүй байх ёстой. Юу ч бүртгэгдээгүй."
+        " Бичвэрийг богиносгоод дахин илгээнэ үү.",
+        "The form is too large: it may be at most {limit} KB. Nothing was recorded."
+        " Shorten the text and send it again.",
+    ),
     # buyer -------------------------------------------------------------------------------
     "nav.inbox": Term("Ирсэн санал", "Offers to us"),
     "nav.my_lots": Term("Манай багцууд", "Our lots"),
@@ -366,6 +372,12 @@ TERMS: Final[dict[str, Term]] = {
     "offline.banner": Term(
         "Интернэт холболт алга. Хүлээн авалтыг энэ төхөөрөмжид хадгалж, холболт сэргэхэд илгээнэ.",
         "No connection. Deliveries are kept on this device and sent when the connection returns.",
+    ),
+    "offline.as_of": Term(
+        "{time}-ны байдлаар, сүлжээгүй: энэ хуудсыг сүүлд холбогдсон үед хадгалсан,"
+        " тоо өөрчлөгдсөн байж магадгүй.",
+        "As of {time}, offline: this page was kept from the last visit with a connection;"
+        " the figures may have changed since.",
     ),
     "offline.panel": Term(
         "Энэ төхөөрөмжид хадгалсан хүлээн авалт", "Deliveries kept on this device"
@@ -556,9 +568,11 @@ TERMS: Final[dict[str, Term]] = {
     "nav.admin.actors": Term("Оролцогчид", "Actors"),
     "nav.admin.actor_new": Term("Оролцогч бүртгэх", "Register an actor"),
     "nav.admin.site_new": Term("Талбай бүртгэх", "Register a site"),
+    "nav.admin.our_actor": Term("Ажилтан, токен", "Staff and tokens"),
     "admin.title": Term("Оролцогчид", "Actors"),
     "admin.back": Term("Оролцогчид руу буцах", "Back to the actors"),
     "admin.actors": Term("Бүртгэлтэй оролцогчид", "Registered actors"),
+    "admin.actors_next": Term("Дараагийн", "Next"),
     "admin.actors_none": Term("Оролцогч алга.", "No actors yet."),
     "admin.actor": Term("Оролцогч", "Actor"),
     "admin.role": Term("Үүрэг", "Role"),
@@ -730,6 +744,10 @@ TERMS: Final[dict[str, Term]] = {
     "error.mass_mg": Term(
         "Алтны жин бүхэл миллиграммаар илэрхийлэгдэх ёстой.",
         "A gold mass must come to whole milligrams.",
+    ),
+    "error.mass_exceeds_left": Term(
+        "Жин нь багцын үлдэгдэл жингээс их байна: {asked} оруулсан, {left} үлдсэн.",
+        "That is more than is left of the lot: {asked} entered, {left} left.",
     ),
     "error.inputs_required": Term(
         "Дор хаяж нэг хүдрийн багц сонгоно уу.", "Choose at least one ore lot."

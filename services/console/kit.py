@@ -9,12 +9,15 @@ read the form, ask the reads, record with :func:`submit`, render with `pages.pag
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Final, cast
+from typing import Annotated, Any, Final, cast
 from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from services.console.glossary import text
@@ -31,6 +34,8 @@ from services.staff.sessions import CSRF_FIELD, CurrentSession
 __all__ = [
     "LOCAL_TIME",
     "MAX_FORM_BYTES",
+    "ConsoleRoute",
+    "FormTooLarge",
     "SessionDep",
     "chrome",
     "csrf_ok",
@@ -61,6 +66,8 @@ def chrome(request: Request, session: CurrentSession | None) -> tuple[Chrome, bo
         principal=session.principal if session is not None else None,
         username=session.username if session is not None else "",
         csrf=session.csrf_token if session is not None else "",
+        is_admin=session.is_admin if session is not None else False,
+        rendered_at=local_now(request).strftime("%Y-%m-%d %H:%M"),
     )
     return found, chose
 
@@ -77,11 +84,39 @@ def signed_in(request: Request) -> CurrentSession:
 SessionDep = Annotated[CurrentSession, Depends(signed_in)]
 
 
+class FormTooLarge(Exception):
+    """A form's body over `MAX_FORM_BYTES`: `ConsoleRoute` answers it with the 413 page
+    (before the CSRF check, so it is not mistaken for a stale form; nothing is recorded)."""
+
+
+class ConsoleRoute(APIRoute):
+    """The console's routes: a form too large for `read_form` gets the page saying so
+    (413, in the reader's language, naming the limit)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except FormTooLarge:
+                session = await run_in_threadpool(sessions.current_session, request)
+                return error_page(
+                    request, session, 413, "error.form_too_large", limit=MAX_FORM_BYTES // 1024
+                )
+
+        return route
+
+
 async def read_form_multi(request: Request) -> list[tuple[str, str]]:
-    """An urlencoded form's fields in order, repeated names kept (checkboxes); bounded."""
+    """An urlencoded form's fields in order, repeated names kept (checkboxes); bounded:
+    a body over `MAX_FORM_BYTES` raises `FormTooLarge` (unread when its length says so)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise FormTooLarge
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        return []
+        raise FormTooLarge
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
@@ -94,11 +129,14 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def error_page(
-    request: Request, session: CurrentSession | None, status: int, key: str
+    request: Request, session: CurrentSession | None, status: int, key: str, **values: object
 ) -> HTMLResponse:
-    """The error page (403, 404, CSRF) with the glossary's sentence `key`."""
+    """The error page (403, 404, 413, CSRF) with the glossary's sentence `key` (filled
+    with `values`)."""
     found, chose = chrome(request, session)
-    return page(request, "error.html", found, status=status, chose_lang=chose, message=key)
+    return page(
+        request, "error.html", found, status=status, chose_lang=chose, message=key, values=values
+    )
 
 
 def role_refused(request: Request, session: CurrentSession, role: str) -> HTMLResponse | None:

@@ -26,13 +26,13 @@ from services.console import forms, kit
 from services.console.glossary import text
 from services.console.pages import choose_lang, page
 from services.errors import DomainError
-from services.lots.models import Lot
+from services.lots.models import AWAITING_ASSAY, Lot
 from services.pipeline.service import Submission
 from services.reads import read_session
 from services.roles import LABORATORY
 from services.staff.sessions import CurrentSession
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 METHODS: Final = ("fire_assay", "xrf", "icp", "other")
 """The assay methods `assay.recorded` knows (schemas.events.AssayRecorded)."""
@@ -105,7 +105,7 @@ def waiting(s: Session) -> list[WaitingLot]:
     """Active gold lots with no fineness recorded, newest first."""
     stmt = (
         select(Lot)
-        .where(Lot.kind == "gold", Lot.status == "active", Lot.fineness_ppt.is_(None))
+        .where(AWAITING_ASSAY)  # the partial index ix_lots_awaiting_assay's own words
         .order_by(Lot.created_index.desc(), Lot.id.desc())
         .limit(WAITING_SIZE)
     )

@@ -24,7 +24,7 @@ from services.reads import read_session
 from services.roles import SITE_OWNERS
 from services.staff.sessions import CurrentSession
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 
 def _refused(request: Request, session: CurrentSession) -> HTMLResponse | None:

@@ -51,7 +51,7 @@ from services.reports.red_flags import red_flags
 from services.roles import OFFICERS
 from services.staff.sessions import CurrentSession
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 OPEN_STATUSES: Final = ("raised", "responded", "escalated")
 STATUS_FILTERS: Final[dict[str, tuple[str, ...]]] = {

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -144,12 +144,23 @@ class Chrome:
     principal: Principal | None = None
     username: str = ""
     csrf: str = ""
+    is_admin: bool = False
+    """Whether the staff member is its actor's administrator (its staff and tokens)."""
+    rendered_at: str = ""
+    """When the page was made (the counter's time, to the minute): a page the service
+    worker serves from its cache says it is as of then."""
 
     @property
     def nav(self) -> tuple[NavItem, ...]:
+        """The role's entries; an actor's administrator also gets its actor's page (the
+        system administrator's own entries reach every actor)."""
         if self.principal is None:
             return ()
-        return NAV.get(self.principal.role, HOME_NAV)
+        entries = NAV.get(self.principal.role, HOME_NAV)
+        if self.is_admin and self.principal.role != ADMINISTRATOR:
+            actor = quote(self.principal.actor_id, safe=":")
+            entries = (*entries, NavItem("nav.admin.our_actor", f"/app/admin/actors/{actor}"))
+        return entries
 
     def current(self, item: NavItem) -> bool:
         return self.path == item.href

@@ -23,7 +23,7 @@ from services.errors import DomainError, TooManyAttempts
 from services.roles import PROCESSING_CENTRE
 from services.staff import sessions
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=kit.ConsoleRoute)
 
 SIGN_IN_COOKIE: Final = "altan_sign_in"
 """A pre-session CSRF token for the sign-in form (double submit: cookie and field)."""

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from typing import Final
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base, Projection
+
+AWAITING_ASSAY: Final = text("kind = 'gold' AND status = 'active' AND fineness_ppt IS NULL")
+"""An active gold lot with no fineness recorded: the laboratories' waiting list. Written out
+in the SQL rather than bound, so that PostgreSQL matches it to the partial index
+`ix_lots_awaiting_assay` in a prepared statement's generic plan too (migration 0010)."""
 
 
 class Lot(Projection, Base):
@@ -19,6 +26,13 @@ class Lot(Projection, Base):
         Index("ix_lots_custodian_created", "custodian_id", "created_index", "id"),
         Index("ix_lots_owner_created", "owner_id", "created_index", "id"),
         Index("ix_lots_miner_created", "miner_id", "created_index", "id"),
+        Index(
+            "ix_lots_awaiting_assay",
+            "created_index",
+            "id",
+            postgresql_where=AWAITING_ASSAY,
+            sqlite_where=AWAITING_ASSAY,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

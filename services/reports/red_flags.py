@@ -81,6 +81,7 @@ TABLES = ("flags", "not_computable")
 SEVERITIES: Final = ("high", "medium", "low")
 INACTIVE = ("suspended", "revoked")
 GRAVE_CATEGORIES = frozenset({"serious_abuses", "armed_groups", "security_forces"})
+_CHUNK: Final = 500  # ids per IN (...) query
 
 OECD: Final[dict[str, str]] = {
     "suspended_supplier": "supplier red flag: the supplier's registration or licence is "
@@ -488,6 +489,12 @@ def _custody(
             select(LotEvent.lot_id, LotEvent.index).where(LotEvent.lot_id.in_(chunk))
         ):
             history[lot_id].add(index)
+    wanted = [lot.id for lot in gold]
+    for lot in gold:
+        run = runs_at.get(lot.created_index)
+        if run is not None:
+            wanted += run.inputs
+    known, parents_of = _lineage(s, wanted, centre_of)
     initial: dict[str, str | None] = {}
 
     def custodian_at(lot_id: str, index: int) -> str | None:
@@ -499,15 +506,15 @@ def _custody(
 
     def first_holder(lot_id: str) -> str | None:
         if lot_id not in initial:
-            lot = s.get(Lot, lot_id)
+            lot = known.get(lot_id)
             if lot is None:
                 initial[lot_id] = None
             elif lot.kind == "ore":
-                initial[lot_id] = lot.custodian_id
+                initial[lot_id] = lot.custodian
             elif lot.created_index in centre_of:
                 initial[lot_id] = centre_of[lot.created_index]
             else:
-                parents = s.scalars(select(LotLink.parent_id).where(LotLink.child_id == lot_id))
+                parents = parents_of.get(lot_id, [])
                 holders = {custodian_at(p, lot.created_index) for p in parents}
                 initial[lot_id] = holders.pop() if len(holders) == 1 else None
         return initial[lot_id]
@@ -561,6 +568,49 @@ def _custody(
         if problems:
             flags.append(_gap(lot.id, created[lot.id], problems, idx, lot.custodian_id))
     return flags
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a custody check needs of a lot: its kind, custodian and creating entry."""
+
+    kind: str
+    custodian: str
+    created_index: int
+
+
+def _lineage(
+    s: Session, lot_ids: list[str], centre_of: dict[int, str]
+) -> tuple[dict[str, _Known], dict[str, list[str]]]:
+    """The lots `lot_ids` and their ancestors as far as a custody check follows them (a gold
+    lot not created by a run, e.g. by a split or a merge, to its parents), and the parents
+    of each such lot: a query per table and generation, `_CHUNK` ids at a time, never one
+    per lot."""
+    known: dict[str, _Known] = {}
+    parents_of: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    todo = sorted(set(lot_ids))
+    while todo:
+        seen.update(todo)
+        inherit = []
+        for start in range(0, len(todo), _CHUNK):
+            chunk = todo[start : start + _CHUNK]
+            stmt = select(Lot.id, Lot.kind, Lot.custodian_id, Lot.created_index).where(
+                Lot.id.in_(chunk)
+            )
+            for lot_id, kind, custodian, created_index in s.execute(stmt):
+                known[lot_id] = _Known(kind, custodian, created_index)
+                if kind != "ore" and created_index not in centre_of:
+                    inherit.append(lot_id)
+        found: set[str] = set()
+        for start in range(0, len(inherit), _CHUNK):
+            chunk = inherit[start : start + _CHUNK]
+            stmt2 = select(LotLink.child_id, LotLink.parent_id).where(LotLink.child_id.in_(chunk))
+            for child, parent in s.execute(stmt2):
+                parents_of[child].append(parent)
+                found.add(parent)
+        todo = sorted(found - seen)
+    return known, parents_of
 
 
 def _gap(lot: str, day: date, problems: list[str], idx: list[int], actor: str) -> Flag:

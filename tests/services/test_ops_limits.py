@@ -308,3 +308,73 @@ def test_the_probes_in_deploy_tell_liveness_from_readiness() -> None:
     assert ledger["readinessProbe"]["httpGet"]["path"] == "/readyz"
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     assert "/readyz" in " ".join(compose["services"]["ledger"]["healthcheck"]["test"])
+
+
+def _threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+@pytest.mark.postgres
+def test_a_hung_database_leaks_no_probe_threads_and_sigterm_still_ends_the_server(
+    database: Database, tmp_path: Path
+) -> None:
+    """A real `altan serve` on a database that accepts TCP and never answers (the black
+    hole): each /readyz answers 503 within its bound, probes do not pile up stuck threads,
+    and SIGTERM ends the process within seconds although threads stay stuck in the driver
+    (they used to be joined at interpreter exit, forever)."""
+    import os
+    import signal
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    from support.reliability import Server, bootstrap, schema_url, server_env
+
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("a TCP database")
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("counts threads in /proc")
+    parsed = make_url(schema_url(database))
+    hole = Blackhole(parsed.host or "127.0.0.1", parsed.port or 5432)
+    proxied = parsed.set(host="127.0.0.1", port=hole.port).render_as_string(hide_password=False)
+    data_dir = tmp_path / "data"
+    admin = bootstrap(data_dir, proxied)
+    timeout = 1.0
+    server = Server(
+        server_env(data_dir, proxied, ALTAN_READINESS_TIMEOUT_S=str(timeout)),
+        tmp_path / "serve.log",
+    )
+    server.start()
+    try:
+        assert server.proc is not None
+        pid = server.proc.pid
+        hole.hang()
+        counts = []
+        for _ in range(5):
+            started = time.monotonic()
+            ready = httpx.get(server.base + "/readyz", timeout=30)
+            assert ready.status_code == 503, ready.text
+            assert ready.headers["retry-after"]
+            assert time.monotonic() - started < timeout + 1.5
+            counts.append(_threads(pid))
+        # the first probe may leave one thread stuck in the driver; later ones add none
+        assert counts[-1] <= counts[0], counts
+        # a write's token check (on threads of its own) is stuck too: 503 all the same
+        write = httpx.post(
+            server.base + "/events",
+            json={"type": "actor.registered", "body": {}},
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=30,
+        )
+        assert write.status_code == 503, write.text
+        assert _threads(pid) <= counts[0] + 1
+        started = time.monotonic()
+        os.killpg(pid, signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"SIGTERM did not end the server within 8 s:\n{server.log()}")
+        assert time.monotonic() - started < 8
+    finally:
+        server.kill()
+        hole.close()

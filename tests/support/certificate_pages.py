@@ -1,6 +1,6 @@
 """Sample certificate views (genuine, forged, revoked, ...) signed by a sample log.
 
-Shared by several test modules (moved from tests/test_certificate_pages.py).
+Shared by several test modules (moved from tests/services/certificates/test_certificate_pages.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 a partnership and its site, buyers, a lab), a second centre, staff accounts, and a browser-
 like client that signs in, reads forms' hidden fields and posts them back.
 
-Shared by tests/test_console.py and tests/test_console_browser.py.
+Shared by tests/services/console/test_console*.py.
 """
 
 from __future__ import annotations

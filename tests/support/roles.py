@@ -5,6 +5,18 @@ Shared by several test modules (moved from tests/services/test_authorization.py)
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
+from starlette.exceptions import StarletteDeprecationWarning
+
+from services.staff.sessions import SESSION_COOKIE
+from support.domain import Api
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
 ROLES = {
     "administrator": "admin:root",
     "regulator": "regulator:tov",
@@ -57,3 +69,45 @@ MAY_RECORD = {
     "witness.registered": GOV,
     "witness.removed": GOV,
 }
+
+
+# -- the console's principals: a signed-in staff member (tests/services/test_security_matrix.py)
+
+
+@dataclass
+class StaffSession:
+    """A browser of its own, and the session a staff member signed in with (none for
+    nobody): the cookie to send and the CSRF token its forms carry."""
+
+    client: TestClient
+    cookie: str = ""
+    csrf: str = ""
+    staff_id: str = ""
+
+
+def sign_in_staff(
+    api: Api, actor: str | None, username: str, password: str, *, is_admin: bool = False
+) -> StaffSession:
+    """A staff member of `actor` (created with the administrator's token) signed in through
+    POST /app/session in a browser of its own; for `actor` None, a browser without one."""
+    browser = TestClient(api.client.app, base_url="http://testserver")
+    if actor is None:
+        return StaffSession(browser)
+    made = api.client.post(
+        "/staff",
+        json={
+            "actor": actor,
+            "username": username,
+            "display_name": username,
+            "password": password,
+            "is_admin": is_admin,
+        },
+        headers=api.headers("admin:root"),
+    )
+    assert made.status_code == 201, made.text
+    resp = browser.post("/app/session", json={"username": username, "password": password})
+    assert resp.status_code == 200, resp.text
+    cookie = browser.cookies.get(SESSION_COOKIE)
+    assert cookie, resp.headers
+    browser.cookies.clear()
+    return StaffSession(browser, cookie, str(resp.json()["csrf_token"]), made.json()["id"])

@@ -1,6 +1,6 @@
 """A running API with staff accounts, a settable wall clock, and a software passkey.
 
-For tests/test_staff.py (and the console's tests): `staff_api` starts the service on
+For tests/services/staff/test_staff.py (and the console's tests): `staff_api` starts the service on
 SQLite or on a fresh PostgreSQL schema, registers two processing centres and hands back
 helpers to create staff and sign in over HTTP.
 """

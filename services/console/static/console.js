@@ -2,6 +2,14 @@
 // (the form's key already makes a second submit record nothing; this spares the wait).
 (function () {
   "use strict";
+  // On a phone the menu is one row swiped sideways: bring the current page's entry into view.
+  var here = document.querySelector(".menu a[aria-current=page]");
+  var strip = here && here.closest("ul");
+  if (strip && strip.scrollWidth > strip.clientWidth) {
+    var at = here.getBoundingClientRect();
+    var box = strip.getBoundingClientRect();
+    strip.scrollLeft += at.left - box.left - (box.width - at.width) / 2;
+  }
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); });
   });

@@ -9,6 +9,8 @@
 const CACHE = "altan-console-v1";
 const FORM = "/app/centre/deliveries/new";
 const OFFLINE_PAGES = ["/app/centre", FORM, "/app/centre/deliveries", "/app/centre/stock"];
+const SERVED_ONLINE = 'data-served="network"';
+const SERVED_FROM_CACHE = 'data-served="cache"';
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -43,9 +45,16 @@ async function keep(request) {
   return response;
 }
 
+// A kept page, marked as served from here: its <body data-served="cache"> shows the note
+// saying it is as of the time it was made, offline (layout.html, console.css).
 async function fromCache(url) {
   const cache = await caches.open(CACHE);
-  return (await cache.match(url.pathname)) || (await cache.match(FORM)) || Response.error();
+  const kept = (await cache.match(url.pathname)) || (await cache.match(FORM));
+  if (!kept) return Response.error();
+  const text = await kept.text();
+  return new Response(text.replace(SERVED_ONLINE, SERVED_FROM_CACHE), {
+    status: kept.status, statusText: kept.statusText, headers: kept.headers,
+  });
 }
 
 self.addEventListener("fetch", (event) => {

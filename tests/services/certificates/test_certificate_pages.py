@@ -2,7 +2,8 @@
 languages), the QR code as PNG and SVG, and the printable page.
 
 The sample verdicts here (``genuine_view`` ...) carry real RFC 9162 inclusion proofs and
-signed checkpoints; tests/test_verify_page_browser.py renders the same samples in Chromium.
+signed checkpoints; tests/services/certificates/test_verify_page_browser.py
+renders the same samples in Chromium.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The console in a real browser: Debian's Chromium through Playwright (tests/support/
-browser.py) against the service on a local port (uvicorn, SQLite).
+browser.py) against the service on a local port (uvicorn, SQLite; tests/support/
+console_browser.py).
 
 A clerk signs in, records an ore delivery through the form, finds it in the list and opens
 the receipt's print view; then every page is shot at a phone (390 x 844) and a tablet
@@ -9,16 +10,12 @@ long). Screenshots: test-output/screenshots/console-*.png (git-ignored).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 import support.browser as browser_helpers
@@ -26,21 +23,14 @@ from services.actors.bootstrap import bootstrap_administrator
 from services.app import create_app
 from services.console import glossary
 from services.settings import Settings
-from support.browser import TIMEOUT_MS, screenshot
+from support.browser import screenshot
 from support.certificates import PARTNERSHIP, SITE
 from support.console import CLERK, PASSWORD, cast_for_console, deliveries_in
+from support.console_browser import free_port, new_page, no_sideways_scroll, serving
 from support.domain import Api
 
 browser = browser_helpers.browser
 playwright_driver = browser_helpers.playwright_driver
-
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:
@@ -58,37 +48,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     base = f"http://127.0.0.1:{port}"
     data = Path(tmp_path_factory.mktemp("console")) / "data"
     app = create_app(Settings(data_dir=data, public_url=base, access_log=False))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            token = bootstrap_administrator(app.state.events)
-            assert token is not None
-            cast_for_console(Api(client, token))  # type: ignore[arg-type]
+    with serving(app, port), httpx.Client(base_url=base, timeout=10) as client:
+        token = bootstrap_administrator(app.state.events)
+        assert token is not None
+        cast_for_console(Api(client, token))  # type: ignore[arg-type]
         yield Service(base, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def new_page(browser: Browser, size: str) -> Page:
-    context = browser.new_context(
-        viewport=VIEWPORTS[size],  # type: ignore[arg-type]
-        device_scale_factor=1,
-        is_mobile=True,
-        has_touch=True,
-        locale="mn-MN",
-        timezone_id="Asia/Ulaanbaatar",
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    return context.new_page()
 
 
 def sign_in(page: Page, base: str) -> None:
@@ -98,19 +62,6 @@ def sign_in(page: Page, base: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/app/centre")
-
-
-def no_sideways_scroll(page: Page) -> None:
-    """Nothing wider than the screen: the page does not scroll sideways."""
-    wide = page.evaluate(
-        "() => [document.documentElement.scrollWidth, window.innerWidth,"
-        " [...document.querySelectorAll('body *')].filter(e => {"
-        "   const r = e.getBoundingClientRect();"
-        "   return r.width > 1 && r.right > window.innerWidth + 1"
-        "     && !e.closest('.visually-hidden');"
-        " }).map(e => e.tagName + '.' + e.className).slice(0, 5)]"
-    )
-    assert wide[0] <= wide[1] and not wide[2], f"{page.url}: wider than the screen: {wide}"
 
 
 def test_a_clerk_records_a_delivery_and_prints_the_receipt(

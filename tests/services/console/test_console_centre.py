@@ -130,7 +130,9 @@ def test_a_run_using_more_ore_than_left_records_nothing(console: Console) -> Non
     assert resp.status_code == 422, resp.text
     assert entries(console.api, "processing.recorded") == []
     said = _mistakes(resp.text)
-    assert said[f"used.{lot}"] == RULES["mass-exceeds-remaining"]("mn")
+    assert said[f"used.{lot}"] == glossary.TERMS["error.mass_exceeds_left"].mn.format(
+        asked="300\u00a0кг", left="250\u00a0кг"
+    )
     assert '<html lang="mn">' in resp.text
     assert glossary.TERMS["deliver.refused"].mn in resp.text
     # the form comes back as it was sent: the lot ticked, its mass, the same key

@@ -16,7 +16,6 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page
-from test_console_browser import free_port, new_page, no_sideways_scroll
 
 import support.browser as browser_helpers
 from services.actors.bootstrap import bootstrap_administrator
@@ -26,6 +25,7 @@ from services.settings import Settings
 from support.browser import screenshot
 from support.certificates import CENTRE, World
 from support.console import PASSWORD, cast_for_console
+from support.console_browser import free_port, new_page, no_sideways_scroll
 from support.console_roles import BANK_CLERK, LAB_CLERK, MINER_CLERK, add_role_staff
 from support.domain import Api
 
