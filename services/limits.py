@@ -95,9 +95,7 @@ class AuthBeforeBody:
     `pool` (threads of its own), bounded by `timeout` (503 with Retry-After after it).
     """
 
-    def __init__(
-        self, app: ASGIApp, *, timeout: float, pool: Callable[[], Executor]
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, timeout: float, pool: Callable[[], Executor]) -> None:
         self.app = app
         self.timeout = timeout
         self._known: dict[str, float] = {}

@@ -9,17 +9,19 @@ read the form, ask the reads, record with :func:`submit`, render with `pages.pag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Final, cast
 from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from services.console.forms import FormMistakes, form_key
 from services.console.glossary import text
 from services.console.pages import Chrome, choose_lang, page
 from services.errors import Conflict, DomainError
@@ -35,14 +37,21 @@ __all__ = [
     "LOCAL_TIME",
     "MAX_FORM_BYTES",
     "ConsoleRoute",
+    "FormPost",
     "FormTooLarge",
     "SessionDep",
     "chrome",
     "csrf_ok",
     "error_page",
+    "form_post",
     "local_now",
+    "mistaken",
+    "own_key",
+    "placed",
     "read_form",
     "read_form_multi",
+    "record",
+    "refusal_status",
     "role_refused",
     "signed_in",
     "submit",
@@ -192,3 +201,98 @@ async def submit(request: Request, session: CurrentSession, submission: Submissi
             if exc.rule != "idempotency-key-in-flight" or attempt == 2:
                 raise
             await asyncio.sleep(0.2)
+
+
+# -- a form's POST, one shape for every handler ----------------------------------------------
+
+Refused = Callable[[Request, CurrentSession], HTMLResponse | None]
+"""A page's guard: None when the session may, else the page saying why not."""
+Again = Callable[[dict[str, str], str, int], Response]
+"""The form rendered again: (field -> sentence, the sentences of no field, status)."""
+Words = Callable[[FieldError, Lang], str]
+
+
+@dataclass(frozen=True)
+class FormPost:
+    """A form sent by a signed-in staff member who may send it, its CSRF token checked:
+    its fields (the last value of a repeated name), every pair in order, the page's
+    language."""
+
+    request: Request
+    session: CurrentSession
+    fields: dict[str, str]
+    pairs: list[tuple[str, str]]
+    lang: Lang
+
+
+async def form_post(request: Request, refused: Refused | None = None) -> FormPost | Response:
+    """The POST's first steps, the same in every handler: the signed-in session (else the
+    redirect to sign in), the page's guard (`refused`), the form read (bounded), the CSRF
+    check (403 page). A `Response` is the answer to send as it is."""
+    session = await run_in_threadpool(signed_in, request)
+    if refused is not None and (answer := refused(request, session)) is not None:
+        return answer
+    pairs = await read_form_multi(request)
+    fields = dict(pairs)
+    if not csrf_ok(request, fields):
+        return error_page(request, session, 403, "error.csrf")
+    return FormPost(request, session, fields, pairs, choose_lang(request)[0])
+
+
+def own_key(value: str) -> str:
+    """The form's key if it is one the console made, else a fresh one."""
+    if value.startswith("console-") and len(value) <= 80:
+        return value
+    return form_key()
+
+
+def mistaken(mistakes: Mapping[str, str], lang: Lang) -> dict[str, str]:
+    """A form's mistakes before the rules (field -> glossary key) in the page's words."""
+    return {name: text(lang, key) for name, key in mistakes.items()}
+
+
+def refusal_status(exc: DomainError) -> int:
+    """The status of a form shown again after a refusal (422 unless more telling)."""
+    return exc.status if exc.status in (403, 404, 409, 422) else 422
+
+
+def placed(
+    exc: DomainError, lang: Lang, place: Mapping[str, str], said: Words = words
+) -> tuple[dict[str, str], str, int]:
+    """A refusal as the form shows it: the form fields at fault (event field -> form field
+    by `place`, the first sentence of each), the sentences of the rest, and the status."""
+    errors: dict[str, str] = {}
+    unplaced: list[str] = []
+    for err in exc.errors:
+        name = place.get(err.field or "")
+        if name is not None and name not in errors:
+            errors[name] = said(err, lang)
+        else:
+            unplaced.append(said(err, lang))
+    return errors, " ".join(unplaced), refusal_status(exc)
+
+
+async def record(
+    post: FormPost,
+    build: Callable[[], Submission],
+    again: Again,
+    *,
+    place: Mapping[str, str] | Callable[[], Mapping[str, str]],
+    done: str | Callable[[Submission], str],
+    said: Words = words,
+) -> Response:
+    """The rest of every recording form: `build` the submission (its `FormMistakes`: the
+    form again, 422), record it through the pipeline with the form's key (a refusal: the
+    form again with the rule by its field, `place`), and on success the redirect (303) to
+    `done` (or where `done` sends the recorded submission). `again` runs in the thread pool (it reads)."""
+    try:
+        submission = build()
+    except FormMistakes as exc:
+        return await run_in_threadpool(again, mistaken(exc.mistakes, post.lang), "", 422)
+    try:
+        await submit(post.request, post.session, submission)
+    except DomainError as exc:
+        where = place() if callable(place) else place
+        errors, unplaced, status = placed(exc, post.lang, where, said)
+        return await run_in_threadpool(again, errors, unplaced, status)
+    return RedirectResponse(done(submission) if callable(done) else done, status_code=303)

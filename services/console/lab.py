@@ -17,15 +17,13 @@ from typing import Final
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from services.console import forms, kit
 from services.console.glossary import text
 from services.console.pages import choose_lang, page
-from services.errors import DomainError
 from services.lots.models import AWAITING_ASSAY, Lot
 from services.pipeline.service import Submission
 from services.reads import read_session
@@ -184,50 +182,25 @@ def assay_form(request: Request, session: kit.SessionDep, lot: str = "") -> Resp
 @router.post("/app/lab/assay", response_class=HTMLResponse)
 async def record_assay(request: Request) -> Response:
     """Record the assay as the signed-in staff member, once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _refused(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _refused)
+    if not isinstance(post, kit.FormPost):
+        return post
     blank = _blank(request)
-    values = {k: fields.get(k, blank[k])[:200] for k in blank}
-    if not values["form_key"].startswith("console-") or len(values["form_key"]) > 80:
-        values["form_key"] = blank["form_key"]
-    try:
-        assay = parse_assay(fields)
-    except forms.FormMistakes as exc:
-        errors = {name: text(lang, key) for name, key in exc.mistakes.items()}
-        return await run_in_threadpool(
-            _assay_page, request, session, values, errors=errors, status=422
+    values = {k: post.fields.get(k, blank[k])[:200] for k in blank}
+    values["form_key"] = kit.own_key(values["form_key"])
+
+    def build() -> Submission:
+        body = parse_assay(post.fields).body(values["occurred_at"])
+        return Submission(type="assay.recorded", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _assay_page(
+            request, post.session, values, errors=errors, problem_text=problem_text, status=status
         )
-    submission = Submission(
-        type="assay.recorded",
-        body=assay.body(values["occurred_at"]),
-        idempotency_key=values["form_key"],
-    )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors = {}
-        unplaced = []
-        for err in exc.errors:
-            name = ASSAY_FIELDS.get(err.field or "")
-            if name is not None and name not in errors:
-                errors[name] = kit.words(err, lang)
-            else:
-                unplaced.append(kit.words(err, lang))
-        status = exc.status if exc.status in (403, 404, 409, 422) else 422
-        return await run_in_threadpool(
-            lambda: _assay_page(
-                request,
-                session,
-                values,
-                errors=errors,
-                problem_text=" ".join(unplaced),
-                status=status,
-            )
+
+    def done(recorded: Submission) -> str:
+        return "/app/lab?recorded=" + quote(
+            f"{recorded.body['lot']}|{recorded.body['fineness_ppt']}"
         )
-    done = quote(f"{assay.lot}|{assay.fineness_ppt}")
-    return RedirectResponse(f"/app/lab?recorded={done}", status_code=303)
+
+    return await kit.record(post, build, again, place=ASSAY_FIELDS, done=done)

@@ -37,9 +37,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from ledger.commitment import commit, new_salt
-from support.domain import WHEN, Api, running_api
 from services.staff.sessions import SESSION_COOKIE
+from support.domain import WHEN, Api
 from support.roles import StaffSession, sign_in_staff
+from support.staff import DATABASES, staff_api
 
 PASSPHRASE = "altan-test-passphrase-Төв-7391"
 PERSON = {"name": "Батбаяр Дорж", "national_id": "УБ90010112", "phone": "+976 9900 4455"}
@@ -187,11 +188,17 @@ def _gold(
     )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=DATABASES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     tmp = Path(tmp_path_factory.mktemp("security"))
     # every probe mints tokens in one shared world: the per-actor cap has its own tests
-    with running_api(tmp, key_passphrase=PASSPHRASE, max_tokens_per_actor=1000) as api:
+    # (on SQLite or a fresh PostgreSQL schema; both centres come registered)
+    with staff_api(
+        tmp, request.param, key_passphrase=PASSPHRASE, max_tokens_per_actor=1000
+    ) as staffed:
+        api = staffed.api
         w = World(api, tmp / "data")
         api.client.event_hooks["response"] = [_record(w)]
         for name, actor in PRINCIPALS.items():
@@ -214,7 +221,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     headers=api.headers("admin:root"),
                 )
                 api.tokens[actor] = resp.json()["token"]
-            else:
+            elif actor not in api.tokens:
                 api.register(actor, role)
         _site(api, "SITE-1", "partnership:tuul")
         _site(api, "SITE-2", "miner:bat")
@@ -255,7 +262,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             )
         for name, (actor, is_admin) in SESSION_PRINCIPALS.items():
             username = name.replace("_", ".") + ".staff"
-            w.sessions[name] = sign_in_staff(api, actor, username, STAFF_PASSWORD, is_admin=is_admin)
+            w.sessions[name] = sign_in_staff(
+                api, actor, username, STAFF_PASSWORD, is_admin=is_admin
+            )
+            w.sessions[name].client.event_hooks["response"] = [_record(w)]
         w.staff = sign_in_staff(api, "centre:bornuur", "victim.staff", STAFF_PASSWORD).staff_id
         w.token = _fresh_centre_token(w, "the console").removeprefix("/tokens/")
         yield w
@@ -285,6 +295,57 @@ def hidden_probe(
 ) -> Probe:
     """A probe of a record: strangers get the 404 an absent record gets."""
     return Probe(method, url, frozenset(allowed), ok, hidden=True, **kw)
+
+
+def page(
+    url: Any, allowed: frozenset[str] | set[str], ok: int = 200, anon: int = 303, **kw: Any
+) -> Probe:
+    """A console page: nobody is sent to the sign-in page (303), a staff member of a
+    role the page is not for gets the 403 page."""
+    return Probe("GET", url, frozenset(allowed), ok, session=True, anon=anon, **kw)
+
+
+def form(
+    url: Any,
+    allowed: frozenset[str] | set[str],
+    ok: int = 422,
+    data: dict[str, str] | None = None,
+    **kw: Any,
+) -> list[Probe]:
+    """A console form's POST: without the CSRF token the 403 page for every signed-in
+    staff member; with it (and a form that records nothing), `ok` for `allowed`."""
+    fields = data or {}
+    return [
+        Probe("POST", url, frozenset(), session=True, anon=303, data=fields),
+        Probe(
+            "POST",
+            url,
+            frozenset(allowed),
+            ok,
+            session=True,
+            anon=303,
+            data=fields,
+            csrf=True,
+            **kw,
+        ),
+    ]
+
+
+def console_json(url: str, allowed: frozenset[str] | set[str], ok: int = 422) -> list[Probe]:
+    """A console JSON write (session and X-CSRF-Token): 401 problem for nobody, 403 for
+    every signed-in staff member without the header; with it, `ok` for `allowed`."""
+    return [
+        Probe("POST", url, frozenset(), session=True, json={}),
+        Probe("POST", url, frozenset(allowed), ok, session=True, json={}, csrf=True),
+    ]
+
+
+def _staff(suffix: str) -> Callable[[World, str], str]:
+    return lambda w, _who: f"/app/admin/staff/{w.staff}{suffix}"
+
+
+def _console_cert(lot: str) -> Callable[[World, str], str]:
+    return lambda w, _who: f"/app/centre/certificates/{w.certificates[lot]}/print"
 
 
 CENTRE_READERS = OFFICERS | {"centre", "partnership", "buyer"}
@@ -341,17 +402,30 @@ MATRIX: dict[str, list[Probe]] = {
     # the console's session routes: a token is no session (401 for all), and the public
     # sign-in steps answer everyone alike
     "POST /app/session": [probe("POST", "/app/session", EVERYONE, 422, json={})],
-    "GET /app/session": [probe("GET", "/app/session", set(), denied=401)],
-    "DELETE /app/session": [probe("DELETE", "/app/session", set(), denied=401)],
-    "POST /app/staff": [probe("POST", "/app/staff", set(), json={}, denied=401)],
+    # (and with a session: its writes want the X-CSRF-Token header, 403 without it)
+    "GET /app/session": [
+        probe("GET", "/app/session", set(), denied=401),
+        Probe("GET", "/app/session", SIGNED_IN, session=True),
+    ],
+    "DELETE /app/session": [
+        probe("DELETE", "/app/session", set(), denied=401),
+        Probe("DELETE", "/app/session", frozenset(), session=True),
+    ],
+    "POST /app/staff": [
+        probe("POST", "/app/staff", set(), json={}, denied=401),
+        Probe("POST", "/app/staff", frozenset(), session=True, json={}),
+    ],
     "POST /app/staff/{staff_id}/disable": [
-        probe("POST", "/app/staff/stf_0000000000000000/disable", set(), denied=401)
+        probe("POST", "/app/staff/stf_0000000000000000/disable", set(), denied=401),
+        Probe("POST", "/app/staff/stf_0000000000000000/disable", frozenset(), session=True),
     ],
     "POST /app/passkeys/registration/options": [
-        probe("POST", "/app/passkeys/registration/options", set(), denied=401)
+        probe("POST", "/app/passkeys/registration/options", set(), denied=401),
+        Probe("POST", "/app/passkeys/registration/options", frozenset(), session=True),
     ],
     "POST /app/passkeys/registration/verify": [
-        probe("POST", "/app/passkeys/registration/verify", set(), json={}, denied=401)
+        probe("POST", "/app/passkeys/registration/verify", set(), json={}, denied=401),
+        Probe("POST", "/app/passkeys/registration/verify", frozenset(), session=True, json={}),
     ],
     "POST /app/passkeys/authentication/options": [
         probe("POST", "/app/passkeys/authentication/options", EVERYONE)
@@ -359,6 +433,160 @@ MATRIX: dict[str, list[Probe]] = {
     "POST /app/passkeys/authentication/verify": [
         probe("POST", "/app/passkeys/authentication/verify", EVERYONE, 422, json={"id": "x"})
     ],
+    # -- the console (services/console): pages by session cookie, forms with the CSRF token
+    "GET /": [page("/", SIGNED_IN, anon=200)],
+    "GET /app/sw.js": [page("/app/sw.js", SIGNED_IN, anon=200)],
+    "GET /app/sign-in": [page("/app/sign-in", SIGNED_IN, 303, anon=200)],  # signed in: to /app
+    # without the sign-in form's token (its cookie's twin) nobody signs in: the form again, 403
+    "POST /app/sign-in": [
+        Probe(
+            "POST",
+            "/app/sign-in",
+            frozenset(),
+            session=True,
+            anon=403,
+            data={"username": "centre.staff", "password": STAFF_PASSWORD},
+        )
+    ],
+    "POST /app/sign-out": form("/app/sign-out", set())[:1],  # with the token it would sign out
+    "GET /app": [page("/app", SIGNED_IN, 303)],  # to the role's first page
+    "GET /app/account": [page("/app/account", SIGNED_IN)],
+    # the offline outbox: a centre's staff, session and CSRF header (a JSON problem)
+    "POST /app/device-key": console_json("/app/device-key", CENTRES),
+    "POST /app/outbox": console_json("/app/outbox", CENTRES),
+    # a centre's pages; another centre's records are absent (404), as in the API
+    "GET /app/centre": [page("/app/centre", CENTRES)],
+    "GET /app/centre/deliveries": [page("/app/centre/deliveries", CENTRES)],
+    "GET /app/centre/deliveries/new": [page("/app/centre/deliveries/new", CENTRES)],
+    "POST /app/centre/deliveries/new": form("/app/centre/deliveries/new", CENTRES),
+    "GET /app/centre/deliveries/{lot_id}/receipt": [
+        page("/app/centre/deliveries/ORE-1/receipt", CENTRES, expect={"other_centre": 404}),
+        page(
+            "/app/centre/deliveries/ORE-2/receipt",
+            CENTRES,
+            expect={"centre": 404, "centre_admin": 404},
+        ),
+    ],
+    "GET /app/centre/stock": [page("/app/centre/stock", CENTRES)],
+    "GET /app/centre/register": [page("/app/centre/register", CENTRES)],
+    "GET /app/centre/runs/new": [page("/app/centre/runs/new", CENTRES)],
+    "POST /app/centre/runs/new": form("/app/centre/runs/new", CENTRES),
+    "GET /app/centre/lots/{lot_id}/certificates": [
+        page("/app/centre/lots/AU-2/certificates", CENTRES, expect={"other_centre": 404}),
+        page(
+            "/app/centre/lots/AU-3/certificates",
+            CENTRES,
+            expect={"centre": 404, "centre_admin": 404},
+        ),
+    ],
+    # with the token, another centre's lot is absent; its own would get a certificate
+    "POST /app/centre/lots/{lot_id}/certificates": form(
+        "/app/centre/lots/AU-2/certificates",
+        {"other_centre"},
+        404,
+        only=SIGNED_IN - {"centre", "centre_admin"},
+    ),
+    "GET /app/centre/certificates/{certificate_id}/print": [
+        page(_console_cert("AU-2"), CENTRES, expect={"other_centre": 404}),
+        page(_console_cert("AU-3"), CENTRES, expect={"centre": 404, "centre_admin": 404}),
+    ],
+    "GET /app/centre/offers": [page("/app/centre/offers", CENTRES)],
+    "GET /app/centre/offers/new": [page("/app/centre/offers/new", CENTRES)],
+    "POST /app/centre/offers/new": form("/app/centre/offers/new", CENTRES),
+    # another centre cancelling bornuur's offer: refused by the rules, nothing recorded
+    "POST /app/centre/offers/{offer_id}/cancel": form(
+        "/app/centre/offers/OFFER-1/cancel",
+        {"other_centre"},
+        403,
+        only=SIGNED_IN - {"centre", "centre_admin"},
+    ),
+    "GET /app/centre/cases": [page("/app/centre/cases", CENTRES)],
+    "GET /app/centre/cases/{case_id}": [
+        page("/app/centre/cases/CASE-1", CENTRES, expect={"other_centre": 404}),
+        page("/app/centre/cases/CASE-2", CENTRES, expect={"centre": 404, "centre_admin": 404}),
+    ],
+    # an empty answer is a mistake on the page (422); another centre's case is absent
+    "POST /app/centre/cases/{case_id}": form(
+        "/app/centre/cases/CASE-1", CENTRES, expect={"other_centre": 404}
+    ),
+    # a buyer's pages: AU-1 was offered to mongolbank, not to the stranger
+    "GET /app/buyer": [page("/app/buyer", {"buyer", "other_buyer"})],
+    "GET /app/buyer/lots": [page("/app/buyer/lots", {"buyer", "other_buyer"})],
+    "GET /app/buyer/lots/{lot_id}": [
+        page("/app/buyer/lots/AU-1", {"buyer", "other_buyer"}, expect={"other_buyer": 404})
+    ],
+    # another buyer answering mongolbank's offer: refused by the rules, nothing recorded
+    "POST /app/buyer/offers/{offer}/accept": form(
+        "/app/buyer/offers/OFFER-1/accept", {"other_buyer"}, 403, only=SIGNED_IN - {"buyer"}
+    ),
+    "POST /app/buyer/offers/{offer}/reject": form(
+        "/app/buyer/offers/OFFER-1/reject", {"other_buyer"}, 403, only=SIGNED_IN - {"buyer"}
+    ),
+    # a miner's and a partnership's pages: ORE-1 is the partnership's, ORE-2 the miner's
+    "GET /app/miner": [page("/app/miner", {"partnership", "miner"})],
+    "GET /app/miner/deliveries/{lot_id}/receipt": [
+        page("/app/miner/deliveries/ORE-1/receipt", {"partnership"}, expect={"miner": 404}),
+        page("/app/miner/deliveries/ORE-2/receipt", {"miner"}, expect={"partnership": 404}),
+    ],
+    # a laboratory's pages
+    "GET /app/lab": [page("/app/lab", {"laboratory"})],
+    "GET /app/lab/assay": [page("/app/lab/assay", {"laboratory"})],
+    "POST /app/lab/assay": form("/app/lab/assay", {"laboratory"}),
+    # the officers' pages (regulator, auditor, administrator)
+    "GET /app/officer": [page("/app/officer", OFFICERS)],
+    "GET /app/officer/reports": [page("/app/officer/reports", OFFICERS)],
+    "GET /app/officer/cases/new": [page("/app/officer/cases/new", OFFICERS)],
+    "POST /app/officer/cases/new": form("/app/officer/cases/new", OFFICERS),
+    "GET /app/officer/cases/{case_id}": [page("/app/officer/cases/CASE-1", OFFICERS)],
+    "POST /app/officer/cases/{case_id}/{action}": [
+        *form("/app/officer/cases/CASE-1/resolve", OFFICERS),
+        # an action there is not: absent for officers (before the token is looked at)
+        *[
+            replace(q, allowed=OFFICERS, ok=404)
+            for q in form("/app/officer/cases/CASE-1/delete", OFFICERS)
+        ],
+    ],
+    # administration: the system administrator everything, an actor's administrator its
+    # own actor's staff and tokens
+    "GET /app/admin": [  # an actor's administrator: to its own actor's page
+        page("/app/admin", {"administrator", "centre_admin"}, expect={"centre_admin": 303})
+    ],
+    "GET /app/admin/actors/new": [page("/app/admin/actors/new", {"administrator"})],
+    "POST /app/admin/actors/new": form("/app/admin/actors/new", {"administrator"}),
+    "GET /app/admin/sites/new": [page("/app/admin/sites/new", {"administrator"})],
+    "POST /app/admin/sites/new": form("/app/admin/sites/new", {"administrator"}),
+    "GET /app/admin/actors/{actor_id}": [
+        page("/app/admin/actors/centre:bornuur", {"administrator", "centre_admin"}),
+        page("/app/admin/actors/centre:mandal", {"administrator"}),
+    ],
+    "POST /app/admin/actors/{actor_id}/staff": [
+        *form("/app/admin/actors/centre:bornuur/staff", {"administrator", "centre_admin"}),
+        *form("/app/admin/actors/centre:mandal/staff", {"administrator"}),
+    ],
+    # issuing, disabling, revoking would succeed for those allowed: the others try
+    "POST /app/admin/actors/{actor_id}/tokens": form(
+        "/app/admin/actors/centre:bornuur/tokens",
+        set(),
+        only=SIGNED_IN - {"administrator", "centre_admin"},
+    ),
+    "POST /app/admin/staff/{staff_id}/disable": [
+        *form(_staff("/disable"), set(), only=SIGNED_IN - {"administrator", "centre_admin"}),
+        # (a staff id nobody has: 404 to every signed-in caller, before the role's check)
+        Probe(
+            "POST",
+            "/app/admin/staff/stf_0000000000000000/disable",
+            SIGNED_IN,
+            404,
+            session=True,
+            anon=303,
+            data={},
+        ),
+    ],
+    "POST /app/admin/tokens/{token_id}/revoke": form(
+        lambda w, _who: f"/app/admin/tokens/{w.token}/revoke",
+        set(),
+        only=SIGNED_IN - {"administrator", "centre_admin"},
+    ),
     # writes: who passes authentication (the role x type matrix is test_authorization's,
     # the relationships test_stolen_centre_token_cannot_touch_another_centres_lots')
     "POST /events": [
@@ -545,10 +773,13 @@ def _answer_wrong(p: Probe, who: str, resp: httpx.Response) -> str:
         where = resp.headers.get("location", "")
         if who == "anonymous" and p.session and not where.startswith("/app/sign-in"):
             return f"redirected to {where!r}, not to the sign-in page"
-    elif resp.status_code >= 400 and not kind.startswith("application/problem+json"):
+    elif (
+        resp.status_code >= 400
+        and not kind.startswith("application/problem+json")
         # the console's pages answer with the error page, its JSON with a problem
-        if not (p.session and p.json is None and kind.startswith("text/html")):
-            return f"a {resp.status_code} as {kind!r}"
+        and not (p.session and p.json is None and kind.startswith("text/html"))
+    ):
+        return f"a {resp.status_code} as {kind!r}"
     return ""
 
 
@@ -571,8 +802,8 @@ def run_probes(world: World, route: str) -> list[str]:
             # a bearer token is no session: the console answers it as it answers nobody
             resp = world.call("administrator", replace(p, session=False, csrf=False))
             if resp.status_code != p.anon:
-                wrong.append(f"administrator's token: {p.method} {resp.request.url.path} -> "
-                             f"{resp.status_code}, expected {p.anon}: {resp.text[:200]}")  # fmt: skip
+                path = resp.request.url.path
+                wrong.append(f"a token: {p.method} {path} -> {resp.status_code}, expected {p.anon}")
     return wrong
 
 
