@@ -3,7 +3,9 @@ a PostgreSQL log of about a million entries (issue 13: every page p95 < 150 ms).
 
 1. the season: a database of its own (`--db`, default `altan_bench_console`, created on
    `--pg-url`; never the tests' databases) filled through the real event pipeline
-   (`EventService.submit_many`, batches of 200, every rule applies) with the demo's
+   (`EventService.submit_many`, the batch path of POST /events/batch and the group
+   committer, `--batch` requests a transaction, default 500; every rule and projector
+   applies) with the demo's
    season (services/demo.py) widened to `--centres` processing centres and `--buyers`
    buyers: thousands of partnerships and their sites, ore deliveries, processing runs,
    assays, certificates, offers, acceptances, holds, spread over the season's 81 days,
@@ -11,7 +13,12 @@ a PostgreSQL log of about a million entries (issue 13: every page p95 < 150 ms).
    synthetic bodies) is no use here: the pages read the domain's tables, which only real
    events fill. A finished fill is kept (its data dir with the log key under
    var/bench/console/, a `complete` marker naming the size) and reused by later runs;
-   an unfinished or different-sized one is dropped and filled again;
+   an unfinished or different-sized one is dropped and filled again, unless `--reuse`:
+   then the database is used as it is and extended up to `--entries` (the season's
+   generator replays the requests already recorded, counted in a `progress` file, and
+   goes on from there). `--copy-from DB` starts a new database as a copy of DB (its log
+   key too), `--fill-minutes` stops a fill in time (SIGINT/SIGTERM too, after the batch
+   in flight; the size reached is kept). The fill rate is printed as it goes;
 2. staff accounts (services/staff/queries.create_staff) for a centre clerk, a buyer, a
    miner, a regulator, an administrator (the busiest centre, buyer and partnership), and
    for any other role the console's navigation (`pages.NAV`) has pages for, plus a
@@ -25,16 +32,19 @@ a PostgreSQL log of about a million entries (issue 13: every page p95 < 150 ms).
 
 The client (httpx, one connection, one request at a time) runs on the same cores as the
 server and PostgreSQL, as a browser at the counter would not: figures are upper bounds.
-Run: .venv/bin/python bench/console.py [--entries 1000000] [--requests 50]
+Run: .venv/bin/python bench/console.py [--entries 1000000] [--requests 50] [--reuse]
+     [--db NAME] [--copy-from DB] [--fill-minutes M] [--fill-only] [--pages REGEX]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +57,7 @@ from typing import Any
 
 import common
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.entry import format_time
@@ -79,6 +89,7 @@ DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 PASSWORD = "bench-console-passphrase-2026"
 ENTRIES_PER_REQUEST = 1.56  # the demo's mix: receipts and certificates add entries
 DAYS = 81  # 1 August .. 25 October, the demo's season
+LEGACY_BATCH = 200  # requests per transaction of fills made before `progress` files
 
 
 # --- 1. the season ---------------------------------------------------------------------------
@@ -86,16 +97,47 @@ DAYS = 81  # 1 August .. 25 October, the demo's season
 
 class BenchSeason(demo.Season):
     """The demo's season, its days spread evenly over the fill (the demo's own clock runs
-    to its last day within a few hundred requests)."""
+    to its last day within a few hundred requests). A resumed fill (`resume`) replays the
+    requests already recorded without their dates and spreads the rest from `start_day`."""
 
     expected: int = 1
     issued: int = 0
+    skip: int = 0
+    start_day: int = 0
+    _free_key: frozenset[str] | None = None
+    _free_seen: int = 0
+    _free: list[tuple[str, str]]
 
     def when(self) -> str:
         self.issued += 1
-        self.day = min(DAYS - 1, self.issued * DAYS // max(1, self.expected))
+        done = max(0, self.issued - self.skip)
+        left = max(1, self.expected - self.skip)
+        self.day = min(DAYS - 1, self.start_day + done * (DAYS - self.start_day) // left)
         month, dom = (8 + self.day // 28, 1 + self.day % 28)
         return f"2026-{month:02d}-{dom:02d}T{self.rnd.randint(8, 18):02d}:00:00+08:00"
+
+    def free_partnerships(self) -> list[tuple[str, str]]:
+        """The partnerships not on hold, in order: demo._delivery's own list, kept up to
+        date instead of built anew for every delivery (O(partnerships) a request, a
+        tenth of the fill at 100,000 entries and growing)."""
+        key = frozenset(self.held.values())
+        if self._free_key != key:
+            self._free_key, self._free_seen, self._free = key, 0, []
+        self._free.extend(p for p in self.partnerships[self._free_seen :] if p[0] not in key)
+        self._free_seen = len(self.partnerships)
+        return self._free
+
+
+def _delivery(s: BenchSeason) -> Iterator[tuple[Principal, Submission]]:
+    """demo._delivery, the same requests in the same order, shown only the free
+    partnerships (it would filter the same list out of all of them)."""
+    everyone = s.partnerships
+    free = s.free_partnerships()
+    s.partnerships = free if free else everyone
+    try:
+        yield from demo._delivery(s)
+    finally:
+        s.partnerships = everyone
 
 
 def _setup(centres: int, buyers: int, t: str) -> Iterator[tuple[Principal, Submission]]:
@@ -138,12 +180,12 @@ def widen_demo(centres: int, buyers: int) -> None:
 
 
 def season(
-    seed: int, expected: int, centres: int, buyers: int
+    seed: int, expected: int, centres: int, buyers: int, skip: int = 0, start_day: int = 0
 ) -> Iterator[tuple[Principal, Submission]]:
     """demo.season with more centres and buyers and the days spread over `expected`
-    requests."""
+    requests (after the first `skip`, from `start_day`: see `BenchSeason`)."""
     s = BenchSeason(random.Random(seed))
-    s.expected = expected
+    s.expected, s.skip, s.start_day = expected, skip, start_day
     yield from _setup(centres, buyers, s.when())
     for actor, _, _ in demo.CENTRES[:centres]:
         s.ore[actor] = []
@@ -157,7 +199,7 @@ def season(
         if roll < 0.05 or len(s.partnerships) < 3:
             yield from demo._partnership(s)
         elif roll < 0.55 or not ready:
-            yield from demo._delivery(s)
+            yield from _delivery(s)
         elif roll < 0.75:
             yield from demo._processing(s, s.rnd.choice(ready))
         elif roll < 0.87 and s.gold:
@@ -176,59 +218,174 @@ def settings_for(url: str, home: Path) -> Settings:
     return Settings(data_dir=home / "data", database_url=url)
 
 
+def _admin(args: argparse.Namespace) -> Engine:
+    return create_engine(db_url(args.pg_url, "postgres"), isolation_level="AUTOCOMMIT")
+
+
+def _exists(args: argparse.Namespace, db: str) -> bool:
+    eng = _admin(args)
+    with eng.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": db})
+        there = found.first() is not None
+    eng.dispose()
+    return there
+
+
+def recorded_so_far(url: str, home: Path) -> tuple[int, int]:
+    """(requests already submitted, season day of the last one) of a database being
+    extended: from its `progress` file, or, for a fill made before there was one (batches
+    of 200, `LEGACY_BATCH`), from its log: each batch is one transaction, whose entries
+    share their `time`."""
+    progress = home / "progress"
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        last_time = conn.execute(
+            text(
+                "SELECT convert_from(entry, 'UTF8')::json->>'time' FROM log_entries "
+                "ORDER BY idx DESC LIMIT 1"
+            )
+        ).scalar_one()
+        bodies = conn.execute(
+            text(
+                "SELECT convert_from(entry, 'UTF8')::json->'body'->>'occurred_at' "
+                "FROM log_entries WHERE convert_from(entry, 'UTF8')::json->>'time' = :t"
+            ),
+            {"t": last_time},
+        ).scalars()
+        days = [
+            (int(d[5:7]) - 8) * 28 + int(d[8:10]) - 1
+            for d in bodies
+            if d is not None and d.endswith("+08:00")
+        ]
+        if progress.exists():
+            requests = int(json.loads(progress.read_text())["requests"])
+        else:
+            batches = conn.execute(
+                text(
+                    "SELECT count(DISTINCT convert_from(entry, 'UTF8')::json->>'time') "
+                    "FROM log_entries WHERE idx > 0"
+                )
+            ).scalar_one()
+            requests = LEGACY_BATCH * int(batches)
+    eng.dispose()
+    return requests, max(days, default=0)
+
+
 def fill(args: argparse.Namespace, url: str) -> None:
-    """A fresh database of about `args.entries` entries (or keep the finished one)."""
+    """A database of about `args.entries` entries: a fresh one (or a copy of `--copy-from`),
+    the finished one kept, or with `--reuse` the existing one extended up to the size."""
     home = CACHE / args.db
     marker = home / "complete"
-    if marker.exists() and marker.read_text().split()[0] == f"{args.db}:{args.entries}":
+    there = _exists(args, args.db)
+    if args.reuse and there:
+        said = marker.read_text().strip() if marker.exists() else "no marker"
+        print(f"season: reusing {args.db} as it is ({said})")
+    elif marker.exists() and there and marker.read_text().split()[0] == f"{args.db}:{args.entries}":
         print(f"season: reusing {args.db} ({marker.read_text().strip()})")
         return
-    admin = create_engine(db_url(args.pg_url, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{args.db}"'))
-    admin.dispose()
-    marker.unlink(missing_ok=True)
-    shutil.rmtree(home / "data", ignore_errors=True)
-    home.mkdir(parents=True, exist_ok=True)
+    else:
+        eng = _admin(args)
+        with eng.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)'))
+            if args.copy_from:
+                conn.execute(text(f'CREATE DATABASE "{args.db}" TEMPLATE "{args.copy_from}"'))
+            else:
+                conn.execute(text(f'CREATE DATABASE "{args.db}"'))
+        eng.dispose()
+        marker.unlink(missing_ok=True)
+        (home / "progress").unlink(missing_ok=True)
+        shutil.rmtree(home / "data", ignore_errors=True)
+        home.mkdir(parents=True, exist_ok=True)
+        if args.copy_from:  # its log key and admin token with it
+            shutil.copytree(CACHE / args.copy_from / "data", home / "data")
+            shutil.copy(CACHE / args.copy_from / "admin-token", home / "admin-token")
+            for name in ("progress",):
+                if (CACHE / args.copy_from / name).exists():
+                    shutil.copy(CACHE / args.copy_from / name, home / name)
+            print(f"season: {args.db} starts as a copy of {args.copy_from}")
     widen_demo(args.centres, args.buyers)
     rt = open_runtime(settings_for(url, home))
+    stop: list[str] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.append(signal.Signals(signum).name)  # finish the batch, then stop
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        token = bootstrap_administrator(rt.events)
-        (home / "admin-token").write_text(f"{token}\n")
-        stream = season(3, int(args.entries / ENTRIES_PER_REQUEST), args.centres, args.buyers)
-        recorded = refused = 0
+        size = start_size = rt.log.size()
+        skip, start_day = 0, 0
+        if size >= args.entries:
+            return
+        if size > 0:
+            skip, start_day = recorded_so_far(url, home)
+            print(
+                f"season: extending {size:,} entries ({skip:,} requests recorded, season day "
+                f"{start_day}) to {args.entries:,}",
+                flush=True,
+            )
+        else:
+            token = bootstrap_administrator(rt.events)
+            (home / "admin-token").write_text(f"{token}\n")
+        expected = skip + int(max(0, args.entries - size) / ENTRIES_PER_REQUEST)
+        stream = season(3, expected, args.centres, args.buyers, skip, start_day)
+        for _ in range(skip):
+            next(stream)  # recorded before: only the season's own state moves on
+        requests, recorded, refused = skip, 0, 0
+        deadline = time.monotonic() + args.fill_minutes * 60 if args.fill_minutes else None
         t0 = last = time.perf_counter()
-        step = max(10_000, args.entries // 20)
-        mark = step
-        size = rt.log.size()
-        while size < args.entries:
-            batch = [next(stream) for _ in range(demo.BATCH)]
+        step = max(10_000, args.entries // 50)
+        mark, last_size = size + step, size
+        while size < args.entries and not stop:
+            if deadline is not None and time.monotonic() > deadline:
+                stop.append(f"--fill-minutes {args.fill_minutes:g}")
+                break
+            batch = [next(stream) for _ in range(args.batch)]
             for result in rt.events.submit_many(batch, atomic=False):
                 if result.error is None:
                     recorded += 1
                 else:
                     refused += 1
+                    if refused <= 5:
+                        print(f"  refused: {result.error}", flush=True)
+            requests += len(batch)
             size = rt.log.size()
+            (home / "progress").write_text(
+                json.dumps({"requests": requests, "entries": size}) + "\n"
+            )
             if size >= mark:
                 now = time.perf_counter()
                 print(
-                    f"  filled {size:>9,} entries in {now - t0:7.1f} s "
-                    f"({step / max(now - last, 1e-9):,.0f} entries/s lately; "
-                    f"{recorded:,} requests recorded, {refused:,} refused)",
+                    f"  {time.strftime('%H:%M:%S')} filled {size:>9,} entries in "
+                    f"{now - t0:7.1f} s ({(size - last_size) / max(now - last, 1e-9):,.0f} "
+                    f"entries/s lately, {(size - start_size) / max(now - t0, 1e-9):,.0f} "
+                    f"overall; {recorded:,} requests recorded, {refused:,} refused; "
+                    f"load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
-                mark, last = size + step, now
+                mark, last, last_size = size + step, now, size
         took = time.perf_counter() - t0
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         rt.close()
+    if stop:
+        print(f"season: stopped ({stop[0]}) at {size:,} entries", flush=True)
+    if size == start_size:
+        return
+    print(
+        f"season: {size - start_size:,} entries in {took:.0f} s "
+        f"({(size - start_size) / max(took, 1e-9):,.0f} entries/s); VACUUM ANALYZE",
+        flush=True,
+    )
     eng = create_engine(url, isolation_level="AUTOCOMMIT")
     with eng.connect() as conn:
         conn.execute(text("VACUUM ANALYZE"))
     eng.dispose()
+    tag = args.entries if size >= args.entries else size  # a stopped fill: its size
     marker.write_text(
-        f"{args.db}:{args.entries} {size} entries, {recorded} requests ({refused} refused) "
-        f"in {took:.0f} s, {args.centres} centres, {args.buyers} buyers\n"
+        f"{args.db}:{tag} {size} entries, {requests} requests ({refused} refused this run) "
+        f"last filled {size - start_size} in {took:.0f} s, {args.centres} centres, "
+        f"{args.buyers} buyers\n"
     )
     print(f"season: filled {args.db}: {marker.read_text().strip()}")
 
@@ -390,6 +547,8 @@ def measure(args: argparse.Namespace, url: str, readers: list[Reader]) -> list[R
                     continue
                 # `/app` sends a role with pages of its own to them (303): not timed then
                 for href in dict.fromkeys(i.href for i in NAV.get(r.role, HOME_NAV)):
+                    if args.pages and not re.search(args.pages, href):
+                        continue
                     status, ms = timed(c, href, args.requests, args.warmup, args.page_seconds)
                     rows.append(Row(href, f"{r.role} {r.actor}", status, ms))
                     print_row(rows[-1], args.target_ms)
@@ -397,6 +556,8 @@ def measure(args: argparse.Namespace, url: str, readers: list[Reader]) -> list[R
                 base_url=base, timeout=60, headers={"Authorization": f"Bearer {r.token}"}
             ) as c:
                 for path in api_paths(r):
+                    if args.pages and not re.search(args.pages, path):
+                        continue
                     status, ms = timed(c, path, args.requests, args.warmup, args.page_seconds)
                     rows.append(Row("GET " + path, f"{r.role} {r.actor}", status, ms))
                     print_row(rows[-1], args.target_ms)
@@ -449,6 +610,21 @@ def main() -> None:
         "--pg-url", default=DEFAULT_SERVER, help="the PostgreSQL server (no database name)"
     )
     ap.add_argument("--fill-only", action="store_true")
+    ap.add_argument(
+        "--batch", type=int, default=500, help="requests per submit_many transaction (500)"
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the existing database whatever its marker says, extended up to --entries",
+    )
+    ap.add_argument(
+        "--copy-from", metavar="DB", help="a new database starts as a copy of DB (then extended)"
+    )
+    ap.add_argument(
+        "--fill-minutes", type=float, default=0, help="stop filling after this long (0: never)"
+    )
+    ap.add_argument("--pages", metavar="PATTERN", help="only pages whose path matches (re)")
     args = ap.parse_args()
     if args.db in ("test", "postgres") or re.fullmatch(r"test_gw\d+", args.db):
         raise SystemExit(f"{args.db} is not a bench database")

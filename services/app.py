@@ -30,6 +30,7 @@ from services.log.bundle import router as bundle_router
 from services.log.routes import router as log_router
 from services.pipeline.committer import EventCommitter
 from services.pipeline.routes import router as events_router
+from services.reports.snapshots import Refresher
 from services.runtime import open_runtime
 from services.settings import Settings, get_settings
 
@@ -204,9 +205,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=cfg.write_timeout_s,
         )
         app.state.settings = cfg
+        # the console's regulator report, computed in the background (reports/snapshots.py)
+        # on the pipeline's clock (as the page reads it: tests set one for both)
+        report_snapshots = Refresher(
+            runtime.engine, runtime.read_log.engine, cfg, lambda: runtime.events.clock()
+        )
+        app.state.report_snapshots = report_snapshots
+        report_snapshots.start()
         try:
             yield
         finally:
+            report_snapshots.stop()
             app.state.committer.close()
             probe.shutdown()
             auth_pool.shutdown()

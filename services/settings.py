@@ -229,6 +229,14 @@ class Settings(BaseSettings):
     report_hold_days: int = Field(
         default=30, ge=1, le=3650, description="Holds in force longer than this are red flags"
     )
+    report_refresh_s: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="The console's regulator report (`/app/officer/reports`) is computed in "
+        "the background and stored: again once the log has grown, at most this often "
+        "(seconds); 0: never (the page says the report is being prepared)",
+    )
 
     _database_password: SecretStr | None = PrivateAttr(default=None)
 

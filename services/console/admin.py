@@ -20,6 +20,7 @@ language and nothing recorded.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
@@ -219,30 +220,13 @@ def _words(err: FieldError, lang: Lang) -> str:
 
 def _placed(
     exc: DomainError, lang: Lang, fields: dict[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    errors: dict[str, str] = {}
-    unplaced: list[str] = []
-    for err in exc.errors:
-        name = fields.get(err.field or "")
-        if name is not None and name not in errors:
-            errors[name] = _words(err, lang)
-        else:
-            unplaced.append(_words(err, lang))
-    return errors, unplaced
-
-
-def _status(exc: DomainError) -> int:
-    return exc.status if exc.status in (403, 404, 409, 422) else 422
-
-
-def _lang(request: Request, session: CurrentSession) -> Lang:
-    return kit.chrome(request, session)[0].lang
+) -> tuple[dict[str, str], str, int]:
+    return kit.placed(exc, lang, fields, _words)
 
 
 def _values(fields: dict[str, str], blank: dict[str, str]) -> dict[str, str]:
     values = {k: fields.get(k, blank[k]).strip()[:MAX_FIELD_CHARS] for k in blank}
-    if not values["form_key"].startswith("console-") or len(values["form_key"]) > 80:
-        values["form_key"] = blank["form_key"]
+    values["form_key"] = kit.own_key(values["form_key"])
     return values
 
 
@@ -311,20 +295,17 @@ def _actor_form(
     problem_text: str = "",
     status: int = 200,
 ) -> HTMLResponse:
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "admin/actor_new.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         roles=ROLES,
         buyer_kinds=BUYER_KINDS,
         aimags=AIMAGS,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 
@@ -382,32 +363,24 @@ def actor_body(values: dict[str, str]) -> tuple[dict[str, object], dict[str, str
 @router.post("/app/admin/actors/new", response_class=HTMLResponse)
 async def register_actor(request: Request) -> Response:
     """Register the actor as the signed-in system administrator, once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _system_only(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang = _lang(request, session)
-    values = _values(fields, _blank_actor(request))
-    body, mistakes = actor_body(values)
-    if mistakes:
-        errors = {name: text(lang, key) for name, key in mistakes.items()}
-        return _actor_form(request, session, values, errors=errors, status=422)
-    submission = Submission(type="actor.registered", body=body, idempotency_key=values["form_key"])
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, lang, ACTOR_FIELDS)
+    post = await kit.form_post(request, _system_only)
+    if not isinstance(post, kit.FormPost):
+        return post
+    values = _values(post.fields, _blank_actor(request))
+
+    def build() -> Submission:
+        body, mistakes = actor_body(values)
+        if mistakes:
+            raise forms.FormMistakes(mistakes)
+        return Submission(type="actor.registered", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
         return _actor_form(
-            request,
-            session,
-            values,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
+            request, post.session, values, errors=errors, problem_text=problem_text, status=status
         )
-    return RedirectResponse(f"/app/admin/actors/{values['actor']}?done=registered", 303)
+
+    done = f"/app/admin/actors/{values['actor']}?done=registered"
+    return await kit.record(post, build, again, place=ACTOR_FIELDS, done=done, said=_words)
 
 
 # -- registering a site --------------------------------------------------------------------
@@ -437,19 +410,16 @@ def _site_form(
 ) -> HTMLResponse:
     with read_session(request) as s:
         owners = site_owners(s)
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "admin/site_new.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         owners=owners,
         aimags=AIMAGS,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 
@@ -483,35 +453,24 @@ def site_body(values: dict[str, str]) -> tuple[dict[str, object], dict[str, str]
 @router.post("/app/admin/sites/new", response_class=HTMLResponse)
 async def register_site(request: Request) -> Response:
     """Register the site as the signed-in system administrator, once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _system_only(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang = _lang(request, session)
-    values = _values(fields, _blank_site(request))
-    body, mistakes = site_body(values)
-    if mistakes:
-        errors = {name: text(lang, key) for name, key in mistakes.items()}
-        return await run_in_threadpool(
-            _site_form, request, session, values, errors=errors, status=422
+    post = await kit.form_post(request, _system_only)
+    if not isinstance(post, kit.FormPost):
+        return post
+    values = _values(post.fields, _blank_site(request))
+
+    def build() -> Submission:
+        body, mistakes = site_body(values)
+        if mistakes:
+            raise forms.FormMistakes(mistakes)
+        return Submission(type="site.registered", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _site_form(
+            request, post.session, values, errors=errors, problem_text=problem_text, status=status
         )
-    submission = Submission(type="site.registered", body=body, idempotency_key=values["form_key"])
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, lang, SITE_FIELDS)
-        return await run_in_threadpool(
-            _site_form,
-            request,
-            session,
-            values,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
-        )
-    return RedirectResponse(f"/app/admin/actors/{values['owner']}?done=site", 303)
+
+    done = f"/app/admin/actors/{values['owner']}?done=site"
+    return await kit.record(post, build, again, place=SITE_FIELDS, done=done, said=_words)
 
 
 # -- an actor: its staff and tokens --------------------------------------------------------
@@ -586,36 +545,74 @@ def _create_staff(
         )
 
 
+def _manages(actor_id: str) -> kit.Refused:
+    """The guard of a change to `actor_id`'s staff or tokens."""
+    return lambda request, session: _refused_for(request, session, actor_id)
+
+
+def _owned(owner_of: Callable[[Session], str | None], owner: list[str]) -> kit.Refused:
+    """The guard of a change to a staff account or token: 404 when `owner_of` finds no
+    owner, else `_refused_for` its owner (kept in `owner`)."""
+
+    def refused(request: Request, session: CurrentSession) -> HTMLResponse | None:
+        with read_session(request) as s:
+            found = owner_of(s)
+        if found is None:
+            return kit.error_page(request, session, 404, "error.404")
+        owner.append(found)
+        return _refused_for(request, session, found)
+
+    return refused
+
+
+async def _change(
+    post: kit.FormPost,
+    actor_id: str,
+    change: Callable[[], object],
+    *,
+    done: str,
+    place: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """An account or token change off the log (`change`, in the thread pool): a refusal
+    shows the actor's page again with the rule, else the redirect (303) to `done`."""
+    try:
+        await run_in_threadpool(change)
+    except DomainError as exc:
+        errors, unplaced, status = _placed(exc, post.lang, place or {})
+        return await run_in_threadpool(
+            lambda: _actor_page(
+                post.request,
+                post.session,
+                actor_id,
+                values=values,
+                errors=errors,
+                problem_text=unplaced,
+                status=status,
+            )
+        )
+    return RedirectResponse(done, 303)
+
+
 @router.post("/app/admin/actors/{actor_id}/staff", response_class=HTMLResponse)
 async def create_staff(request: Request, actor_id: str) -> Response:
     """A new staff account of the actor (off the log: an account, not an event)."""
-    session = await run_in_threadpool(kit.signed_in, request)
     actor_id = actor_id[:80]
-    if (refused := _refused_for(request, session, actor_id)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang = _lang(request, session)
-    values = {k: fields.get(k, "")[:MAX_FIELD_CHARS] for k in _blank_staff()}
+    post = await kit.form_post(request, _manages(actor_id))
+    if not isinstance(post, kit.FormPost):
+        return post
+    values = {k: post.fields.get(k, "")[:MAX_FIELD_CHARS] for k in _blank_staff()}
     values["username"] = values["username"].strip()
     values["display_name"] = values["display_name"].strip()
-    try:
-        await run_in_threadpool(_create_staff, request, session, actor_id, values)
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, lang, STAFF_FIELDS)
-        values["password"] = ""  # never sent back
-        return await run_in_threadpool(
-            _actor_page,
-            request,
-            session,
-            actor_id,
-            values=values,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
-        )
-    return RedirectResponse(f"/app/admin/actors/{actor_id}?done=staff", 303)
+    shown = {**values, "password": ""}  # never sent back
+    return await _change(
+        post,
+        actor_id,
+        lambda: _create_staff(request, post.session, actor_id, values),
+        done=f"/app/admin/actors/{actor_id}?done=staff",
+        place=STAFF_FIELDS,
+        values=shown,
+    )
 
 
 def _disable_staff(request: Request, session: CurrentSession, staff_id: str) -> None:
@@ -626,45 +623,29 @@ def _disable_staff(request: Request, session: CurrentSession, staff_id: str) -> 
 @router.post("/app/admin/staff/{staff_id}/disable", response_class=HTMLResponse)
 async def disable_staff(request: Request, staff_id: str) -> Response:
     """Disable a staff account: no more sign-ins; its sessions end at once."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    with read_session(request) as s:
-        owner = staff_actor(s, staff_id[:40])
-    if owner is None:
-        return kit.error_page(request, session, 404, "error.404")
-    if (refused := _refused_for(request, session, owner)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    try:
-        await run_in_threadpool(_disable_staff, request, session, staff_id[:40])
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, _lang(request, session), {})
-        return await run_in_threadpool(
-            _actor_page,
-            request,
-            session,
-            owner,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
-        )
-    return RedirectResponse(f"/app/admin/actors/{owner}?done=disabled", 303)
+    staff_id = staff_id[:40]
+    owner: list[str] = []
+    post = await kit.form_post(request, _owned(lambda s: staff_actor(s, staff_id), owner))
+    if not isinstance(post, kit.FormPost):
+        return post
+    return await _change(
+        post,
+        owner[0],
+        lambda: _disable_staff(request, post.session, staff_id),
+        done=f"/app/admin/actors/{owner[0]}?done=disabled",
+    )
 
 
 @router.post("/app/admin/actors/{actor_id}/tokens", response_class=HTMLResponse)
 async def issue(request: Request, actor_id: str) -> Response:
     """Issue an API token for a user of the actor: the answer is the actor's page with
     the token on it, once (never stored in the clear, never shown again)."""
-    session = await run_in_threadpool(kit.signed_in, request)
     actor_id = actor_id[:80]
-    if (refused := _refused_for(request, session, actor_id)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang = _lang(request, session)
-    label = fields.get("label", "").strip()
+    post = await kit.form_post(request, _manages(actor_id))
+    if not isinstance(post, kit.FormPost):
+        return post
+    session = post.session
+    label = post.fields.get("label", "").strip()
     if not label or len(label) > 200:
         key = "error.required" if not label else "admin.error.label_long"
         return await run_in_threadpool(
@@ -673,7 +654,7 @@ async def issue(request: Request, actor_id: str) -> Response:
             session,
             actor_id,
             values={**_blank_staff(), "label": label[:200]},
-            errors={"label": text(lang, key)},
+            errors={"label": text(post.lang, key)},
             status=422,
         )
     limit = request.app.state.settings.max_tokens_per_actor
@@ -682,15 +663,15 @@ async def issue(request: Request, actor_id: str) -> Response:
             issue_actor_token, engine_of(request), session.principal, actor_id, label, limit
         )
     except DomainError as exc:
-        errors, unplaced = _placed(exc, lang, {"label": "label"})
+        errors, unplaced, status = _placed(exc, post.lang, {"label": "label"})
         return await run_in_threadpool(
             _actor_page,
             request,
             session,
             actor_id,
             errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
+            problem_text=unplaced,
+            status=status,
         )
     return await run_in_threadpool(
         _actor_page, request, session, actor_id, new_token=(out.token_id, out.token), status=201
@@ -700,29 +681,14 @@ async def issue(request: Request, actor_id: str) -> Response:
 @router.post("/app/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
 async def revoke(request: Request, token_id: str) -> Response:
     """Revoke a token: it stops working at once."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    with read_session(request) as s:
-        owner = token_actor(s, token_id[:40])
-    if owner is None:
-        return kit.error_page(request, session, 404, "error.404")
-    if (refused := _refused_for(request, session, owner)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    try:
-        await run_in_threadpool(
-            revoke_actor_token, engine_of(request), session.principal, token_id[:40]
-        )
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, _lang(request, session), {})
-        return await run_in_threadpool(
-            _actor_page,
-            request,
-            session,
-            owner,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
-        )
-    return RedirectResponse(f"/app/admin/actors/{owner}?done=revoked", 303)
+    token_id = token_id[:40]
+    owner: list[str] = []
+    post = await kit.form_post(request, _owned(lambda s: token_actor(s, token_id), owner))
+    if not isinstance(post, kit.FormPost):
+        return post
+    return await _change(
+        post,
+        owner[0],
+        lambda: revoke_actor_token(engine_of(request), post.session.principal, token_id),
+        done=f"/app/admin/actors/{owner[0]}?done=revoked",
+    )

@@ -18,9 +18,8 @@ from typing import Final, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from starlette.concurrency import run_in_threadpool
 
 from ledger.certificate import qr_text
 from ledger.sql import storage
@@ -132,19 +131,16 @@ def _delivery_page(
     q = request.query_params.get("q", "")[:100]
     with read_session(request) as s:
         miners = queries.miner_choices(s, q)
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "centre/deliver.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         miners=miners,
         q=q,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 
@@ -159,54 +155,27 @@ def delivery_form(request: Request, session: kit.SessionDep) -> Response:
 @router.post("/app/centre/deliveries/new", response_class=HTMLResponse)
 async def record_delivery(request: Request) -> Response:
     """Record the delivery as the signed-in clerk, once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _centre(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _centre)
+    if not isinstance(post, kit.FormPost):
+        return post
     blank = _blank_delivery(request)
-    values = {k: fields.get(k, blank[k]) for k in blank if k != "today"}
+    values = {k: post.fields.get(k, blank[k]) for k in blank if k != "today"}
     values["today"] = blank["today"]
-    if not values["form_key"].startswith("console-") or len(values["form_key"]) > 80:
-        values["form_key"] = blank["form_key"]
-    try:
-        delivery = forms.parse_delivery(fields)
-    except forms.FormMistakes as exc:
-        errors = {name: text(lang, key) for name, key in exc.mistakes.items()}
-        return await run_in_threadpool(
-            _delivery_page, request, session, values, errors=errors, status=422
+    values["form_key"] = kit.own_key(values["form_key"])
+
+    def build() -> Submission:
+        body = forms.parse_delivery(post.fields).body(values["occurred_at"])
+        return Submission(type="ore.delivered", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _delivery_page(
+            request, post.session, values, errors=errors, problem_text=problem_text, status=status
         )
-    submission = Submission(
-        type="ore.delivered",
-        body=delivery.body(values["occurred_at"]),
-        idempotency_key=values["form_key"],
-    )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors = {}
-        unplaced = []
-        for err in exc.errors:
-            name = DELIVERY_FIELDS.get(err.field or "")
-            if name is not None and name not in errors:
-                errors[name] = kit.words(err, lang)
-            else:
-                unplaced.append(kit.words(err, lang))
-        status = exc.status if exc.status in (403, 404, 409, 422) else 422
-        return await run_in_threadpool(
-            _delivery_page,
-            request,
-            session,
-            values,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=status,
-        )
-    return RedirectResponse(
-        f"/app/centre/deliveries?recorded={quote(delivery.lot)}", status_code=303
-    )
+
+    def done(recorded: Submission) -> str:
+        return f"/app/centre/deliveries?recorded={quote(recorded.body['lot'])}"
+
+    return await kit.record(post, build, again, place=DELIVERY_FIELDS, done=done)
 
 
 @router.get("/app/centre/deliveries/{lot_id}/receipt", response_class=HTMLResponse)
@@ -249,35 +218,6 @@ def centre_stock(request: Request, session: kit.SessionDep, run: str = "") -> Re
     )
 
 
-# -- refusals, shared by the forms below ------------------------------------------------------
-
-
-def _placed(exc: DomainError, lang: Lang, place: dict[str, str]) -> tuple[dict[str, str], str, int]:
-    """A pipeline refusal as the form shows it: the form fields at fault (event field ->
-    form field by `place`), the sentences of the rest, and the page's status."""
-    errors: dict[str, str] = {}
-    unplaced: list[str] = []
-    for err in exc.errors:
-        name = place.get(err.field or "")
-        if name is not None and name not in errors:
-            errors[name] = kit.words(err, lang)
-        else:
-            unplaced.append(kit.words(err, lang))
-    status = exc.status if exc.status in (403, 404, 409, 422) else 422
-    return errors, " ".join(unplaced), status
-
-
-def _form_key(value: str) -> str:
-    """The form's key if it is one the console made, else a fresh one."""
-    if value.startswith("console-") and len(value) <= 80:
-        return value
-    return forms.form_key()
-
-
-def _mistaken(exc: forms.FormMistakes, lang: Lang) -> dict[str, str]:
-    return {name: text(lang, key) for name, key in exc.mistakes.items()}
-
-
 # -- processing runs --------------------------------------------------------------------------
 
 
@@ -315,22 +255,19 @@ def _run_page(
 ) -> HTMLResponse:
     with read_session(request) as s:
         ore = centre_reads.ore_left(s, session.principal.actor_id)
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "centre/run.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         ore=ore,
         used={o.lot: centre_forms.kg_text(o.remaining_g) for o in ore} | used,
         ticked=ticked,
         rows=range(centre_forms.OUTPUT_ROWS),
         methods=centre_forms.METHODS,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 
@@ -345,23 +282,37 @@ def run_form(request: Request, session: kit.SessionDep) -> Response:
 @router.post("/app/centre/runs/new", response_class=HTMLResponse)
 async def record_run(request: Request) -> Response:
     """Record the run as the signed-in staff member (`processing.recorded`), once per key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _centre(request, session)) is not None:
-        return refused
-    pairs = await kit.read_form_multi(request)
-    fields = dict(pairs)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _centre)
+    if not isinstance(post, kit.FormPost):
+        return post
+    session, lang = post.session, post.lang
     blank = _blank_run(request)
-    values = {k: fields.get(k, blank[k]) for k in blank if k != "today"}
+    values = {k: post.fields.get(k, blank[k]) for k in blank if k != "today"}
     values["today"] = blank["today"]
-    values["mercury_free"] = fields.get("mercury_free", "")
-    values["form_key"] = _form_key(values["form_key"])
-    used = {k[5:]: v for k, v in pairs if k.startswith("used.")}
-    ticked = {v for k, v in pairs if k == "use"}
+    values["mercury_free"] = post.fields.get("mercury_free", "")
+    values["form_key"] = kit.own_key(values["form_key"])
+    used = {k[5:]: v for k, v in post.pairs if k.startswith("used.")}
+    ticked = {v for k, v in post.pairs if k == "use"}
+    runs: list[centre_forms.RunForm] = []
 
-    def again(errors: dict[str, str], problem_text: str = "", status: int = 422) -> Response:
+    def build() -> Submission:
+        runs.append(centre_forms.parse_run(post.pairs))
+        body = runs[0].body(values["occurred_at"])
+        return Submission(type="processing.recorded", body=body, idempotency_key=values["form_key"])
+
+    def place() -> dict[str, str]:
+        where = {"body.run": "run", "body.method": "method", "body.mercury_free": "mercury_free"}
+        where |= {"body.started_on": "started_on", "body.finished_on": "finished_on"}
+        where |= {"body.outputs": "outputs", "body.tailings_g": "outputs"}
+        for i, (lot, _grams) in enumerate(runs[0].inputs):
+            where[f"body.inputs.{i}.lot"] = where[f"body.inputs.{i}.mass_g"] = f"used.{lot}"
+        for i, n in enumerate(runs[0].output_rows):
+            where[f"body.outputs.{i}.lot"] = f"out_lot_{n}"
+            where[f"body.outputs.{i}.mass_mg"] = f"out_mass_{n}"
+            where[f"body.outputs.{i}.form"] = f"out_form_{n}"
+        return where
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
         return _run_page(
             request,
             session,
@@ -373,31 +324,13 @@ async def record_run(request: Request) -> Response:
             status=status,
         )
 
-    try:
-        run = centre_forms.parse_run(pairs)
-    except forms.FormMistakes as exc:
-        return await run_in_threadpool(again, _mistaken(exc, lang))
-    place = {"body.run": "run", "body.method": "method", "body.mercury_free": "mercury_free"}
-    place |= {"body.started_on": "started_on", "body.finished_on": "finished_on"}
-    place |= {"body.outputs": "outputs", "body.tailings_g": "outputs"}
-    for i, (lot, _grams) in enumerate(run.inputs):
-        place[f"body.inputs.{i}.lot"] = place[f"body.inputs.{i}.mass_g"] = f"used.{lot}"
-    for i, n in enumerate(run.output_rows):
-        place[f"body.outputs.{i}.lot"] = f"out_lot_{n}"
-        place[f"body.outputs.{i}.mass_mg"] = f"out_mass_{n}"
-        place[f"body.outputs.{i}.form"] = f"out_form_{n}"
-    submission = Submission(
-        type="processing.recorded",
-        body=run.body(values["occurred_at"]),
-        idempotency_key=values["form_key"],
-    )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors, unplaced, status = _placed(exc, lang, place)
-        errors |= await run_in_threadpool(_too_much_ore, request, session, exc, run.inputs, lang)
-        return await run_in_threadpool(again, errors, unplaced, status)
-    return RedirectResponse(f"/app/centre/stock?run={quote(run.run)}", status_code=303)
+    def too_much(exc: DomainError) -> dict[str, str]:
+        return _too_much_ore(request, session, exc, runs[0].inputs, lang)
+
+    def done(recorded: Submission) -> str:
+        return f"/app/centre/stock?run={quote(recorded.body['run'])}"
+
+    return await kit.record(post, build, again, place=place, done=done, more=too_much)
 
 
 def _too_much_ore(
@@ -485,32 +418,24 @@ def _certificates_page(
 @router.post("/app/centre/lots/{lot_id}/certificates", response_class=HTMLResponse)
 async def request_certificate(request: Request, lot_id: str) -> Response:
     """Ask for the gold lot's certificate (`certificate.requested`); the system issues it."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _centre(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _centre)
+    if not isinstance(post, kit.FormPost):
+        return post
     lot_id = lot_id[:64]
-    occurred_at = fields.get("occurred_at") or kit.local_now(request).isoformat()
+    occurred_at = post.fields.get("occurred_at") or kit.local_now(request).isoformat()
     submission = Submission(
         type="certificate.requested",
         body={"occurred_at": occurred_at, "lot": lot_id},
-        idempotency_key=_form_key(fields.get("form_key", "")),
+        idempotency_key=kit.own_key(post.fields.get("form_key", "")),
     )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        _errors, unplaced, status = _placed(exc, lang, {})
-        return await run_in_threadpool(
-            lambda: _certificates_page(
-                request, session, lot_id, problem_text=unplaced, status=status
-            )
+
+    def again(_errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _certificates_page(
+            request, post.session, lot_id, problem_text=problem_text, status=status
         )
-    return RedirectResponse(
-        f"/app/centre/lots/{quote(lot_id)}/certificates?requested=1", status_code=303
-    )
+
+    done = f"/app/centre/lots/{quote(lot_id)}/certificates?requested=1"
+    return await kit.record(post, lambda: submission, again, place={}, done=done)
 
 
 CERTIFICATE_HEADERS: Final = {
@@ -611,19 +536,16 @@ def _offer_page(
     with read_session(request) as s:
         lots = [g for g in centre_reads.gold_lots(s, session.principal.actor_id)]
         buyers = centre_reads.buyers(s)
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "centre/offer.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         lots=lots,
         buyers=buyers,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 
@@ -638,72 +560,51 @@ def offer_form(request: Request, session: kit.SessionDep) -> Response:
 @router.post("/app/centre/offers/new", response_class=HTMLResponse)
 async def record_offer(request: Request) -> Response:
     """Offer the lot to the buyer (`transfer.offered`), once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _centre(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _centre)
+    if not isinstance(post, kit.FormPost):
+        return post
     blank = _blank_offer(request)
-    values = {k: fields.get(k, blank[k]).strip() for k in blank}
-    values["form_key"] = _form_key(values["form_key"])
-    mistakes = {name: "error.required" for name in ("lot", "to", "offer") if not values[name]}
-    if mistakes:
-        errors = _mistaken(forms.FormMistakes(mistakes), lang)
-        return await run_in_threadpool(
-            lambda: _offer_page(request, session, values, errors=errors, status=422)
+    values = {k: post.fields.get(k, blank[k]).strip() for k in blank}
+    values["form_key"] = kit.own_key(values["form_key"])
+
+    def build() -> Submission:
+        mistakes = {name: "error.required" for name in ("lot", "to", "offer") if not values[name]}
+        if mistakes:
+            raise forms.FormMistakes(mistakes)
+        body = {name: values[name] for name in ("occurred_at", "offer", "lot", "to")}
+        return Submission(type="transfer.offered", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _offer_page(
+            request, post.session, values, errors=errors, problem_text=problem_text, status=status
         )
-    submission = Submission(
-        type="transfer.offered",
-        body={
-            "occurred_at": values["occurred_at"],
-            "offer": values["offer"],
-            "lot": values["lot"],
-            "to": values["to"],
-        },
-        idempotency_key=values["form_key"],
-    )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        place = {"body.lot": "lot", "body.to": "to", "body.offer": "offer"}
-        errors, unplaced, status = _placed(exc, lang, place)
-        return await run_in_threadpool(
-            lambda: _offer_page(
-                request, session, values, errors=errors, problem_text=unplaced, status=status
-            )
-        )
-    return RedirectResponse("/app/centre/offers?status=open&done=offered", status_code=303)
+
+    place = {"body.lot": "lot", "body.to": "to", "body.offer": "offer"}
+    done = "/app/centre/offers?status=open&done=offered"
+    return await kit.record(post, build, again, place=place, done=done)
 
 
 @router.post("/app/centre/offers/{offer_id}/cancel", response_class=HTMLResponse)
 async def cancel_offer(request: Request, offer_id: str) -> Response:
     """Cancel an open offer the centre made (`transfer.cancelled`)."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _centre(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _centre)
+    if not isinstance(post, kit.FormPost):
+        return post
     body: dict[str, object] = {
-        "occurred_at": fields.get("occurred_at") or kit.local_now(request).isoformat(),
+        "occurred_at": post.fields.get("occurred_at") or kit.local_now(request).isoformat(),
         "offer": offer_id[:64],
     }
     submission = Submission(
         type="transfer.cancelled",
         body=body,
-        idempotency_key=_form_key(fields.get("form_key", "")),
+        idempotency_key=kit.own_key(post.fields.get("form_key", "")),
     )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        _errors, unplaced, status = _placed(exc, lang, {})
-        return await run_in_threadpool(
-            lambda: _offers_page(request, session, "open", problem_text=unplaced, code=status)
-        )
-    return RedirectResponse("/app/centre/offers?status=cancelled&done=cancelled", status_code=303)
+
+    def again(_errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _offers_page(request, post.session, "open", problem_text=problem_text, code=status)
+
+    done = "/app/centre/offers?status=cancelled&done=cancelled"
+    return await kit.record(post, lambda: submission, again, place={}, done=done)
 
 
 # -- cases --------------------------------------------------------------------------------------
@@ -734,19 +635,16 @@ def _case_page(
         found = centre_reads.case(s, session.principal.actor_id, case_id)
     if found is None:
         return kit.error_page(request, session, 404, "error.404")
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "centre/case.html",
-        chrome,
-        status=status,
-        chose_lang=chose,
-        c=found,
-        form=values,
-        answered=request.query_params.get("answered") == "1",
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
+        values,
+        errors=errors,
         problem_text=problem_text,
+        status=status,
+        c=found,
+        answered=request.query_params.get("answered") == "1",
     )
 
 
@@ -769,48 +667,35 @@ def centre_case(request: Request, session: kit.SessionDep, case_id: str) -> Resp
 @router.post("/app/centre/cases/{case_id}", response_class=HTMLResponse)
 async def answer_case(request: Request, case_id: str) -> Response:
     """Answer the case (`case.responded`) as the signed-in staff member, once per key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _centre(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang, _ = choose_lang(request)
+    post = await kit.form_post(request, _centre)
+    if not isinstance(post, kit.FormPost):
+        return post
     case_id = case_id[:64]
     blank = _blank_answer(request)
-    values = {k: fields.get(k, blank[k]) for k in blank}
-    values["form_key"] = _form_key(values["form_key"])
+    values = {k: post.fields.get(k, blank[k]) for k in blank}
+    values["form_key"] = kit.own_key(values["form_key"])
     with read_session(request) as s:
-        if centre_reads.case(s, session.principal.actor_id, case_id) is None:
-            return kit.error_page(request, session, 404, "error.404")
-    try:
-        answer = centre_forms.parse_answer(fields)
-    except forms.FormMistakes as exc:
-        errors = _mistaken(exc, lang)
-        return await run_in_threadpool(
-            lambda: _case_page(request, session, case_id, values, errors=errors, status=422)
+        if centre_reads.case(s, post.session.principal.actor_id, case_id) is None:
+            return kit.error_page(request, post.session, 404, "error.404")
+
+    def build() -> Submission:
+        answer = centre_forms.parse_answer(post.fields)
+        body = {"occurred_at": values["occurred_at"], "case": case_id, "response": answer}
+        return Submission(type="case.responded", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _case_page(
+            request,
+            post.session,
+            case_id,
+            values,
+            errors=errors,
+            problem_text=problem_text,
+            status=status,
         )
-    submission = Submission(
-        type="case.responded",
-        body={"occurred_at": values["occurred_at"], "case": case_id, "response": answer},
-        idempotency_key=values["form_key"],
-    )
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors, unplaced, status = _placed(exc, lang, {"body.response": "response"})
-        return await run_in_threadpool(
-            lambda: _case_page(
-                request,
-                session,
-                case_id,
-                values,
-                errors=errors,
-                problem_text=unplaced,
-                status=status,
-            )
-        )
-    return RedirectResponse(f"/app/centre/cases/{quote(case_id)}?answered=1", status_code=303)
+
+    done = f"/app/centre/cases/{quote(case_id)}?answered=1"
+    return await kit.record(post, build, again, place={"body.response": "response"}, done=done)
 
 
 # -- the day's delivery register ----------------------------------------------------------------

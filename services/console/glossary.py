@@ -855,6 +855,22 @@ TERMS: Final[dict[str, Term]] = {
         "Шалгах цэг хараахан нийтлэгдээгүй байна. Хэсэг хугацааны дараа дахин хэвлэнэ үү.",
         "No checkpoint covers this day yet. Print again in a little while.",
     ),
+    # officer.py: the precomputed regulator report (services/reports/snapshots.py)
+    "officer.reports.period": Term("Хугацаа", "Period"),
+    "officer.reports.period.all": Term("Бүх өдөр", "Every day"),
+    "officer.reports.period.this_month": Term("Энэ сар", "This month"),
+    "officer.reports.period.last_month": Term("Өмнөх сар", "Last month"),
+    "officer.reports.as_of": Term(
+        "Бүртгэлийн {entries}-р бичлэг хүртэлх байдлаар (шалгах цэгийн хэмжээ {size}), "
+        "{time}-д тооцоолсон.",
+        "As of entry {entries} (checkpoint size {size}), computed at {time}.",
+    ),
+    "officer.reports.preparing": Term("Тайланг бэлтгэж байна.", "The report is being prepared."),
+    "officer.reports.preparing_hint": Term(
+        "Тайланг ард нь тооцоолдог. Хэдэн минутын дараа энэ хуудсыг дахин ачаална уу.",
+        "The report is computed in the background. Refresh this page in a few minutes.",
+    ),
+    "officer.reports.refresh": Term("Дахин ачаалах", "Refresh"),
 }
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "chrome",
     "csrf_ok",
     "error_page",
+    "form_page",
     "form_post",
     "local_now",
     "mistaken",
@@ -145,6 +146,35 @@ def error_page(
     found, chose = chrome(request, session)
     return page(
         request, "error.html", found, status=status, chose_lang=chose, message=key, values=values
+    )
+
+
+def form_page(
+    request: Request,
+    session: CurrentSession,
+    template: str,
+    form: Mapping[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    problem_text: str = "",
+    status: int = 200,
+    **context: object,
+) -> HTMLResponse:
+    """A form's page: its values (`form`), the mistakes by field (`errors`), the refusal's
+    sentences of no field (`problem_text`; `problem` when there is either), and the
+    template's own `context`."""
+    found, chose = chrome(request, session)
+    return page(
+        request,
+        template,
+        found,
+        status=status,
+        chose_lang=chose,
+        form=form,
+        errors=errors or {},
+        problem=bool(errors) or bool(problem_text),
+        problem_text=problem_text,
+        **context,
     )
 
 
@@ -280,11 +310,14 @@ async def record(
     place: Mapping[str, str] | Callable[[], Mapping[str, str]],
     done: str | Callable[[Submission], str],
     said: Words = words,
+    more: Callable[[DomainError], dict[str, str]] | None = None,
 ) -> Response:
     """The rest of every recording form: `build` the submission (its `FormMistakes`: the
     form again, 422), record it through the pipeline with the form's key (a refusal: the
     form again with the rule by its field, `place`), and on success the redirect (303) to
-    `done` (or where `done` sends the recorded submission). `again` runs in the thread pool (it reads)."""
+    `done` (or where `done` sends the recorded submission). `again` and `more` (the
+    fields a refusal names in the page's own words, over `place`'s) run in the thread pool
+    (they read)."""
     try:
         submission = build()
     except FormMistakes as exc:
@@ -294,5 +327,7 @@ async def record(
     except DomainError as exc:
         where = place() if callable(place) else place
         errors, unplaced, status = placed(exc, post.lang, where, said)
+        if more is not None:
+            errors |= await run_in_threadpool(more, exc)
         return await run_in_threadpool(again, errors, unplaced, status)
     return RedirectResponse(done(submission) if callable(done) else done, status_code=303)

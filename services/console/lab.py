@@ -155,19 +155,16 @@ def _assay_page(
 ) -> HTMLResponse:
     with read_session(request) as s:
         rows = waiting(s)
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "lab/assay.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         rows=rows,
         methods=METHODS,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 

@@ -9,7 +9,9 @@ and holds, and the reports, under `/app/officer`.
   the log), and its forms: resolve (`case.resolved`), escalate (`case.escalated`) and add
   an officer's answer (`case.responded`), as `services.cases.rules` lets officers do.
 - `/app/officer/reports`: the figures of the report (`services.reports`: mass balance per
-  centre, red flags) for a period, worded in the page's language. The report's own page
+  centre, red flags) for a period the page offers, worded in the page's language, from the
+  newest snapshot computed in the background (`services.reports.snapshots`: the report
+  reads the whole season, far too slow for a page view). The report's own page
   (`/reports`) takes a bearer token and is English only, so the console shows its figures
   itself rather than linking there.
 
@@ -26,28 +28,23 @@ from datetime import date
 from typing import Final
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ledger.entry import Entry
 from ledger.sql import storage
 from services.actors.models import SiteEvent
 from services.cases.models import Case
-from services.clock import utc_now
 from services.console import forms, kit
 from services.console.glossary import TERMS, text
 from services.console.pages import page
-from services.errors import DomainError
 from services.field_errors import FieldError
 from services.i18n import Lang
 from services.lots.models import LotEvent
 from services.pipeline.service import Submission
 from services.reads import read_session
-from services.reports.mass_balance import mass_balance
-from services.reports.periods import Period
-from services.reports.red_flags import red_flags
+from services.reports import snapshots
 from services.roles import OFFICERS
 from services.staff.sessions import CurrentSession
 
@@ -249,25 +246,6 @@ def _words(err: FieldError, lang: Lang) -> str:
     return kit.words(err, lang)
 
 
-def _placed(
-    exc: DomainError, lang: Lang, fields: dict[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """The refusal's sentences: per form field where the field is on the form, else apart."""
-    errors: dict[str, str] = {}
-    unplaced: list[str] = []
-    for err in exc.errors:
-        name = fields.get(err.field or "")
-        if name is not None and name not in errors:
-            errors[name] = _words(err, lang)
-        else:
-            unplaced.append(_words(err, lang))
-    return errors, unplaced
-
-
-def _status(exc: DomainError) -> int:
-    return exc.status if exc.status in (403, 404, 409, 422) else 422
-
-
 def new_case_id(day: date) -> str:
     """A new case id, unique without asking the database: ``CASE-<yyyymmdd>-<8 hex>``."""
     return f"CASE-{day:%Y%m%d}-{secrets.token_hex(4).upper()}"
@@ -331,20 +309,17 @@ def _case_form(
     problem_text: str = "",
     status: int = 200,
 ) -> HTMLResponse:
-    chrome, chose = kit.chrome(request, session)
-    return page(
+    return kit.form_page(
         request,
+        session,
         "officer/open.html",
-        chrome,
+        values,
+        errors=errors,
+        problem_text=problem_text,
         status=status,
-        chose_lang=chose,
-        form=values,
         kinds=KINDS,
         target_kinds=TARGET_KINDS,
         categories=CATEGORIES,
-        errors=errors or {},
-        problem=bool(errors) or bool(problem_text),
-        problem_text=problem_text,
     )
 
 
@@ -375,47 +350,37 @@ def _parse_case(values: dict[str, str]) -> dict[str, str]:
 @router.post("/app/officer/cases/new", response_class=HTMLResponse)
 async def open_case(request: Request) -> Response:
     """Open the case as the signed-in officer, once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _refused(request, session)) is not None:
-        return refused
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang = kit.chrome(request, session)[0].lang
+    post = await kit.form_post(request, _refused)
+    if not isinstance(post, kit.FormPost):
+        return post
     blank = _blank_case(request)
-    values = {k: fields.get(k, blank[k]) for k in blank}
+    values = {k: post.fields.get(k, blank[k]) for k in blank}
     for key in ("target_id", "description"):
         values[key] = _clip(values[key])
-    if not values["form_key"].startswith("console-") or len(values["form_key"]) > 80:
-        values["form_key"] = blank["form_key"]
+    values["form_key"] = kit.own_key(values["form_key"])
     if not values["case"].startswith("CASE-") or len(values["case"]) > 64:
         values["case"] = blank["case"]
-    mistakes = _parse_case(values)
-    if mistakes:
-        errors = {name: text(lang, key) for name, key in mistakes.items()}
-        return _case_form(request, session, values, errors=errors, status=422)
-    body = {
-        "occurred_at": values["occurred_at"],
-        "case": values["case"],
-        "kind": values["kind"],
-        "target": {"kind": values["target_kind"], "id": values["target_id"]},
-        "category": values["category"],
-        "description": values["description"],
-    }
-    submission = Submission(type="case.opened", body=body, idempotency_key=values["form_key"])
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, lang, OPEN_FIELDS)
+
+    def build() -> Submission:
+        if mistakes := _parse_case(values):
+            raise forms.FormMistakes(mistakes)
+        body = {
+            "occurred_at": values["occurred_at"],
+            "case": values["case"],
+            "kind": values["kind"],
+            "target": {"kind": values["target_kind"], "id": values["target_id"]},
+            "category": values["category"],
+            "description": values["description"],
+        }
+        return Submission(type="case.opened", body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
         return _case_form(
-            request,
-            session,
-            values,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
+            request, post.session, values, errors=errors, problem_text=problem_text, status=status
         )
-    return RedirectResponse(f"/app/officer/cases/{values['case']}?done=opened", status_code=303)
+
+    done = f"/app/officer/cases/{values['case']}?done=opened"
+    return await kit.record(post, build, again, place=OPEN_FIELDS, done=done, said=_words)
 
 
 def _blank_action(request: Request) -> dict[str, str]:
@@ -484,103 +449,71 @@ SHORT_FIELDS: Final = frozenset({"to"})
 @router.post("/app/officer/cases/{case_id}/{action}", response_class=HTMLResponse)
 async def act_on_case(request: Request, case_id: str, action: str) -> Response:
     """Resolve, escalate or answer the case as the signed-in officer, once per form key."""
-    session = await run_in_threadpool(kit.signed_in, request)
-    if (refused := _refused(request, session)) is not None:
-        return refused
-    if action not in ACTIONS:
+
+    def refused(request: Request, session: CurrentSession) -> HTMLResponse | None:
+        if (answer := _refused(request, session)) is not None or action in ACTIONS:
+            return answer
         return kit.error_page(request, session, 404, "error.404")
-    fields = await kit.read_form(request)
-    if not kit.csrf_ok(request, fields):
-        return kit.error_page(request, session, 403, "error.csrf")
-    lang = kit.chrome(request, session)[0].lang
+
+    post = await kit.form_post(request, refused)
+    if not isinstance(post, kit.FormPost):
+        return post
     event_type, names = ACTIONS[action]
     blank = _blank_action(request)
-    values = {k: _clip(fields.get(k, blank[k])) for k in blank}
-    if not values["form_key"].startswith("console-") or len(values["form_key"]) > 80:
-        values["form_key"] = blank["form_key"]
-    mistakes = {name: "error.required" for name in names if not values[name]}
-    if mistakes:
-        errors = {name: text(lang, key) for name, key in mistakes.items()}
-        return await run_in_threadpool(
-            _case_page,
+    values = {k: _clip(post.fields.get(k, blank[k])) for k in blank}
+    values["form_key"] = kit.own_key(values["form_key"])
+
+    def build() -> Submission:
+        if mistakes := {name: "error.required" for name in names if not values[name]}:
+            raise forms.FormMistakes(mistakes)
+        body: dict[str, object] = {"occurred_at": values["occurred_at"], "case": case_id[:64]}
+        body.update({name: values[name] for name in names})
+        return Submission(type=event_type, body=body, idempotency_key=values["form_key"])
+
+    def again(errors: dict[str, str], problem_text: str, status: int) -> Response:
+        return _case_page(
             request,
-            session,
+            post.session,
             case_id,
             values=values,
             action=action,
             errors=errors,
-            status=422,
+            problem_text=problem_text,
+            status=status,
         )
-    body: dict[str, object] = {"occurred_at": values["occurred_at"], "case": case_id[:64]}
-    body.update({name: values[name] for name in names})
-    submission = Submission(type=event_type, body=body, idempotency_key=values["form_key"])
-    try:
-        await kit.submit(request, session, submission)
-    except DomainError as exc:
-        errors, unplaced = _placed(exc, lang, ACTION_FIELDS)
-        return await run_in_threadpool(
-            _case_page,
-            request,
-            session,
-            case_id,
-            values=values,
-            action=action,
-            errors=errors,
-            problem_text=" ".join(unplaced),
-            status=_status(exc),
-        )
-    return RedirectResponse(
-        f"/app/officer/cases/{case_id[:64]}?done={DONE[action]}", status_code=303
-    )
+
+    done = f"/app/officer/cases/{case_id[:64]}?done={DONE[action]}"
+    return await kit.record(post, build, again, place=ACTION_FIELDS, done=done, said=_words)
 
 
 # -- the reports ---------------------------------------------------------------------------
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/app/officer/reports", response_class=HTMLResponse)
-def reports_page(request: Request, session: kit.SessionDep) -> Response:
-    """The report's figures for a period (every day when none is given): the mass balance
-    per centre and the red flags, in the page's language."""
+def reports_page(request: Request, session: kit.SessionDep, period: str = "all") -> Response:
+    """The report's figures for a period the page offers (every day, this month, last
+    month): the mass balance per centre and the red flags, in the page's language, as the
+    newest snapshot computed in the background holds them (`services.reports.snapshots`);
+    never computed here. Without a snapshot yet the page says it is being prepared."""
     if (refused := _refused(request, session)) is not None:
         return refused
-    raw_from = request.query_params.get("from", "")[:10]
-    raw_to = request.query_params.get("to", "")[:10]
-    start, end = _day(raw_from), _day(raw_to)
-    errors: dict[str, str] = {}
-    lang = kit.chrome(request, session)[0].lang
-    if raw_from and start is None:
-        errors["from"] = text(lang, "error.date")
-    if raw_to and end is None:
-        errors["to"] = text(lang, "error.date")
-    if start is not None and end is not None and end < start:
-        errors["to"] = text(lang, "officer.error.period")
-        start = end = None
-    settings = request.app.state.settings
+    choice = period if period in snapshots.CHOICES else "all"
+    chosen = snapshots.period_of(choice, kit.local_now(request))
     with read_session(request) as s:
-        period = Period.of(start, end)
-        mass = mass_balance(s, period, settings)
-        flags = red_flags(s, period, settings, utc_now())
-    counts = sorted(flags["counts"].items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = snapshots.shown(s, snapshots.key(chosen))
     chrome, chose = kit.chrome(request, session)
+    computed_at = ""
+    if shown is not None:
+        computed_at = shown.computed_at.astimezone(kit.LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
     return page(
         request,
         "officer/reports.html",
         chrome,
-        status=422 if errors else 200,
         chose_lang=chose,
-        period={"from": raw_from, "to": raw_to},
-        errors=errors,
-        centres=mass["centres"],
-        checkpoint=mass["checkpoint"],
-        flags=flags["flags"][:LIST_LIMIT],
-        flag_total=len(flags["flags"]),
-        counts=counts,
+        choice=choice,
+        choices=snapshots.CHOICES,
+        days=chosen,
+        snapshot=shown,
+        computed_at=computed_at,
         known={k for k in TERMS if k.startswith("officer.flag.")},
     )

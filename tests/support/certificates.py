@@ -1,6 +1,7 @@
 """A running API with one actor per role and lots ready for certificates (`populate`, `World`).
 
-Shared by several test modules (moved from tests/services/certificates/test_certificates_service.py).
+Shared by several test modules (moved from
+tests/services/certificates/test_certificates_service.py).
 """
 
 from __future__ import annotations

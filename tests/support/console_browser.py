@@ -12,17 +12,27 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import create_engine, make_url, text
 
+from services.actors.bootstrap import bootstrap_administrator
+from services.app import create_app
+from services.settings import Settings
 from support.browser import TIMEOUT_MS
+from support.certificates import World
+from support.console import cast_for_console
 from support.db import postgres_base
+from support.domain import Api
+
+T = TypeVar("T")
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
 
@@ -53,6 +63,32 @@ def serving(app: Any, port: int) -> Iterator[None]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def console_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    seed: Callable[[Api, World], T] | None = None,
+    *,
+    host: str = "127.0.0.1",
+) -> Iterator[tuple[str, Any, T | None]]:
+    """The app on a fresh SQLite database in its own data dir (`name`), served on a free
+    port of `host`, its administrator bootstrapped and the console's cast registered
+    (`cast_for_console`), then `seed(api, world)`: the base URL, the app, and what `seed`
+    returned, until the block ends."""
+    port = free_port()
+    base = f"http://{host}:{port}"
+    data = Path(tmp_path_factory.mktemp(name)) / "data"
+    app: Any = create_app(Settings(data_dir=data, public_url=base, access_log=False))
+    with serving(app, port):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            token = bootstrap_administrator(app.state.events)
+            assert token is not None
+            api = Api(client, token)  # type: ignore[arg-type]
+            world = cast_for_console(api)
+            seeded = seed(api, world) if seed is not None else None
+        yield base, app, seeded
+
+
 def new_context(browser: Browser, size: str = "phone") -> BrowserContext:
     """A fresh context (its own cookies and storage) at the `size` viewport, in Mongolian
     and Ulaanbaatar time, as a phone or tablet would be."""
@@ -68,7 +104,7 @@ def new_context(browser: Browser, size: str = "phone") -> BrowserContext:
     return context
 
 
-def new_page(browser: Browser, size: str) -> Page:
+def new_page(browser: Browser, size: str = "phone") -> Page:
     """A page in a fresh context at the `size` viewport (the caller closes its context)."""
     return new_context(browser, size).new_page()
 

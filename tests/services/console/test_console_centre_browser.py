@@ -10,40 +10,24 @@ Screenshots: test-output/screenshots/console-<page>-<lang>-<phone|tablet>.png.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 import support.browser as browser_helpers
 from ledger.entry import Entry
 from ledger.sql import storage
-from services.actors.bootstrap import bootstrap_administrator
-from services.app import create_app
 from services.console import glossary
-from services.settings import Settings
-from support.browser import TIMEOUT_MS, screenshot
+from support.browser import screenshot
 from support.certificates import AUDITOR, BANK, CENTRE, PARTNERSHIP, SITE, World
-from support.console import CLERK, PASSWORD, cast_for_console
+from support.console import CLERK, PASSWORD
+from support.console_browser import console_service, new_page, no_sideways_scroll
 from support.domain import Api
 
 browser = browser_helpers.browser
 playwright_driver = browser_helpers.playwright_driver
-
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:
@@ -98,43 +82,12 @@ def _seed(api: Api) -> None:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = Path(tmp_path_factory.mktemp("centre")) / "data"
-    app = create_app(Settings(data_dir=data, public_url=base, access_log=False))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            token = bootstrap_administrator(app.state.events)
-            assert token is not None
-            api = Api(client, token)  # type: ignore[arg-type]
-            cast_for_console(api)
-            _seed(api)
+    with console_service(tmp_path_factory, "centre", lambda api, _world: _seed(api)) as (
+        base,
+        app,
+        _,
+    ):
         yield Service(base, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def _new_page(browser: Browser, size: str) -> Page:
-    context = browser.new_context(
-        viewport=VIEWPORTS[size],  # type: ignore[arg-type]
-        device_scale_factor=1,
-        is_mobile=True,
-        has_touch=True,
-        locale="mn-MN",
-        timezone_id="Asia/Ulaanbaatar",
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    return context.new_page()
 
 
 def _sign_in(page: Page, base: str) -> None:
@@ -145,20 +98,8 @@ def _sign_in(page: Page, base: str) -> None:
     page.wait_for_url(f"{base}/app/centre")
 
 
-def _no_sideways_scroll(page: Page) -> None:
-    wide = page.evaluate(
-        "() => [document.documentElement.scrollWidth, window.innerWidth,"
-        " [...document.querySelectorAll('body *')].filter(e => {"
-        "   const r = e.getBoundingClientRect();"
-        "   return r.width > 1 && r.right > window.innerWidth + 1"
-        "     && !e.closest('.visually-hidden') && !e.closest('nav.menu ul');"  # a strip
-        " }).map(e => e.tagName + '.' + e.className).slice(0, 5)]"
-    )
-    assert wide[0] <= wide[1] and not wide[2], f"{page.url}: wider than the screen: {wide}"
-
-
 def test_a_clerk_records_a_processing_run(service: Service, browser: Browser) -> None:
-    page = _new_page(browser, "phone")
+    page = new_page(browser, "phone")
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
@@ -201,7 +142,7 @@ PAGES = [
 def test_every_centre_page_fits_the_screen(
     service: Service, browser: Browser, size: str, lang: str
 ) -> None:
-    page = _new_page(browser, size)
+    page = new_page(browser, size)
     try:
         _sign_in(page, service.base)
         day = service.entries("ore.delivered")[0].event.body["occurred_at"][:10]
@@ -210,7 +151,7 @@ def test_every_centre_page_fits_the_screen(
             sep = "&" if "?" in path else "?"
             page.goto(f"{service.base}{path}{sep}lang={lang}")
             assert page.locator("html").get_attribute("lang") == lang
-            _no_sideways_scroll(page)
+            no_sideways_scroll(page)
             screenshot(page, f"console-{name}-{lang}-{size}")
         # a run refused by the rules: more ore than is left, the field marked
         page.goto(f"{service.base}/app/centre/runs/new")
@@ -219,7 +160,7 @@ def test_every_centre_page_fits_the_screen(
         page.fill("#out_mass_0", "1")
         page.click("button[data-once]")
         assert page.locator("[id='used.ORE-TODAY-1'][aria-invalid=true]").count() == 1
-        _no_sideways_scroll(page)
+        no_sideways_scroll(page)
         screenshot(page, f"console-run-refused-{lang}-{size}")
         # the register as printed (A4)
         page.goto(f"{service.base}/app/centre/register?day={day}")

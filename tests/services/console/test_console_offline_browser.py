@@ -13,16 +13,11 @@ authenticator). Screenshots: test-output/screenshots/console-offline-*.png.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from playwright.sync_api import Browser, ConsoleMessage, Page
 from sqlalchemy import select
@@ -31,34 +26,24 @@ from sqlalchemy.orm import Session
 import support.browser as browser_helpers
 from ledger.entry import Entry, event_signing_message
 from ledger.sql import storage
-from services.actors.bootstrap import bootstrap_administrator
 from services.actors.models import ActorKey
-from services.app import create_app
 from services.console import glossary
 from services.problem_texts import RULES
-from services.settings import Settings
 from services.staff.models import Passkey
-from support.browser import TIMEOUT_MS, screenshot
+from support.browser import screenshot
 from support.certificates import CENTRE, PARTNERSHIP, SITE
-from support.console import CLERK, CLERK2, PASSWORD, cast_for_console
-from support.domain import Api
+from support.console import CLERK, CLERK2, PASSWORD
+from support.console_browser import console_service, new_page, no_sideways_scroll
 
 browser = browser_helpers.browser
 playwright_driver = browser_helpers.playwright_driver
 
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
 FORM = "/app/centre/deliveries/new"
 NOTES = 'Хүдэр «шар» "ишлэл" \\ ½ 🪨 ёөү'  # escapes, non-ASCII, an astral character
 
 
 def term(key: str, lang: str = "mn") -> str:
     return glossary.TERMS[key](lang)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:
@@ -89,41 +74,13 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    port = free_port()
-    base = f"http://localhost:{port}"
-    data = Path(tmp_path_factory.mktemp("console-offline")) / "data"
-    app = create_app(Settings(data_dir=data, public_url=base, access_log=False))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            token = bootstrap_administrator(app.state.events)
-            assert token is not None
-            cast_for_console(Api(client, token))  # type: ignore[arg-type]
+    # the pages at http://localhost:<port>, as the browser tests have always opened them
+    with console_service(tmp_path_factory, "console-offline", host="localhost") as (
+        base,
+        app,
+        _,
+    ):
         yield Service(base, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def new_page(browser: Browser, size: str = "phone") -> Page:
-    context = browser.new_context(
-        viewport=VIEWPORTS[size],  # type: ignore[arg-type]
-        device_scale_factor=1,
-        is_mobile=True,
-        has_touch=True,
-        locale="mn-MN",
-        timezone_id="Asia/Ulaanbaatar",
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    return context.new_page()
 
 
 def errors_of(page: Page) -> list[str]:
@@ -358,8 +315,7 @@ def test_offline_screenshots(service: Service, browser: Browser, size: str, lang
         page.context.set_offline(False)
         page.locator("#outbox-list li.synced", has_text=lot).wait_for()
         screenshot(page, f"console-offline-synced-{lang}-{size}")
-        wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-        assert wide <= 0
+        no_sideways_scroll(page)
         assert not errors, errors
     finally:
         page.context.close()

@@ -6,26 +6,18 @@ English, none scrolling sideways. Screenshots: test-output/screenshots/console-*
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page
 
 import support.browser as browser_helpers
-from services.actors.bootstrap import bootstrap_administrator
-from services.app import create_app
 from services.console import glossary
-from services.settings import Settings
 from support.browser import screenshot
 from support.certificates import CENTRE, World
-from support.console import PASSWORD, cast_for_console
-from support.console_browser import free_port, new_page, no_sideways_scroll
+from support.console import PASSWORD
+from support.console_browser import console_service, new_page, no_sideways_scroll
 from support.console_roles import BANK_CLERK, LAB_CLERK, MINER_CLERK, add_role_staff
 from support.domain import Api
 
@@ -40,45 +32,28 @@ class Service:
         self.receipt = receipt  # the token of a milled ore lot's receipt
 
 
+def _seed(api: Api, world: World) -> str:
+    """Staff for every role, a gold lot sold to the bank and one offered to it; the token
+    of a milled ore lot's receipt."""
+    add_role_staff(api)
+    world.gold("GOLD-SOLD", 120_500)
+    world.request("GOLD-SOLD")
+    world.offer_and_accept("OFFER-0", "GOLD-SOLD", "buyer:mongolbank")
+    world.gold("GOLD-B", 50_250)
+    world.request("GOLD-B")
+    api.ok(
+        CENTRE, "transfer.offered", {"offer": "OFFER-B", "lot": "GOLD-B", "to": "buyer:mongolbank"}
+    )
+    return str(
+        next(c["token"] for c in world.certificates("ORE-GOLD-B") if c["kind"] == "ore_receipt")
+    )
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = Path(tmp_path_factory.mktemp("console-roles")) / "data"
-    app = create_app(Settings(data_dir=data, public_url=base, access_log=False))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            token = bootstrap_administrator(app.state.events)
-            assert token is not None
-            api = Api(client, token)  # type: ignore[arg-type]
-            world: World = cast_for_console(api)
-            add_role_staff(api)
-            world.gold("GOLD-SOLD", 120_500)
-            world.request("GOLD-SOLD")
-            world.offer_and_accept("OFFER-0", "GOLD-SOLD", "buyer:mongolbank")
-            world.gold("GOLD-B", 50_250)
-            world.request("GOLD-B")
-            api.ok(
-                CENTRE,
-                "transfer.offered",
-                {"offer": "OFFER-B", "lot": "GOLD-B", "to": "buyer:mongolbank"},
-            )
-            receipt = next(
-                c["token"] for c in world.certificates("ORE-GOLD-B") if c["kind"] == "ore_receipt"
-            )
+    with console_service(tmp_path_factory, "console-roles", _seed) as (base, app, receipt):
+        assert receipt is not None
         yield Service(base, app, receipt)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def sign_in(page: Page, base: str, username: str, home: str) -> None:
