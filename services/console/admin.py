@@ -551,16 +551,19 @@ def _manages(actor_id: str) -> kit.Refused:
 
 
 def _owned(owner_of: Callable[[Session], str | None], owner: list[str]) -> kit.Refused:
-    """The guard of a change to a staff account or token: 404 when `owner_of` finds no
-    owner, else `_refused_for` its owner (kept in `owner`)."""
+    """The guard of a change to a staff account or token: 403 for a session that manages
+    no actor at all; else the same 404 for an id that does not exist and for one of an
+    actor it does not manage (so ids cannot be probed); the owner is kept in `owner`."""
 
     def refused(request: Request, session: CurrentSession) -> HTMLResponse | None:
+        if not (is_system(session) or session.is_admin):
+            return kit.error_page(request, session, 403, "error.403")
         with read_session(request) as s:
             found = owner_of(s)
-        if found is None:
+        if found is None or _refused_for(request, session, found) is not None:
             return kit.error_page(request, session, 404, "error.404")
         owner.append(found)
-        return _refused_for(request, session, found)
+        return None
 
     return refused
 

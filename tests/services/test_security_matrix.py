@@ -571,11 +571,12 @@ MATRIX: dict[str, list[Probe]] = {
     ),
     "POST /app/admin/staff/{staff_id}/disable": [
         *form(_staff("/disable"), set(), only=SIGNED_IN - {"administrator", "centre_admin"}),
-        # (a staff id nobody has: 404 to every signed-in caller, before the role's check)
+        # (a staff id nobody has: the 403 page to staff who manage no actor, and to those
+        # who do the same 404 as another actor's staff id, so ids cannot be probed)
         Probe(
             "POST",
             "/app/admin/staff/stf_0000000000000000/disable",
-            SIGNED_IN,
+            {"administrator", "centre_admin"},
             404,
             session=True,
             anon=303,
