@@ -62,7 +62,9 @@ __all__ = [
 LOCAL_TIME: Final = timezone(timedelta(hours=8))
 """The counter's clock: Ulaanbaatar time (a setting per centre once western aimags
 (UTC+7) use the console)."""
-MAX_FORM_BYTES: Final = 16_384
+# Room for the largest form a clerk fills in: a processing run lists one mass field per ore
+# lot in stock (a run takes at most 200 inputs, and a centre may hold several hundred lots).
+MAX_FORM_BYTES: Final = 65_536
 
 
 def chrome(request: Request, session: CurrentSession | None) -> tuple[Chrome, bool]:

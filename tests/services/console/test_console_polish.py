@@ -66,7 +66,10 @@ def test_a_form_over_the_limit_is_too_large_not_a_csrf_failure(console: Console,
 
 def test_a_sign_in_form_over_the_limit_is_too_large(console: Console) -> None:
     page = console.client.get("/app/sign-in")
-    fields = form_fields(page.text, "/app/sign-in") | {"username": "x" * 20_000, "password": "p"}
+    fields = form_fields(page.text, "/app/sign-in") | {
+        "username": "x" * (MAX_FORM_BYTES + 1),
+        "password": "p",
+    }
     resp = console.client.post("/app/sign-in", data=fields, follow_redirects=False)
     assert resp.status_code == 413
     assert T["error.form_too_large"].mn.format(limit=LIMIT_KB) in resp.text
