@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from ledger.sql import storage
+from schemas.log import Problem
 from schemas.staff import SessionOut, SignInIn, StaffIn, StaffList, StaffOut
 from services.bodies import StrictJSONRoute
 from services.errors import Unauthenticated
@@ -43,6 +44,21 @@ ReaderDep = Annotated[Principal, Depends(token_or_session)]
 WriterDep = Annotated[Principal, Depends(staff_writer)]
 
 
+def _problems(texts: dict[int, str]) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": Problem, "description": text} for code, text in texts.items()}
+
+
+_ACTOR_404 = "No such actor, or none that the caller may read"
+_CREATE_PROBLEMS = _problems({404: _ACTOR_404, 409: "The username is taken (by any actor's staff)"})
+# A bearer token or the session: `token_or_session` is not the shared `authenticate`.
+_LIST_PROBLEMS = _problems(
+    {
+        401: "No bearer token (or an unknown or revoked one) and no session",
+        404: _ACTOR_404,
+    }
+)
+
+
 def _create(request: Request, principal: Principal, body: StaffIn) -> StaffOut:
     with storage.write_transaction(engine_of(request)) as conn:
         return queries.create_staff(
@@ -62,7 +78,12 @@ def _disable(request: Request, principal: Principal, staff_id: str) -> StaffOut:
         return queries.disable_staff(Session(bind=conn), principal, staff_id, clock(request))
 
 
-@router.post("/staff", status_code=201, summary="Create a staff account of an actor")
+@router.post(
+    "/staff",
+    status_code=201,
+    responses=_CREATE_PROBLEMS,
+    summary="Create a staff account of an actor",
+)
 def create_staff(body: StaffIn, principal: PrincipalDep, request: Request) -> StaffOut:
     """By a system administrator for any actor, by the actor itself for its own. The
     password is 10 to 256 characters and not the username; it is never shown again."""
@@ -74,7 +95,7 @@ def create_staff_signed_in(body: StaffIn, principal: WriterDep, request: Request
     return _create(request, principal, body)
 
 
-@router.get("/staff", summary="The staff accounts of an actor")
+@router.get("/staff", responses=_LIST_PROBLEMS, summary="The staff accounts of an actor")
 def list_staff(actor: str, principal: ReaderDep, request: Request) -> StaffList:
     with storage.read_transaction(engine_of(request)) as conn:
         return StaffList(staff=queries.list_staff(Session(bind=conn), principal, actor))

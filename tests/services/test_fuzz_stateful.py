@@ -6,7 +6,8 @@ the regulator register actors (miners with personal data) and sites, centres rec
 deliveries and processing runs, the laboratory assays, centres offer gold at a price kept
 off the log, buyers accept or reject, lots are split and merged, cases are opened and
 answered, certificates requested; tokens are minted and revoked, personal data read and
-erased; every read route is called with ids that exist and ids that are hostile.
+erased, staff accounts created, listed and disabled (a few: argon2 is slow); every read
+route is called with ids that exist and ids that are hostile.
 
 Each step sends its request as a role drawn from everyone (the right one most of the time;
 administrator, regulator, auditor, centres, miner, partnership, buyers, laboratory, no token,
@@ -20,13 +21,15 @@ After every request, whatever it was:
 - no 5xx;
 - every 4xx is application/problem+json;
 - a refusal (4xx) and every read change nothing: the log's size, the tokens (issued and
-  revoked) and the personal records are what they were before;
+  revoked), the personal records and the staff accounts (made and disabled) are what they
+  were before;
 - a batch appends no more than its recorded items (and the certificates they give rise to).
 
 At the end, everything the server logged (every line on stderr, where the app's JSON handler
 writes, and every record any logger emitted, caught at DEBUG) is searched for every secret it
 was sent: each bearer token (issued or made up), national ID, phone number and name of the
-personal data, each price and price note, and each salt. None may be there.
+personal data, each price and price note, each salt and each staff password. None may be
+there.
 
 The counts (operations exercised, requests, status classes, refusals) are printed as one
 line starting `stateful fuzz:` (run pytest with `-s` to see it) and kept as the test's
@@ -66,6 +69,7 @@ from services.actors.bootstrap import bootstrap_administrator
 from services.actors.models import ApiToken, PersonalRecord
 from services.app import create_app
 from services.settings import Settings
+from services.staff.models import Staff
 from support.db import Database, database_url
 from support.domain import ActorKeyPair
 from support.ops import serving
@@ -96,6 +100,9 @@ CAST: dict[str, tuple[str, str]] = {
 NOBODY = ("anonymous", "random_token", "malformed")
 CALLERS = (*CAST, *NOBODY)
 RANK = {"administrator": 3, "regulator": 2, "auditor": 1}
+# Staff accounts a run creates at most (each hashes its password with argon2, ~0.5 s); past
+# it, creations send a taken username, refused (409) before any hashing.
+MAX_STAFF = 4
 
 # -- hostile values -------------------------------------------------------------------------
 
@@ -230,6 +237,8 @@ class World:
         self.cases: list[str] = []
         self.minted: list[tuple[str, str]] = []  # (token id, actor) minted by the fuzz
         self.personal: list[str] = []  # actors with personal data
+        self.staff: list[tuple[str, str]] = []  # (staff id, actor) created by the fuzz
+        self.usernames: list[str] = []
 
     def rnd(self, step: Step) -> random.Random:
         """The choices among what exists: hypothesis' seed and the step's number (hypothesis
@@ -263,11 +272,19 @@ class World:
         self.secret("price note", note)
         return {"amount": amount, "currency": "MNT", "note": note}
 
+    def staff_body(self, actor: str) -> dict[str, Any]:
+        """A valid new staff account of `actor` (a taken username once MAX_STAFF exist)."""
+        username = self.next_id("staff")
+        if len(self.staff) >= MAX_STAFF and self.usernames:
+            username = self.usernames[0]
+        password = self.secret("staff password", "pw-" + secrets.token_urlsafe(12))
+        return {"actor": actor, "username": username, "display_name": "Бат", "password": password}
+
     # state and requests
 
-    def state(self) -> tuple[int, int, int, int]:
+    def state(self) -> tuple[int, ...]:
         """What a refusal must leave alone: the log's size, tokens issued and revoked,
-        personal records still holding data."""
+        personal records still holding data, staff accounts made and disabled."""
         with storage.read_transaction(self.engine) as conn:
             size = storage.read_size(conn)
             tokens = conn.execute(select(func.count()).select_from(ApiToken.__table__)).scalar()
@@ -281,7 +298,14 @@ class World:
                 .select_from(PersonalRecord.__table__)
                 .where(PersonalRecord.__table__.c.data.is_not(None))
             ).scalar()
-        return size, int(tokens or 0), int(revoked or 0), int(personal or 0)
+            staff = conn.execute(select(func.count()).select_from(Staff.__table__)).scalar()
+            disabled = conn.execute(
+                select(func.count())
+                .select_from(Staff.__table__)
+                .where(Staff.__table__.c.disabled_at.is_not(None))
+            ).scalar()
+        counts = (tokens, revoked, personal, staff, disabled)
+        return size, *(int(n or 0) for n in counts)
 
     def unexplained(self, answer: dict[str, Any], start: int, end: int) -> list[int]:
         """Entries appended by a write that neither its recorded items (201) nor the
@@ -842,6 +866,12 @@ RAW_BODIES: list[tuple[str, bytes, str]] = [
 
 _NUM = ["0", "1", "3", "-1", "abc", "99999999999999999999", "1e3", "%00", "", "2"]
 _DATE = ["2026-09-01", "2026-13-01", "x", "2026-09-01T00:00:00Z", "%00", "2026-12-31"]
+# list routes' pages: a cursor the service never gave out is a 422
+_PAGE = {
+    "cursor": ["", "x", "%00", "eyJ4IjoxfQ", "W10", "WzEsIngiXQ", "a" * 500],
+    "limit": ["1", "0", "101", "abc", "50", "-1", "99999999999999999999"],
+}
+_WHO = ["centre:fz-a", "buyer:fz-a", "miner:fz", "x", "%00", "a" * 100]
 # read routes -> their query parameters and the values to try (hostile or not)
 READS: dict[str, dict[str, list[str]]] = {
     "/log/checkpoint": {},
@@ -851,17 +881,34 @@ READS: dict[str, dict[str, list[str]]] = {
     "/log/proof/consistency": {"first": _NUM, "second": _NUM},
     "/log/proof/bundle": {"index": _NUM, "tree_size": _NUM},
     "/log/witnesses": {},
+    "/actors": {"role": ["miner", "buyer", "x", "%00"], **_PAGE},
     "/actors/{actor_id}": {},
     "/actors/{actor_id}/downstream": {},
+    "/actors/{actor_id}/deliveries": _PAGE,
+    "/sites": {"owner": _WHO, "status": ["active", "suspended", "x"], **_PAGE},
     "/sites/{site_id}": {},
     "/sites/{site_id}/history": {},
     "/sites/{site_id}/downstream": {},
+    "/lots": {
+        "custodian": _WHO,
+        "owner": _WHO,
+        "status": ["active", "closed", "x", "%00"],
+        "kind": ["ore", "gold", "x" * 20],
+        **_PAGE,
+    },
     "/lots/{lot_id}": {},
     "/lots/{lot_id}/history": {},
     "/lots/{lot_id}/provenance": {},
     "/lots/{lot_id}/downstream": {},
     "/lots/{lot_id}/certificates": {},
+    "/offers": {
+        "to": _WHO,
+        "from": _WHO,
+        "status": ["open", "accepted", "x"],
+        **_PAGE,
+    },
     "/offers/{offer_id}": {},
+    "/staff": {"actor": [*_WHO, "admin:root"]},
     "/cases": {"status": ["open", "x", "%00"]},
     "/cases/{case_id}": {},
     "/c/{token}": {},
@@ -1078,6 +1125,54 @@ class FuzzMachine(RuleBasedStateMachine):
         w.send(f"GET {route}", step.caller, "GET", url, mutated=hostile)
 
     @rule(step=STEP)
+    def staff(self, step: Step) -> None:
+        """Create (a few), list or disable staff accounts; a password is a secret."""
+        w, rnd = self.world, self.world.rnd(step)
+        owner = rnd.choice(["centre", "buyer", "laboratory"])
+        actor = CAST[owner][0]
+        what = rnd.choice(["create", "list", "disable"])
+        if what == "create":
+            body: Any = w.staff_body(actor)
+            mutated = step.mutate_roll < 4
+            if mutated:
+                variants: list[Any] = [
+                    {**body, "password": step.text},
+                    {**body, "display_name": step.hostile},
+                    {**body, "actor": step.bad_id},
+                    {**body, "is_admin": step.hostile},
+                    {**body, "extra": 1},
+                    {k: v for k, v in body.items() if k != "password"},
+                    step.junk,
+                ]
+                if len(w.staff) < MAX_STAFF:  # a hostile username may be a valid new one
+                    variants.append({**body, "username": step.hostile})
+                body = rnd.choice(variants)
+            caller = self._caller(step, owner if step.flag else "administrator")
+            resp = w.send("POST /staff", caller, "POST", "/staff", mutated=mutated, json_body=body)
+            if resp is not None and resp.status_code == 201:
+                w.staff.append((resp.json()["id"], resp.json()["actor"]))
+                w.usernames.append(resp.json()["username"])
+        elif what == "list":
+            hostile = step.mutate_roll < 3
+            url = f"/staff?actor={step.bad_id if hostile else actor}"
+            if hostile and step.flag:
+                url = "/staff"
+            w.send("GET /staff", self._caller(step, owner), "GET", url, mutated=hostile)
+        else:
+            staff_id, of = rnd.choice(w.staff or [("0" * 32, actor)])
+            hostile = step.mutate_roll < 3
+            if hostile:
+                staff_id = step.bad_id
+            caller = self._caller(step, rnd.choice(["administrator", _caller_of(of)]))
+            w.send(
+                "POST /staff/{staff_id}/disable",
+                caller,
+                "POST",
+                f"/staff/{staff_id}/disable",
+                mutated=hostile,
+            )
+
+    @rule(step=STEP)
     def raw(self, step: Step) -> None:
         w, rnd = self.world, self.world.rnd(step)
         _name, content, kind = rnd.choice(RAW_BODIES)
@@ -1087,6 +1182,7 @@ class FuzzMachine(RuleBasedStateMachine):
                 f"/actors/{CAST['miner'][0]}/tokens",
                 f"/actors/{CAST['miner'][0]}/personal/erasure",
                 "/log/cosignatures",
+                "/staff",
             ]
         )
         ctype = "application/json" if kind == "json" else kind
@@ -1229,6 +1325,19 @@ def _tour(w: World) -> None:
         json_body={"reason": "not yours"},
     )
     w.send("POST /log/cosignatures", "anonymous", "POST", "/log/cosignatures", content=b"x")
+    centre = CAST["centre"][0]
+    body = w.staff_body(centre)
+    resp = w.send("POST /staff", "centre", "POST", "/staff", json_body=body)
+    assert resp is not None and resp.status_code == 201, resp and resp.text
+    w.staff.append((resp.json()["id"], centre))
+    w.usernames.append(resp.json()["username"])
+    taken = {**w.staff_body(centre), "username": body["username"]}
+    w.send("POST /staff", "administrator", "POST", "/staff", json_body=taken)  # 409
+    w.send("POST /staff", "buyer", "POST", "/staff", json_body=w.staff_body(centre))  # 404
+    w.send("GET /staff", "centre", "GET", f"/staff?actor={centre}")
+    staff_id = w.staff[0][0]
+    w.send("POST /staff/{staff_id}/disable", "buyer", "POST", f"/staff/{staff_id}/disable")
+    w.send("POST /staff/{staff_id}/disable", "centre", "POST", f"/staff/{staff_id}/disable")
 
 
 def _operations(app: Any) -> set[str]:
