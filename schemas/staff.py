@@ -48,3 +48,9 @@ class SessionOut(BaseModel):
     username: str
     is_admin: bool
     csrf_token: str = Field(description="send it back as X-CSRF-Token (or a form's csrf_token)")
+
+
+class PasskeyOut(BaseModel):
+    """A passkey just registered to the signed-in staff member."""
+
+    credential_id: str = Field(description="the WebAuthn credential id, base64url")

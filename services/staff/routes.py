@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ledger.sql import storage
 from schemas.log import Problem
-from schemas.staff import SessionOut, SignInIn, StaffIn, StaffList, StaffOut
+from schemas.staff import PasskeyOut, SessionOut, SignInIn, StaffIn, StaffList, StaffOut
 from services.bodies import StrictJSONRoute
 from services.errors import Unauthenticated
 from services.identity import Principal
@@ -184,12 +184,10 @@ def passkey_registration_options(principal: WriterDep, request: Request) -> Resp
 
 
 @router.post("/app/passkeys/registration/verify", status_code=201, include_in_schema=False)
-def passkey_register(
-    credential: Credential, principal: WriterDep, request: Request
-) -> dict[str, str]:
+def passkey_register(credential: Credential, principal: WriterDep, request: Request) -> PasskeyOut:
     rp = passkeys.RelyingParty.of(request)
     made = passkeys.register(engine_of(request), principal, credential, rp, clock(request))
-    return {"credential_id": made}
+    return PasskeyOut(credential_id=made)
 
 
 @router.post("/app/passkeys/authentication/options", include_in_schema=False)
