@@ -312,43 +312,7 @@ def downstream(
         start = list(
             session.scalars(select(Lot).where(Lot.miner_id == miner_id).limit(MAX_NODES + 1))
         )
-    if len(start) > MAX_NODES:
-        raise _too_large("downstream")
-    depth = {lot.id: 0 for lot in start}
-    found: list[tuple[int, Lot]] = [] if lot_id is not None else [(0, lot) for lot in start]
-    frontier = [lot.id for lot in start]
-    level = 0
-    while frontier:
-        level += 1
-        children: list[str] = []
-        for chunk in _chunks(frontier):
-            stmt = select(LotLink.child_id).where(LotLink.parent_id.in_(chunk)).distinct()
-            for child in session.scalars(stmt):
-                if child not in depth:
-                    depth[child] = level
-                    children.append(child)
-        if len(depth) > MAX_NODES:
-            raise _too_large("downstream")
-        for chunk in _chunks(children):
-            found.extend(
-                (level, lot) for lot in session.scalars(select(Lot).where(Lot.id.in_(chunk)))
-            )
-        frontier = children
-    found.sort(key=lambda x: (x[0], x[1].created_index, x[1].id))
-    return [
-        {
-            "lot": lot.id,
-            "kind": lot.kind,
-            "form": lot.form,
-            "status": lot.status,
-            "custodian": lot.custodian_id,
-            "owner": lot.owner_id,
-            "remaining": lot.remaining,
-            "unit": lot.unit,
-            "depth": d,
-        }
-        for d, lot in found
-    ]
+    return _walk_down(session, start, include_start=lot_id is None)
 
 
 # --- lists: GET /lots, GET /offers, GET /actors (keyset pages, README "Lists") -------------
@@ -650,43 +614,7 @@ def actor_downstream(session: Session, actor: Actor) -> list[dict[str, Any]]:
         return []
     stmt = select(Lot).where(Lot.custodian_id == actor.id, Lot.kind == "ore")
     start = list(session.scalars(stmt.limit(MAX_NODES + 1)))
-    if len(start) > MAX_NODES:
-        raise _too_large("downstream")
-    depth = {lot.id: 0 for lot in start}
-    found: list[tuple[int, Lot]] = [(0, lot) for lot in start]
-    frontier = [lot.id for lot in start]
-    level = 0
-    while frontier:
-        level += 1
-        children: list[str] = []
-        for chunk in _chunks(frontier):
-            step = select(LotLink.child_id).where(LotLink.parent_id.in_(chunk)).distinct()
-            for child in session.scalars(step):
-                if child not in depth:
-                    depth[child] = level
-                    children.append(child)
-        if len(depth) > MAX_NODES:
-            raise _too_large("downstream")
-        for chunk in _chunks(children):
-            found.extend(
-                (level, lot) for lot in session.scalars(select(Lot).where(Lot.id.in_(chunk)))
-            )
-        frontier = children
-    found.sort(key=lambda x: (x[0], x[1].created_index, x[1].id))
-    return [
-        {
-            "lot": lot.id,
-            "kind": lot.kind,
-            "form": lot.form,
-            "status": lot.status,
-            "custodian": lot.custodian_id,
-            "owner": lot.owner_id,
-            "remaining": lot.remaining,
-            "unit": lot.unit,
-            "depth": d,
-        }
-        for d, lot in found
-    ]
+    return _walk_down(session, start, include_start=True)
 
 
 # --- a miner's deliveries ----------------------------------------------------------------
@@ -740,3 +668,46 @@ def delivered_to(session: Session, miner_id: str, centre: str) -> bool:
         Lot.miner_id == miner_id, Lot.custodian_id == centre, Lot.kind == "ore"
     )
     return session.scalars(stmt.limit(1)).first() is not None
+
+
+def _walk_down(session: Session, start: list[Lot], *, include_start: bool) -> list[dict[str, Any]]:
+    """Every lot made from the `start` lots, breadth first through `lot_links` (one query
+    per table per level), nearest first; the start lots themselves at depth 0 when
+    `include_start`. Refused beyond MAX_NODES lots, as provenance is."""
+    if len(start) > MAX_NODES:
+        raise _too_large("downstream")
+    depth = {lot.id: 0 for lot in start}
+    found: list[tuple[int, Lot]] = [(0, lot) for lot in start] if include_start else []
+    frontier = [lot.id for lot in start]
+    level = 0
+    while frontier:
+        level += 1
+        children: list[str] = []
+        for chunk in _chunks(frontier):
+            stmt = select(LotLink.child_id).where(LotLink.parent_id.in_(chunk)).distinct()
+            for child in session.scalars(stmt):
+                if child not in depth:
+                    depth[child] = level
+                    children.append(child)
+        if len(depth) > MAX_NODES:
+            raise _too_large("downstream")
+        for chunk in _chunks(children):
+            found.extend(
+                (level, lot) for lot in session.scalars(select(Lot).where(Lot.id.in_(chunk)))
+            )
+        frontier = children
+    found.sort(key=lambda x: (x[0], x[1].created_index, x[1].id))
+    return [
+        {
+            "lot": lot.id,
+            "kind": lot.kind,
+            "form": lot.form,
+            "status": lot.status,
+            "custodian": lot.custodian_id,
+            "owner": lot.owner_id,
+            "remaining": lot.remaining,
+            "unit": lot.unit,
+            "depth": d,
+        }
+        for d, lot in found
+    ]
