@@ -33,6 +33,9 @@ The fields of a lot's state (the JSON object :meth:`LotState.to_json` hashes)::
                   custodian, owner, miner or site stop it trading too (the service's
                   ``lot_holds``) but are not part of the lot's state: they are facts about
                   those actors and sites, and one would change every lot they ever held
+    revoked       ids of the lot's certificates that were revoked, sorted (the service's
+                  ``certificates.revoked_index`` not null): a verifier tells "revoked"
+                  from "superseded" by the proof alone
 
 What each event type changes (every lot it touches gets ``latest_index`` = its index)::
 
@@ -57,9 +60,9 @@ What each event type changes (every lot it touches gets ``latest_index`` = its i
     certificate.issued     body.lot: certificate = body.certificate; unless body.kind is
                            "ore_receipt", every earlier certificate of the lot still
                            standing is superseded (an ore lot has its one receipt)
-    certificate.revoked    the certificate's lot: that certificate is revoked (the lot's
-                           certificate becomes null if it was the current one: the one it
-                           superseded stays superseded)
+    certificate.revoked    the certificate's lot: that certificate joins revoked (the
+                           lot's certificate becomes null if it was the current one: the
+                           one it superseded stays superseded)
     case.opened            target kind "lot": latest_index; kind "hold": an open hold
     case.responded,        a case on a lot: latest_index; a hold is open again after
     case.escalated         "responded" or "escalated", as the service's status says
@@ -122,6 +125,7 @@ class _Lot:
     remaining: int
     latest: int
     holds: set[str] = field(default_factory=set)
+    revoked: set[str] = field(default_factory=set)
     standing: list[str] = field(default_factory=list)  # not superseded, in issue order
 
 
@@ -209,6 +213,7 @@ class LotStates:
             mass_left=lot.remaining,
             latest_index=lot.latest,
             holds=tuple(sorted(lot.holds)),
+            revoked=tuple(sorted(lot.revoked)),
         )
 
     def states(self) -> dict[str, LotState]:
@@ -390,6 +395,7 @@ class LotStates:
         if lot_id is None:
             raise _Bad(f"no certificate {cert!r}"[:200])
         self._revoked.add(cert)
+        self._lots[lot_id].revoked.add(cert)
         return [lot_id]
 
     def _case_opened(self, index: int, actor: str, body: Mapping[str, Any]) -> list[str]:

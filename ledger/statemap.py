@@ -533,7 +533,7 @@ def map_root(entries: Mapping[bytes, bytes]) -> bytes:
 # --- lot state --------------------------------------------------------------------------------
 
 STATE_FIELDS = frozenset(
-    {"status", "custodian", "owner", "certificate", "mass_left", "latest_index", "holds"}
+    {"status", "custodian", "owner", "certificate", "mass_left", "latest_index", "holds", "revoked"}
 )
 
 
@@ -542,7 +542,9 @@ class LotState:
     """A lot's current state as the log defines it: the value the map commits to (hashed).
 
     ``mass_left`` is in the lot's own unit (fixed when it was created); ``latest_index`` is the
-    index of the latest entry about the lot; ``holds`` the ids of its open holds, sorted.
+    index of the latest entry about the lot; ``holds`` the ids of its open holds, sorted;
+    ``revoked`` the ids of the lot's certificates a regulator revoked, sorted (so a proof
+    tells a revoked certificate from a superseded one).
     """
 
     status: str
@@ -552,6 +554,7 @@ class LotState:
     mass_left: int
     latest_index: int
     holds: tuple[str, ...] = ()
+    revoked: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("status", "custodian", "owner"):
@@ -568,12 +571,12 @@ class LotState:
                     f"lot state {name} must be an integer in [0, 2**53 - 1], got {number!r}",
                     field=name,
                 )
-        if not isinstance(self.holds, tuple) or not all(
-            isinstance(h, str) and h for h in self.holds
-        ):
-            raise MalformedInput("lot state holds must be a tuple of non-empty strings")
-        if list(self.holds) != sorted(set(self.holds)):
-            raise MalformedInput("lot state holds must be sorted and distinct", field="holds")
+        for name in ("holds", "revoked"):
+            ids = getattr(self, name)
+            if not isinstance(ids, tuple) or not all(isinstance(h, str) and h for h in ids):
+                raise MalformedInput(f"lot state {name} must be a tuple of non-empty strings")
+            if list(ids) != sorted(set(ids)):
+                raise MalformedInput(f"lot state {name} must be sorted and distinct", field=name)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object whose RFC 8785 bytes are hashed (every field, ``null`` included)."""
@@ -585,6 +588,7 @@ class LotState:
             "mass_left": self.mass_left,
             "latest_index": self.latest_index,
             "holds": list(self.holds),
+            "revoked": list(self.revoked),
         }
 
     @classmethod
@@ -593,9 +597,10 @@ class LotState:
         if not isinstance(value, Mapping) or set(value) != STATE_FIELDS:
             found = sorted(value) if isinstance(value, Mapping) else type(value).__name__
             raise MalformedInput(f"a lot state has the fields {sorted(STATE_FIELDS)}, got {found}")
-        holds = value["holds"]
-        if not isinstance(holds, list | tuple):
-            raise MalformedInput("lot state holds must be a list", field="holds")
+        holds, revoked = value["holds"], value["revoked"]
+        for name, ids in (("holds", holds), ("revoked", revoked)):
+            if not isinstance(ids, list | tuple):
+                raise MalformedInput(f"lot state {name} must be a list", field=name)
         return cls(
             status=value["status"],
             custodian=value["custodian"],
@@ -604,6 +609,7 @@ class LotState:
             mass_left=value["mass_left"],
             latest_index=value["latest_index"],
             holds=tuple(holds),
+            revoked=tuple(revoked),
         )
 
     def hash(self) -> bytes:

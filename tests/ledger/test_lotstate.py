@@ -319,7 +319,9 @@ def test_holds_and_certificates_follow_the_case_and_certificate_lifecycle() -> N
     assert states.state("ORE-1") == LotState("active", "centre:c", "partnership:a", "r1", 600, 2)
     # c2 superseded c1, then was revoked: no current certificate; H open again after its
     # (rule-breaking) response, as the service's status column would say.
-    assert states.state("AU") == LotState("refined", "buyer:b", "buyer:b", None, 90, 13, ("H",))
+    assert states.state("AU") == LotState(
+        "refined", "buyer:b", "buyer:b", None, 90, 13, ("H",), ("c2",)
+    )
     assert states.lot_of("c1") == "AU" and states.lot_of("nope") is None
     assert states.state("NOPE") is None
 

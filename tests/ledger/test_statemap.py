@@ -151,7 +151,7 @@ def test_known_answer() -> None:
     assert m.root == KNOWN_ROOT, m.root.hex()
 
 
-KNOWN_ROOT = bytes.fromhex("9d52358780f1ca6141d8934758253bb610b1637029013affcca3f7f851289d83")
+KNOWN_ROOT = bytes.fromhex("4342b571646ae52ed5ba4754388e59e3776c53a05d0d4d02edc630ef96ab436b")
 
 
 @given(spaces_and_entries())
@@ -456,7 +456,7 @@ def test_state_hash_is_sha256_of_the_canonical_json() -> None:
     assert set(state.to_json()) == STATE_FIELDS
     expected = (
         b'{"certificate":"cert-9","custodian":"centre-1","holds":["h-1","h-2"],'
-        b'"latest_index":17,"mass_left":125000,"owner":"buyer-2","status":"active"}'
+        b'"latest_index":17,"mass_left":125000,"owner":"buyer-2","revoked":[],"status":"active"}'
     )
     assert canonical_json(state.to_json()) == expected
     assert state.hash() == state_hash(state.to_json()) == hashlib.sha256(expected).digest()

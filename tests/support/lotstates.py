@@ -70,6 +70,13 @@ def service_states(engine: Engine) -> dict[str, LotState]:
             )
         ):
             holds.setdefault(case.target_id, []).append(case.id)
+        revoked: dict[str, list[str]] = {}
+        for cert_id, lot_id in s.execute(
+            select(CertificateRecord.id, CertificateRecord.lot_id).where(
+                CertificateRecord.revoked_index.is_not(None)
+            )
+        ):
+            revoked.setdefault(lot_id, []).append(cert_id)
         out: dict[str, LotState] = {}
         for lot in s.scalars(select(Lot)):
             cert = current_certificate(s, lot.id)
@@ -81,6 +88,7 @@ def service_states(engine: Engine) -> dict[str, LotState]:
                 mass_left=lot.remaining,
                 latest_index=int(latest[lot.id]),
                 holds=tuple(sorted(holds.get(lot.id, []))),
+                revoked=tuple(sorted(revoked.get(lot.id, []))),
             )
         orphans = set(latest) - set(out)
         assert not orphans, f"history rows of lots that do not exist: {sorted(orphans)[:5]}"
