@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.encoding import b64decode, b64encode, canonical_json
+from ledger.entry import Entry
 from ledger.errors import MalformedInput, MalformedProof, RootMismatch
 
 __all__ = [
@@ -54,13 +55,16 @@ __all__ = [
     "EMPTY_TAG",
     "KEY_BITS",
     "LEAF_TAG",
+    "MAP_NAME",
     "MAX_PROOF_BYTES",
     "NODE_TAG",
     "STATE_FIELDS",
+    "STATE_ROOT_TYPE",
     "LotState",
     "MapChanges",
     "MapProof",
     "StateMap",
+    "StateRoot",
     "hash_map_leaf",
     "hash_map_node",
     "lot_key",
@@ -623,3 +627,64 @@ def state_hash(state: Mapping[str, Any]) -> bytes:
     Raises :class:`MalformedInput` for missing or extra fields or a value of the wrong type.
     """
     return LotState.from_json(state).hash()
+
+
+# --- the root in the log ----------------------------------------------------------------------
+
+STATE_ROOT_TYPE = "state.root"
+MAP_NAME = "altan-map-v1"
+_ROOT_FIELDS = frozenset({"map", "root", "size", "lots"})
+
+
+@dataclass(frozen=True)
+class StateRoot:
+    """The map root the log commits to: the body of a ``state.root`` entry.
+
+    ``size`` is the number of entries the root covers (0 .. size - 1), which is the index of
+    the ``state.root`` entry itself; ``lots`` is how many keys the map holds. As JSON::
+
+        {"map": "altan-map-v1", "root": "<base64 of 32 bytes>", "size": N, "lots": L}
+
+    The service appends one as the last entry of every append, so that the last entry of
+    every checkpoint it publishes (but the empty log's) is the state as of that checkpoint.
+    """
+
+    root: bytes
+    size: int
+    lots: int
+
+    def __post_init__(self) -> None:
+        _check_size("root", self.root)
+        for name in ("size", "lots"):
+            number = getattr(self, name)
+            if type(number) is not int or not 0 <= number <= _MAX_JSON_INT:
+                raise MalformedInput(f"state.root {name}: expected an integer in [0, 2**53 - 1]")
+
+    def body(self) -> dict[str, Any]:
+        """The entry body (what :meth:`from_body` parses)."""
+        return {"map": MAP_NAME, "root": b64encode(self.root), "size": self.size, "lots": self.lots}
+
+    @classmethod
+    def from_body(cls, body: Any) -> StateRoot:
+        """Parse a ``state.root`` body strictly: exactly its four fields, this map's name."""
+        if not isinstance(body, Mapping) or set(body) != _ROOT_FIELDS:
+            raise MalformedInput(f"a state.root body has the fields {sorted(_ROOT_FIELDS)}")
+        if body["map"] != MAP_NAME:
+            raise MalformedInput(
+                f"state.root map: expected {MAP_NAME!r}, got {body['map']!r}"[:200]
+            )
+        return cls(_b64(body["root"], "state.root root"), body["size"], body["lots"])
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> StateRoot:
+        """The root of a ``state.root`` entry, whose size must be its own index."""
+        if entry.event.type != STATE_ROOT_TYPE:
+            raise MalformedInput(
+                f"entry {entry.index} is a {entry.event.type[:64]!r}, not a {STATE_ROOT_TYPE}"
+            )
+        root = cls.from_body(entry.event.body)
+        if root.size != entry.index:
+            raise MalformedInput(
+                f"state.root at entry {entry.index} claims to cover {root.size} entries"
+            )
+        return root

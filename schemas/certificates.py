@@ -11,7 +11,7 @@ The verdict is one of three words, with the reason that decided it:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -131,10 +131,34 @@ class InclusionProof(_Model):
 
 class WitnessedProof(_Model):
     """The same entry proven against an older checkpoint that witnesses cosigned (with
-    their cosignatures), for verifiers that demand cosignatures the latest lacks so far."""
+    their cosignatures), for verifiers that demand cosignatures the latest lacks so far;
+    `consistency`: the RFC 9162 consistency proof (base64 hashes) from this checkpoint's
+    size to the latest, so that a status proven against the latest extends it."""
 
     checkpoint: str  # the signed note with its cosignature lines
     proof: InclusionProof
+    consistency: list[str] = []
+
+
+class StatusRoot(_Model):
+    """The `state.root` entry a status proof is against (the checkpoint's last entry)."""
+
+    index: int  # == tree_size - 1
+    entry: str  # base64 of the entry's bytes
+    inclusion: list[str]  # base64 hashes: RFC 9162 inclusion of that entry in tree_size
+
+
+class StatusProof(_Model):
+    """A lot's state as the log commits to it: the state (None: no such lot), its sparse
+    Merkle map proof against the root in the `state.root` entry `root`, that entry's
+    inclusion in the checkpoint of `tree_size` (ledger/statemap.py, ledger/status.py)."""
+
+    lot: str
+    state: dict[str, Any] | None
+    map_proof: dict[str, Any]
+    root: StatusRoot
+    tree_size: int
+    checkpoint: str  # the signed note of tree_size, with its cosignature lines
 
 
 class VerdictOut(_Model):
@@ -154,6 +178,9 @@ class VerdictOut(_Model):
     # Newest checkpoints with 1, 2, ... witnesses' cosignatures, older than `checkpoint`,
     # holding the entry (at most 3): a verifier picks the newest its witness policy accepts.
     witnessed: list[WitnessedProof] = []
+    # The certificate's lot as the log commits to it (None: the log has no state.root yet):
+    # the verdict's status comes from this, and a verifier checks it itself.
+    status_proof: StatusProof | None = None
 
 
 class CertificateLinks(_Model):

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 import services.pipeline.models  # noqa: F401 - the pipeline's own table
 from ledger.sql.log import Log
@@ -32,6 +33,7 @@ from schemas.events import EVENT_BODIES
 from services.actors import domain as actors
 from services.actors import queries as actor_queries
 from services.cases import domain as cases
+from services.certificates import status
 from services.certificates.domain import DOMAIN as CERTIFICATES
 from services.console.domain import DOMAIN as CONSOLE
 from services.epcis.domain import DOMAIN as EPCIS
@@ -82,10 +84,12 @@ class EventService(pipeline.EventService):
     """The event pipeline over every domain listed here."""
 
     def __init__(self, log: Log, settings: Settings, clock: Callable[[], datetime]) -> None:
-        super().__init__(log, settings, clock, REGISTRY)
+        super().__init__(log, settings, clock, REGISTRY, closer=status.close)
 
 
 def rebuild(conn: Connection, page: int = 5000) -> int:
     """Empty the projection tables and replay the whole log into them with every domain's
     projectors (see `services.pipeline.projection.rebuild`)."""
-    return projection.rebuild(conn, REGISTRY.apply, page)
+    done = projection.rebuild(conn, REGISTRY.apply, page)
+    status.rebuild_map(Session(bind=conn, autoflush=False))
+    return done

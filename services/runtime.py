@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from ledger.keystore import KeyStore
 from ledger.sql.log import Log
+from services.certificates import status
 from services.clock import utc_now
 from services.database import migrate, open_engine
 from services.domains import EventService
@@ -43,6 +44,7 @@ def open_runtime(settings: Settings) -> Runtime:
     keystore.load_or_create(utc_now())
     log = Log(engine, settings.log_origin, keystore.active)
     log.initialise(keystore.keys(), utc_now())
+    status.ensure_map(engine)
     events = EventService(log, settings, utc_now)
     read_log = log
     if settings.read_database_url:  # a replica: never migrated or written from here

@@ -83,12 +83,17 @@ class Log:
         with storage.write_transaction(self.engine) as conn:
             return self.append_in(conn, events, now)
 
-    def append_in(self, conn: Connection, events: Sequence[Event], now: datetime) -> AppendResult:
+    def append_in(
+        self, conn: Connection, events: Sequence[Event], now: datetime, *, publish: bool = True
+    ) -> AppendResult:
         """Append within the caller's write transaction (`storage.write_transaction`), so a
         domain can check its rules and update its own tables atomically with the log.
 
         Takes the head lock if the caller has not already (see `lock`). Nothing is durable
         until the caller's transaction commits; if it rolls back, no entry was appended.
+        publish=False appends without signing a checkpoint (the result's `checkpoint` is
+        empty): the caller appends more in the same transaction, and the last append
+        publishes the one checkpoint that covers them all.
         """
         if not events:
             raise MalformedInput("append: expected at least one event")
@@ -100,10 +105,21 @@ class Log:
         rows, receipts, nodes = _append_step(events, size, prev, frontier, signer, now)
         storage.insert_entries(conn, rows)
         storage.insert_nodes(conn, nodes)  # integrate
-        note = self._publish(conn, frontier, signer, now)
+        if publish:
+            note = self._publish(conn, frontier, signer, now)
+        else:
+            note = ""
+            storage.set_size(conn, frontier.size)
         return AppendResult(
             receipts=tuple(receipts), size=frontier.size, checkpoint=note, time=format_time(now)
         )
+
+    def publish_in(self, conn: Connection, now: datetime) -> str:
+        """Sign and keep the checkpoint of the current size, in the caller's write
+        transaction (after appends made with ``publish=False``); returns its note."""
+        size = storage.lock_head(conn)
+        frontier, _ = self._frontier(conn, size)
+        return self._publish(conn, frontier, self._signer(), now)
 
     @staticmethod
     def lock(conn: Connection) -> int:

@@ -52,7 +52,7 @@ def bootstrap_administrator(events: EventService, actor_id: str = FIRST_ADMIN) -
         event = Event("actor.registered", SYSTEM_ACTOR, body)
         events.registry.apply(s, Applied(size, time, event.type, event.actor, body))
         s.flush()
-        events.log.append_in(conn, [event], now)
+        events.append_closed(s, [event], now)
         _, token = issue_token(s, actor_id, "first administrator (altan init)", time)
         s.flush()
     return token
@@ -116,7 +116,7 @@ def _append_system(
         event = Event(type_, SYSTEM_ACTOR, body)
         events.registry.apply(s, Applied(size, time, type_, SYSTEM_ACTOR, body))
         s.flush()
-        events.log.append_in(conn, [event], now)
+        events.append_closed(s, [event], now)
     return size
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ledger.certificate import qr_text
 from ledger.sql import storage
-from schemas.certificates import CertificateRecordOut, LotCertificatesOut, VerdictOut
+from schemas.certificates import (
+    CertificateRecordOut,
+    LotCertificatesOut,
+    StatusProof,
+    VerdictOut,
+)
 from schemas.lots import DeliveryPage
 from services.actors.models import Actor
-from services.certificates import images, pages, queries, verdict
+from services.certificates import images, pages, queries, status, verdict
 from services.certificates.models import CertificateRecord
 from services.deps import SettingsDep
+from services.errors import NotFound
 from services.html import page_headers
 from services.i18n import Lang
 from services.identity import Principal
@@ -34,6 +40,7 @@ from services.reads import (
 
 router = APIRouter(tags=["certificates"])
 MAX_TOKEN_CHARS = 1024
+MAX_LOT_ID_CHARS = 64  # lots.id
 # Only the page's own inline script and styles (by hash) run; nothing is loaded elsewhere.
 PAGE_HEADERS = page_headers(pages.PAGE_CSP)
 
@@ -84,6 +91,25 @@ def verify_page(
 def verify_json(token: str, request: Request, settings: SettingsDep) -> VerdictOut:
     """The JSON twin of `/c/{token}`."""
     return _check(request, token, settings.public_url)
+
+
+@router.get(
+    "/lots/{lot_id}/status-proof",
+    summary="A lot's state as the log commits to it, with its proofs",
+    responses={404: {"description": "the log has committed no state yet (an empty log)"}},
+)
+def lot_status_proof(
+    lot_id: Annotated[str, Path(min_length=1, max_length=MAX_LOT_ID_CHARS)], request: Request
+) -> StatusProof:
+    """Public, no login (like `/c/{token}`): the lot's state (`null` for a lot the log never
+    created: the map proof then proves its absence), the sparse Merkle proof of it against
+    the map root in the `state.root` entry that ends the latest checkpoint, and that entry's
+    inclusion proof against the checkpoint (README "Status proofs")."""
+    with storage.read_transaction(read_engine(request)) as conn:
+        proof = status.status_proof(conn, lot_id)
+    if proof is None:
+        raise NotFound("no-state-root", "the log has committed no lot states yet", field="lot_id")
+    return proof
 
 
 def _record(request: Request, principal: Principal, certificate_id: str) -> CertificateRecord:

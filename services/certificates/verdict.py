@@ -49,7 +49,7 @@ from ledger.certificate import (
 from ledger.encoding import b64encode
 from ledger.entry import Entry
 from ledger.errors import MalformedInput
-from ledger.merkle import inclusion_proof
+from ledger.merkle import consistency_proof, inclusion_proof
 from ledger.records import log_key
 from ledger.regions import aimag_by_code
 from ledger.sql import storage
@@ -69,6 +69,7 @@ from schemas.certificates import (
     WitnessedProof,
 )
 from services.actors.models import Site
+from services.certificates import status
 from services.certificates.models import KIND_NAMES, CertificateRecord
 from services.certificates.queries import current_certificate
 from services.lots import queries
@@ -185,6 +186,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
     assert checkpoint is not None
     proof = _proof(conn, entry[0], size, checkpoint.root_hash)
     witnessed = _witnessed(conn, entry[0], size)
+    proven = status.status_proof(conn, cert.lot_id)
     lot = session.get(Lot, cert.lot_id)
     lot_now = _lot_now(session, conn, lot) if lot is not None else None
 
@@ -208,6 +210,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
             checkpoint=note,
             verifier_keys=vkeys,
             witnessed=witnessed,
+            status_proof=proven,
         )
 
     # 7. current
@@ -226,6 +229,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
         checkpoint=note,
         verifier_keys=vkeys,
         witnessed=witnessed,
+        status_proof=proven,
     )
 
 
@@ -265,6 +269,10 @@ def _witnessed(conn: Connection, entry: storage.StoredEntry, latest: int) -> lis
                 WitnessedProof(
                     checkpoint=checkpoint_note(conn, size),
                     proof=_proof(conn, entry, size, cosigned.root_hash),
+                    consistency=[
+                        b64encode(h)
+                        for h in consistency_proof(storage.NodeTable(conn), size, latest)
+                    ],
                 )
             )
     return out

@@ -76,7 +76,8 @@ class LotEvent(Projection, Base):
     __tablename__ = "lot_events"
 
     lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # indexed alone too: an append finds the lots it touched (services/certificates/status.py)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
     type: Mapped[str] = mapped_column(String(64))
 
 

@@ -63,6 +63,8 @@ from services.pipeline.registration import Handler, Registry
 from services.pipeline.times import check_not_future
 from services.settings import Settings
 
+Closer = Callable[[Session, int, int], Event]
+
 
 @dataclass(frozen=True)
 class ActorSignature:
@@ -127,11 +129,15 @@ class EventService:
         settings: Settings,
         clock: Callable[[], datetime],
         registry: Registry,
+        closer: Closer | None = None,
     ) -> None:
         self.log = log
         self.settings = settings
         self.clock = clock
         self.registry = registry  # every domain's handlers, projectors, followers
+        # Gives the entry that ends every append (services.certificates.status.close: the
+        # state map's root), from the session, the append's first index and its own index.
+        self.closer = closer
 
     @property
     def engine(self) -> Engine:
@@ -232,12 +238,13 @@ class EventService:
         if atomic and any(r.error is not None for r in results):
             raise _AtomicFailure(results)
         if events:
-            appended = self.log.append_in(conn, events, now)
+            appended = self.log.append_in(conn, events, now, publish=False)
             follow = self._follow(
                 session, planned, appended.receipts, size + len(events), now, blame
             )
             if follow:
-                self.log.append_in(conn, [ev for _, ev, _ in follow], now)
+                self.log.append_in(conn, [ev for _, ev, _ in follow], now, publish=False)
+            self.close(session, size, now)
             appended_types.extend(ev.type for ev in events)
             appended_types.extend(ev.type for _, ev, _ in follow)
             for item in planned:
@@ -272,6 +279,25 @@ class EventService:
                     )
         session.flush()
         return results
+
+    def append_closed(self, session: Session, events: Sequence[Event], now: datetime) -> int:
+        """Append already projected events in the caller's write transaction (the session's
+        connection), then close the append (`close`); returns the first one's index."""
+        conn = session.connection()
+        start = self.log.append_in(conn, events, now, publish=False).receipts[0].index
+        self.close(session, start, now)
+        return start
+
+    def close(self, session: Session, start: int, now: datetime) -> None:
+        """End an append whose first entry is at `start`: with a closer (the state map),
+        append the entry it gives (a `state.root`), and publish one checkpoint for all."""
+        conn = session.connection()
+        if self.closer is None:
+            self.log.publish_in(conn, now)
+            return
+        session.flush()
+        end = storage.lock_head(conn)
+        self.log.append_in(conn, [self.closer(session, start, end)], now)
 
     def _follow(
         self,
