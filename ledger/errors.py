@@ -13,6 +13,7 @@ Every message says what was expected and what was found. The tree::
     │   ├── ConsistencyError      two tree heads that cannot both be true (a fork or a rewrite)
     │   ├── OriginMismatch        a checkpoint that verifies but names another log
     │   ├── CertificateInvalid    a certificate token that fails a check (ledger.certificate)
+    │   ├── StatusProofInvalid    a lot's status proof that fails a check (ledger.status)
     │   ├── ChainBroken           an entry whose index or previous hash does not follow
     │   └── BackupInvalid         a backup file that is unreadable, truncated, changed, or
     │                             whose log does not verify (ledger.sql.backup)
@@ -83,6 +84,18 @@ class OriginMismatch(VerificationError):
         self.expected = expected
         self.found = found
         super().__init__(f"checkpoint origin: expected {expected!r}, found {found!r}")
+
+
+class StatusProofInvalid(VerificationError):
+    """A lot's status proof that does not hold up (ledger.status): `reason` names the check
+    that failed: ``not_latest_root``, ``root_not_in_log``, ``not_a_state_root``,
+    ``map_proof`` or ``malformed``."""
+
+    def __init__(
+        self, message: str, *, reason: str = "malformed", field: str | None = None
+    ) -> None:
+        self.reason = reason
+        super().__init__(f"status proof ({reason}): {message}", field=field)
 
 
 class ChainBroken(VerificationError):

@@ -70,7 +70,11 @@ ICONS: Final[dict[str, str]] = {
 STATE_ICONS: Final[dict[str, str]] = {"ok": "\u2713", "failed": "\u2717", "skipped": "\u2013"}
 
 
-VERIFY_JS: Final = inline_asset(STATIC_DIR / "verify.js")
+# The browser's checks are one file shared with the static verifier (`altan verifier
+# export`), kept with it in clients/verifier/ and read from there (a file, not an import);
+# the page's own glue follows it in the one inline script.
+CHECKS_JS_PATH: Final = _HERE.parents[1] / "clients" / "verifier" / "altan-check.js"
+VERIFY_JS: Final = inline_asset(CHECKS_JS_PATH) + "\n" + inline_asset(STATIC_DIR / "verify.js")
 VERIFY_CSS: Final = inline_asset(STATIC_DIR / "verify.css")
 PRINT_CSS: Final = inline_asset(STATIC_DIR / "print.css")
 
@@ -202,6 +206,7 @@ def _proof_data(view: VerdictOut, token_url: str) -> dict[str, Any] | None:
         "certificate": None
         if cert is None
         else {
+            "id": cert.id,
             "lot": cert.lot,
             "custodian": cert.custodian,
             "mass": cert.mass,
@@ -212,6 +217,12 @@ def _proof_data(view: VerdictOut, token_url: str) -> dict[str, Any] | None:
         "ledger_index": cert.ledger_index if cert is not None else None,
         "checkpoint": view.checkpoint,
         "verifier_keys": list(view.verifier_keys),
+        # the page's script re-judges the status from this proof (verify.js)
+        "status_proof": None
+        if view.status_proof is None
+        else view.status_proof.model_dump(mode="json"),
+        "verdict": view.verdict,
+        "reason": view.reason,
     }
 
 

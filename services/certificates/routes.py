@@ -45,8 +45,12 @@ MAX_LOT_ID_CHARS = 64  # lots.id
 PAGE_HEADERS = page_headers(pages.PAGE_CSP)
 
 
+# Verdicts and status proofs read in one snapshot (REPEATABLE READ on PostgreSQL): the map's
+# tables change with every append, and a proof mixing two appends would not verify.
+
+
 def _check(request: Request, token: str, public_url: str) -> VerdictOut:
-    with storage.read_transaction(read_engine(request)) as conn:
+    with storage.snapshot_transaction(read_engine(request)) as conn:
         return verdict.check(conn, token[: MAX_TOKEN_CHARS + 1], public_url)
 
 
@@ -54,7 +58,7 @@ def _check_page(
     request: Request, token: str, public_url: str
 ) -> tuple[VerdictOut, verdict.ReceiptFacts | None]:
     """The verdict and, for an ore receipt, the delivery it records (one snapshot)."""
-    with storage.read_transaction(read_engine(request)) as conn:
+    with storage.snapshot_transaction(read_engine(request)) as conn:
         view = verdict.check(conn, token[: MAX_TOKEN_CHARS + 1], public_url)
         return view, verdict.receipt_facts(conn, view)
 
@@ -105,7 +109,7 @@ def lot_status_proof(
     created: the map proof then proves its absence), the sparse Merkle proof of it against
     the map root in the `state.root` entry that ends the latest checkpoint, and that entry's
     inclusion proof against the checkpoint (README "Status proofs")."""
-    with storage.read_transaction(read_engine(request)) as conn:
+    with storage.snapshot_transaction(read_engine(request)) as conn:
         proof = status.status_proof(conn, lot_id)
     if proof is None:
         raise NotFound("no-state-root", "the log has committed no lot states yet", field="lot_id")

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
+from typing import Any
 
 import cbor2
 from sqlalchemy import Connection, select
@@ -53,6 +54,8 @@ from ledger.merkle import consistency_proof, inclusion_proof
 from ledger.records import log_key
 from ledger.regions import aimag_by_code
 from ledger.sql import storage
+from ledger.statemap import LotState
+from ledger.status import judge
 from schemas.certificates import (
     NOT_GENUINE,
     CertificateOut,
@@ -190,31 +193,45 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
     lot = session.get(Lot, cert.lot_id)
     lot_now = _lot_now(session, conn, lot) if lot is not None else None
 
-    # 6. revoked
-    if record.revoked_index is not None:
-        revocation = Revocation(
-            reason=record.revoked_reason or "",
-            by=record.revoked_by or "",
-            index=record.revoked_index,
-            time=record.revoked_time or "",
-        )
+    # 6-7. revoked? current? Decided from the lot's state as the log commits to it (the
+    # status proof, read from the map's tables), never from `certificates` or `lots`, which
+    # an insider can edit; the tables only add details (who revoked, newer certificates).
+    # A log from before the map (no state.root yet) keeps the tables' word.
+    table_why, successors = _currency(session, record, cert, lot, public_url)
+    why: Reason | None
+    if proven is not None:
+        state = None if proven.state is None else LotState.from_json(proven.state)
+        why = judge(out.id, cert.custodian, state)[1]
+    else:
+        why = "revoked" if record.revoked_index is not None else table_why
+    common: dict[str, Any] = {
+        "certificate": out,
+        "lot": lot_now,
+        "proof": proof,
+        "checkpoint": note,
+        "verifier_keys": vkeys,
+        "witnessed": witnessed,
+        "status_proof": proven,
+    }
+    if why in ("revoked", "not_in_log"):
+        revocation = None
+        if why == "revoked" and record.revoked_index is not None:
+            revocation = Revocation(
+                reason=record.revoked_reason or "",
+                by=record.revoked_by or "",
+                index=record.revoked_index,
+                time=record.revoked_time or "",
+            )
+        said = "" if revocation is None else revocation.reason
+        step = "revoked" if why == "revoked" else "in_log"
         return VerdictOut(
             verdict="not_genuine",
-            reason="revoked",
-            detail=f"{_DETAIL['revoked']} {revocation.reason}",
-            checks=_checks("revoked", revocation.reason),
-            certificate=out,
+            reason=why,
+            detail=f"{_DETAIL[why]} {said}".strip(),
+            checks=_checks(step, said or _DETAIL[why]),
             revocation=revocation,
-            lot=lot_now,
-            proof=proof,
-            checkpoint=note,
-            verifier_keys=vkeys,
-            witnessed=witnessed,
-            status_proof=proven,
+            **common,
         )
-
-    # 7. current
-    why, successors = _currency(session, record, cert, lot, public_url)
     return VerdictOut(
         verdict="genuine" if why is None else "not_current",
         reason=why,
@@ -222,14 +239,8 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
         if why is None
         else f"Genuine, but no longer current. {_DETAIL[why]}",
         checks=_checks(None if why is None else "current", "" if why is None else _DETAIL[why]),
-        certificate=out,
-        successors=successors,
-        lot=lot_now,
-        proof=proof,
-        checkpoint=note,
-        verifier_keys=vkeys,
-        witnessed=witnessed,
-        status_proof=proven,
+        successors=successors if why is not None else [],
+        **common,
     )
 
 

@@ -89,40 +89,96 @@ def preflight(
     return resp
 
 
+# The public proofs a verifier on another site reads (`altan verifier export`): `*` always.
+OPEN_PATHS = (
+    "/log/checkpoint",
+    "/log/keys",
+    "/log/entries?start=0&end=1",
+    "/log/proof/inclusion?index=0&tree_size=1",
+    "/api/c/NOT-A-TOKEN",
+    "/lots/ORE-1/status-proof",
+)
+
+
+@pytest.mark.parametrize("cors_origins", ["", ORIGIN])
+def test_the_public_proofs_answer_any_origin(tmp_path: Path, cors_origins: str) -> None:
+    """A verifier the operator does not serve reads the proofs from its own origin, with no
+    credentials; the operator's setting neither allows nor forbids it."""
+    with running_api(tmp_path, cors_origins=cors_origins) as api:
+        for path in OPEN_PATHS:
+            for headers in ({}, {"Origin": "https://verifier.bank.example"}):
+                got = api.client.get(path, headers=headers)
+                assert got.headers["access-control-allow-origin"] == "*", (path, got.status_code)
+                assert "access-control-allow-credentials" not in got.headers
+                assert "vary" not in got.headers  # the same answer for every origin
+            ok = preflight(
+                api,
+                path,
+                origin="https://verifier.bank.example",
+                **{"Access-Control-Request-Headers": "X-Request-ID"},
+            )
+            assert ok.status_code == 204, path
+            assert ok.headers["access-control-allow-origin"] == "*"
+            assert ok.headers["access-control-allow-methods"] == "GET, HEAD"
+            assert "access-control-allow-credentials" not in ok.headers
+        assert api.client.head("/log/checkpoint").headers["access-control-allow-origin"] == "*"
+        # never for a write, a credential, or an authenticated read
+        refused = [
+            preflight(api, "/log/checkpoint", method="POST"),
+            preflight(api, "/log/cosignatures", method="POST"),
+            preflight(
+                api, "/log/checkpoint", **{"Access-Control-Request-Headers": "Authorization"}
+            ),
+            preflight(api, "/api/c/X", **{"Access-Control-Request-Headers": "Cookie"}),
+        ]
+        for resp in refused:
+            assert resp.status_code == 403, resp.request.url
+            assert "access-control-allow-origin" not in resp.headers
+        for path in (
+            "/lots/ORE-1",
+            "/lots/ORE-1/history",
+            "/lots/ORE-1/status-proof/x",
+            "/lots//status-proof",
+            "/lots/ORE-1/certificates",
+            "/healthz",
+        ):
+            got = api.client.get(path, headers={"Origin": ORIGIN, **api.headers("admin:root")})
+            assert "access-control-allow-origin" not in got.headers, path
+            if not cors_origins:
+                assert preflight(api, path).status_code >= 400, path
+
+
 def test_cors_is_off_by_default(api: Api) -> None:
-    resp = preflight(api, "/log/checkpoint")
+    resp = preflight(api, "/c/NOT-A-TOKEN")
     assert resp.status_code >= 400
     assert "access-control-allow-origin" not in resp.headers
-    got = api.client.get("/log/checkpoint", headers={"Origin": ORIGIN})
+    got = api.client.get("/c/NOT-A-TOKEN", headers={"Origin": ORIGIN})
     assert got.status_code == 200
     assert "access-control-allow-origin" not in got.headers
 
 
 def test_cors_for_a_configured_origin_on_the_public_reads_only(tmp_path: Path) -> None:
     with running_api(tmp_path, cors_origins=f"{ORIGIN}, http://localhost:5173/") as api:
-        ok = preflight(api, "/log/checkpoint")
+        page = "/c/NOT-A-TOKEN"
+        ok = preflight(api, page)
         assert ok.status_code == 204
         assert ok.headers["access-control-allow-origin"] == ORIGIN
         assert ok.headers["access-control-allow-methods"] == "GET, HEAD"
         assert "access-control-allow-credentials" not in ok.headers
         assert "Origin" in ok.headers["vary"]
-        assert preflight(api, "/log/checkpoint", origin="http://localhost:5173").status_code == 204
-        with_header = preflight(
-            api, "/log/checkpoint", **{"Access-Control-Request-Headers": "X-Request-ID"}
-        )
+        assert preflight(api, page, origin="http://localhost:5173").status_code == 204
+        with_header = preflight(api, page, **{"Access-Control-Request-Headers": "X-Request-ID"})
         assert with_header.status_code == 204
 
-        got = api.client.get("/log/checkpoint", headers={"Origin": ORIGIN})
+        got = api.client.get(page, headers={"Origin": ORIGIN})
         assert got.status_code == 200
         assert got.headers["access-control-allow-origin"] == ORIGIN
         assert "X-Request-ID" in got.headers["access-control-expose-headers"]
 
         refused = [
-            preflight(api, "/log/checkpoint", origin="https://evil.example"),
-            preflight(api, "/log/checkpoint", method="POST"),
-            preflight(
-                api, "/log/checkpoint", **{"Access-Control-Request-Headers": "Authorization"}
-            ),
+            preflight(api, page, origin="https://evil.example"),
+            preflight(api, page, method="POST"),
+            preflight(api, page, **{"Access-Control-Request-Headers": "Authorization"}),
             preflight(api, "/events", method="POST"),
             preflight(api, "/lots/ORE-1"),
         ]
@@ -130,12 +186,12 @@ def test_cors_for_a_configured_origin_on_the_public_reads_only(tmp_path: Path) -
             assert resp.status_code == 403, resp.request.url
             assert resp.headers["content-type"] == "application/problem+json"
             assert "access-control-allow-origin" not in resp.headers
-        # proofs are cached by shared caches: the answer says it varies by Origin
-        plain = api.client.get("/log/checkpoint")
+        # pages may be cached by shared caches: the answer says it varies by Origin
+        plain = api.client.get(page)
         assert "access-control-allow-origin" not in plain.headers
         assert plain.headers["vary"] == "Origin"
         for path, headers in (
-            ("/log/checkpoint", {"Origin": "https://evil.example"}),
+            (page, {"Origin": "https://evil.example"}),
             ("/lots/ORE-1", {"Origin": ORIGIN, **api.headers("admin:root")}),
             ("/healthz", {"Origin": ORIGIN}),
         ):

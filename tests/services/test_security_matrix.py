@@ -380,6 +380,8 @@ MATRIX: dict[str, list[Probe]] = {
     ],
     "GET /c/{token}": [probe("GET", _verdict("/c/", "AU-2"), EVERYONE)],
     "GET /api/c/{token}": [probe("GET", _verdict("/api/c/", "AU-3"), EVERYONE)],
+    # public like /c/: a lot's state is what the log commits to, for every verifier
+    "GET /lots/{lot_id}/status-proof": [probe("GET", "/lots/AU-3/status-proof", EVERYONE)],
     # staff accounts (services/staff): by token for administrators and the actor itself
     "POST /staff": [
         hidden_probe(

@@ -497,7 +497,7 @@ def _centre_key_entry(w: World) -> int:
 def test_correction_of_own_entry_and_by_officers(world: World) -> None:
     w = world
     own = _centre_key_entry(w)
-    site_entry = w.log.size() - 1 - 1  # the site registration precedes the key entry
+    site_entry = own - 2  # the site registration and its append's state.root precede it
     i = w.submit(CENTRE, "correction.recorded", corrects=own, reason="wrong key")
     j = w.submit(
         AUDITOR, "correction.recorded", corrects=site_entry, reason="bad lat", replaced_by=[own]
@@ -509,7 +509,7 @@ def test_correction_of_own_entry_and_by_officers(world: World) -> None:
 def test_correction_refusals(world: World) -> None:
     w = world
     own = _centre_key_entry(w)
-    regulators = own - 1  # the site registration, by the regulator
+    regulators = own - 2  # the site registration, by the regulator (then its state.root)
     w.refused(
         CENTRE,
         "correction.recorded",
@@ -587,10 +587,10 @@ def test_correction_cannot_reach_into_its_own_batch(world: World) -> None:
     )
     assert results[0].recorded is not None and results[0].recorded.index == size
     assert results[1].error is not None and results[1].error.rule == "entry-not-yet-recorded"
-    assert w.log.size() == size + 1
+    assert w.log.size() == size + 2  # the site, then the append's state.root
     # The same correction in a later request is fine, and may name a replacement.
     w.submit(REGULATOR, "correction.recorded", corrects=size, reason="wrong site")
-    assert w.log.size() == size + 2
+    assert w.log.size() == size + 4
 
 
 # --- holds block trade (the lots rules ask services.lots.queries.active_holds) -------------

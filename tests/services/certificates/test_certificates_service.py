@@ -61,7 +61,7 @@ def test_a_delivery_gives_the_miner_a_receipt_that_verifies_offline_and_online(
     before = world.size()
     out = world.deliver("ORE-1", 2_500_000)
     assert [d["type"] for d in out["derived"]] == ["certificate.issued"]
-    assert world.size() == before + 2  # the delivery and its receipt
+    assert world.size() == before + 3  # the delivery, its receipt, the append's state.root
 
     receipts = world.certificates("ORE-1", by=PARTNERSHIP)  # the miner may read it
     assert len(receipts) == 1 and receipts[0]["kind"] == "ore_receipt"
@@ -405,7 +405,7 @@ def test_a_batch_gets_one_receipt_per_valid_delivery_after_all_its_entries(world
     assert (first["index"], second["index"]) == (before, before + 1)
     assert [d["index"] for d in first["derived"]] == [before + 2]
     assert [d["index"] for d in second["derived"]] == [before + 3]
-    assert world.size() == before + 4
+    assert world.size() == before + 5  # and the append's state.root last
     for lot, result in (("ORE-1", first), ("ORE-2", second)):
         [receipt] = world.certificates(lot)
         assert receipt["entry"] == result["index"]

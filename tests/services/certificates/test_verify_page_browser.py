@@ -46,6 +46,7 @@ from support.certificate_pages import (
     sample_certificate,
     superseded_view,
 )
+from support.synthetic_status import Story, lies, lying, story
 
 # the fixtures of tests/support/browser.py, used by the tests below
 browser = browser_helpers.browser
@@ -582,3 +583,88 @@ def test_print_page_renders_a_qr_that_scans(
         assert pdf.startswith(b"%PDF")
     finally:
         page.close()
+
+
+# -- the status proof (issue 14): the page re-judges the status from the log's map ----------
+
+
+@pytest.fixture(scope="module")
+def tale() -> Story:
+    return story()
+
+
+def _status_of(page: Page) -> tuple[str | None, str | None]:
+    element = page.locator("#browser-check")
+    return element.get_attribute("data-status"), element.get_attribute("data-status-size")
+
+
+def test_the_page_checks_the_status_it_shows_against_the_map(
+    server: PageServer, browser: Browser, tale: Story
+) -> None:
+    latest = str(tale.sizes["latest"])
+    page = new_phone_page(browser)
+    try:
+        for name in ("genuine", "revoked", "superseded", "transferred", "consumed", "held"):
+            view = VerdictOut.model_validate(tale.answer(name))
+            server.add(f"status-{name}", lambda v=view: v, tale.certs[name].token)  # type: ignore[misc]
+            open_page(page, server.url(f"status-{name}", "en"))
+            check = browser_result(page)
+            assert (name, check["result"], check["token"]) == (name, "ok", "ok"), check
+            assert _status_of(page) == (view.reason or "genuine", latest)
+        # a server from before the map sends no status proof: nothing to re-judge
+        old_server = VerdictOut.model_validate(lying(tale.answer("genuine"), status_proof=None))
+        server.add("status-absent", lambda: old_server, tale.certs["genuine"].token)
+        open_page(page, server.url("status-absent", "en"))
+        assert browser_result(page)["result"] == "ok"
+        assert _status_of(page) == ("absent", None)
+    finally:
+        page.context.close()
+
+
+# what the page's check names for each lie of support.synthetic_status.lies (those the page
+# receives: a proof-less or unreadable answer gives no page with a proof to check)
+PAGE_STEPS = {
+    "verdict-flipped": "status",
+    "old-status-proof": "not_latest_root",
+    "old-status-proof-as-latest": "not_latest_root",
+    "state-edited": "map_proof",
+    "map-sibling-flipped": "map_proof",
+    "absence-claimed": "map_proof",
+    "another-lots-proof": "map_proof",
+    "root-inclusion-flipped": "root_not_in_log",
+    "root-not-the-last-entry": "not_latest_root",
+    "not-a-state-root": "not_a_state_root",
+    "checkpoint-by-another-key": "signature",
+    "proof-of-another-entry": "leaf_prefix",
+}
+
+
+def test_a_page_whose_status_the_map_contradicts_fails_the_check(
+    server: PageServer, browser: Browser, tale: Story
+) -> None:
+    """The review's attack on the page: a server (or a proxy) showing "genuine" for a
+    revoked certificate, or proving an old or edited state; the browser's check fails and
+    names the step, in both languages."""
+    told = lies(tale)
+    assert set(PAGE_STEPS) <= set(told)
+    transferred = tale.answer("transferred")
+    cases = {name: (told[name][0], told[name][1]) for name in PAGE_STEPS}
+    cases["reason-swapped"] = ("transferred", lying(transferred, reason="superseded"))
+    steps = {**PAGE_STEPS, "reason-swapped": "status"}
+    page = new_phone_page(browser)
+    try:
+        for name, (cert, answer) in cases.items():
+            assert isinstance(answer, dict)
+            view = VerdictOut.model_validate(answer)
+            server.add(f"status-lie-{name}", lambda v=view: v, tale.certs[cert].token)  # type: ignore[misc]
+            for lang in LANGS if name == "verdict-flipped" else ("en",):
+                open_page(page, server.url(f"status-lie-{name}", lang))
+                check = browser_result(page)
+                assert (name, check["result"], check["failed"]) == (name, "fail", steps[name])
+                assert check["text"] == t(lang, "browser.fail")
+                if name == "verdict-flipped":
+                    # the server's "genuine" is still shown; the check contradicts it
+                    assert t(lang, "verdict.genuine") in page.inner_text("#verdict")
+                    screenshot(page, f"verify-status-lie-{lang}")
+    finally:
+        page.context.close()

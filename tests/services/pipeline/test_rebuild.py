@@ -22,6 +22,7 @@ import services.domains  # noqa: F401 - every domain (tables, rules)
 from ledger.commitment import commit
 from ledger.sql import storage
 from ledger.sql.log import Log
+from ledger.sql.statemap import state_head, state_nodes, state_tips, state_values
 from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
 from services.actors.models import Actor, Site
 from services.actors.rules import actor_key_id
@@ -484,6 +485,9 @@ def test_rebuilt_state_equals_live_state(log: Log, clock: Clock, seed: int) -> N
         sim.step(tables)
     live = snapshot(engine, tables)
     kept = snapshot(engine, off_log_tables())
+    map_tables = [state_values, state_nodes, state_tips, state_head]
+    live_map = snapshot(engine, map_tables)
+    assert len(live_map["state_values"]) > 10 and live_map["state_head"]
     assert sim.recorded > 100 and sim.refused > 20, (sim.recorded, sim.refused, sim.rules)
     assert len(live["actors"]) > 20 and live["cases"], {k: len(v) for k, v in live.items()}
     for name in ("personal_records", "api_tokens", "idempotency_records", "offer_prices"):
@@ -497,6 +501,8 @@ def test_rebuilt_state_equals_live_state(log: Log, clock: Clock, seed: int) -> N
     for name in live:
         assert rebuilt[name] == live[name], name
     assert snapshot(engine, off_log_tables()) == kept
+    # the lot-state map too, node for node, its root the one the last state.root holds
+    assert snapshot(engine, map_tables) == live_map
 
 
 def test_rebuild_is_repeatable_and_transactional(log: Log, clock: Clock) -> None:
