@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from clients.follow import Auditor
     from clients.remote import RemoteLog
     from clients.verify import OnlineVerdict
+    from ledger.proof_bundle import VerifiedBundle
     from ledger.trusted import ProofSource
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(witness_app, name="witness")
 app.add_typer(importlib.import_module("clients.report").app, name="report")
+app.add_typer(importlib.import_module("clients.verifier_export").app, name="verifier")
 app.command("export-epcis")(importlib.import_module("clients.epcis").export_epcis_command)
 console = Console(stderr=True)
 
@@ -397,7 +399,7 @@ def verify_command(
 def _verify_bundle_file(
     path: Path, vkeys: list[str], witnesses: list[str], min_cosignatures: int, as_json: bool
 ) -> None:
-    from clients.proof import describe_bundle, verify_bundle_text
+    from clients.proof import bundle_verdict, describe_bundle, verify_bundle_text
 
     try:
         text = path.read_bytes()
@@ -409,15 +411,57 @@ def _verify_bundle_file(
     except LedgerError as exc:
         _verdict(as_json, False, _bundle_reason(exc), str(exc))
         raise typer.Exit(1) from exc
+    judged = bundle_verdict(verified)
+    if judged is not None:
+        _bundle_status(as_json, verified, *judged)
+        return
     _status_unknown(
         as_json,
         "INCLUDED IN THE LOG; STATUS UNKNOWN OFFLINE",
         "included",
         describe_bundle(verified),
-        "a bundle proves that this entry is in the log, not that a certificate for it is "
-        "still current (it may have been revoked, sold or transferred since): ask the ledger "
-        "with `altan verify <QR URL> --online --key <log key>`",
+        "status not included: a bundle proves that this entry is in the log, not that a "
+        "certificate for it is still current (it may have been revoked, sold or transferred "
+        "since): ask the ledger with `altan verify <QR URL> --online --key <log key>`",
     )
+
+
+def _bundle_status(
+    as_json: bool, verified: VerifiedBundle, word: str, reason: str | None, status: str
+) -> None:
+    """A bundle with a status: the verdict on its certificate as of its checkpoint, exit
+    codes as online (0 genuine, 1 not genuine, 3 not current)."""
+    from clients.proof import describe_bundle
+
+    assert verified.status is not None
+    message = f"{status}; {describe_bundle(verified)}"
+    head = {"genuine": "GENUINE", "not_genuine": "NOT GENUINE", "not_current": "NOT CURRENT"}
+    if as_json:
+        state = verified.status.state
+        out = {
+            "genuine": word != "not_genuine",
+            "current": word == "genuine",
+            "verdict": word,
+            "reason": reason or "genuine",
+            "status": "proven",
+            "status_checked": True,
+            "status_proof": {
+                "proven": True,
+                "as_of": verified.status.tree_size,
+                "lot": verified.status.lot,
+                "state": None if state is None else state.to_json(),
+            },
+            "certificate": verified.certificate_id,
+            "message": message,
+        }
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    elif word == "genuine":
+        _say("GENUINE", message, "green")
+    else:
+        _say(f"{head[word]} ({reason})", message, "red" if word == "not_genuine" else "yellow")
+    code = {"genuine": 0, "not_genuine": 1, "not_current": 3}[word]
+    if code:
+        raise typer.Exit(code)
 
 
 OFFLINE_UNCHECKED = (
@@ -460,6 +504,7 @@ def _bundle_reason(exc: LedgerError) -> str:
     from ledger import errors
 
     for kind, reason in (
+        (errors.StatusProofInvalid, "proof_invalid"),
         (errors.MalformedInput, "malformed"),
         (errors.UnknownKey, "unknown_key"),
         (errors.InvalidSignature, "bad_signature"),
@@ -549,6 +594,9 @@ def _online_verdict(as_json: bool, v: OnlineVerdict) -> None:
     if v.checkpoint is not None:
         cp = v.checkpoint
         lines.append(f"Signed checkpoint {cp.origin}, tree size {cp.size}")
+    said = v.status_text()
+    if said:
+        lines.append(said[0].upper() + said[1:])
     _panel(head, lines, colour)
     for s in v.successors:  # outside the panel: a long URL copies whole
         sys.stdout.write(f"{s.lot}: {s.url}\n")
@@ -565,24 +613,58 @@ def proof_command(
         list[str] | None,
         typer.Option("--key", help="Verify against this log key before writing; repeat"),
     ] = None,
+    certificate: Annotated[
+        str | None,
+        typer.Option(
+            "--certificate",
+            help="The certificate (QR photo, URL or token) whose entry INDEX is: the bundle "
+            "carries its status as of the checkpoint",
+        ),
+    ] = None,
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status/--no-status",
+            help="Include the status of the certificate of entry INDEX (its token given with "
+            "--certificate, or a certificate.issued entry)",
+        ),
+    ] = True,
 ) -> None:
     """Fetch an offline proof that entry INDEX is in the log (C2SP tlog-proof@v1), to keep or
-    to send; `altan verify --bundle FILE --key KEY` checks it with no server.
+    to send; `altan verify --bundle FILE --key KEY` checks it with no server. For a
+    certificate's entry it also proves the certificate's status as of that checkpoint.
 
     Exit status 0: written (and verified, with --key); 1: it does not verify; 2: no bundle.
     """
     import httpx
 
-    from clients.proof import describe_bundle, fetch_bundle, verify_bundle_text
+    from clients.proof import (
+        add_status,
+        bundle_verdict,
+        describe_bundle,
+        fetch_bundle,
+        verify_bundle_text,
+    )
+    from clients.verify import NoQrCode, read_token
 
     try:
         text = fetch_bundle(url, index)
-    except (httpx.HTTPError, LedgerError) as exc:
+        token = None if certificate is None or not status else read_token(certificate)
+        if status:
+            text, left_out = add_status(text, url, token)
+            if left_out is not None and token is not None:
+                raise MalformedInput(f"no status for the certificate: {left_out}")
+            if left_out is not None:
+                console.print(f"status not included: {left_out}")
+    except (httpx.HTTPError, LedgerError, NoQrCode) as exc:
         console.print(f"[red]no bundle[/red]: {exc}")
         raise typer.Exit(2) from exc
     if key:
         try:
-            console.print(describe_bundle(verify_bundle_text(text, key)))
+            verified = verify_bundle_text(text, key)
+            judged = bundle_verdict(verified)
+            said = "" if judged is None else f"{judged[2]}; "
+            console.print(said + describe_bundle(verified))
         except LedgerError as exc:
             console.print(f"[red]NOT VERIFIED[/red]: {exc}")
             raise typer.Exit(1) from exc

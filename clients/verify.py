@@ -16,14 +16,22 @@ little as possible:
    saw, nor an old one hiding later entries: the proof is against the newest checkpoint
    (the latest, or an older one the answer lists under `witnessed`) that meets this;
 4. only then is its status taken: revoked, not_in_log, or not current (superseded,
-   consumed, transferred, held) with the newer certificates.
+   consumed, transferred, held) with the newer certificates. When the answer carries a
+   `status_proof` (ledger.status: the lot's state in the map committed by the `state.root`
+   entry that ends the answer's checkpoint), the status is the verdict `ledger.status.judge`
+   gives on the PROVEN state, and the server's own words (verdict, reason, lot) are not
+   read; with a witness policy whose checkpoint W is older than the answer's, the
+   answer's checkpoint must extend W (the `witnessed` item's `consistency` proof). An older
+   server sends no status proof: its status is then its word (`status_checked` false).
 
-An answer that fails 1 or 2 is the verdict `not_genuine` / `proof_invalid`; one that fails
-3 is `not_genuine` / `not_witnessed`, or `stale` (cosigned, but longer ago than max_age).
-What the proof does not cover, and the server alone vouches for, is the status itself
-(that no revocation or transfer is being hidden) and, without witnesses, how fresh its
-checkpoint is: ask a server you chose (`server=`) rather than one named by the
-QR, which whoever printed the QR chose.
+An answer that fails 1, 2 or its status proof is the verdict `not_genuine` /
+`proof_invalid`; one that fails 3 is `not_genuine` / `not_witnessed`, or `stale` (cosigned,
+but longer ago than max_age). Without a status proof, the server alone vouches for the
+status (that no revocation or transfer is being hidden); without witnesses, for how fresh
+its checkpoint is (a proven status is as of that checkpoint): ask a server you chose
+(`server=`) rather than one named by the QR, which whoever printed the QR chose. What a
+status proof cannot tell: a certificate never issued from one superseded (the map holds a
+lot's current and revoked certificates only), so the server's `not_in_log` stands then.
 """
 
 from __future__ import annotations
@@ -53,11 +61,12 @@ from ledger.certificate import (
 from ledger.checkpoint import Checkpoint, open_checkpoint, pinned_origin
 from ledger.cosignature import WitnessKey, count_valid_cosignatures
 from ledger.encoding import b64decode
-from ledger.errors import LedgerError, MalformedInput
-from ledger.hashing import hash_leaf
+from ledger.errors import LedgerError, MalformedInput, StatusProofInvalid
+from ledger.hashing import HASH_SIZE, hash_leaf
 from ledger.keys import LogKey
-from ledger.merkle import verify_inclusion
-from ledger.note import NoteVerifier
+from ledger.merkle import MAX_PROOF_HASHES, verify_inclusion
+from ledger.note import Note, NoteVerifier
+from ledger.status import ProvenStatus, StatusProof, judge, verify_extends, verify_status
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -205,10 +214,18 @@ class Successor:
 
 @dataclass(frozen=True)
 class Revocation:
+    """The server's account of a revocation: who, when, why (never proven: a status proof
+    proves that the certificate is revoked, not these details)."""
+
     reason: str
     by: str
     index: int
     time: str
+
+
+StatusSource = Literal["proof", "server_word", "none"]
+"""Where an online verdict's status came from: a status proof checked here, the server's
+word (an older server, no proof), or nowhere (the answer was refused before it)."""
 
 
 @dataclass(frozen=True)
@@ -219,8 +236,10 @@ class OnlineVerdict:
     (`not_in_log`, `revoked`, or another it found) or `proof_invalid` (its answer failed
     the client's own checks); not_current with superseded | consumed | transferred | held.
     checkpoint: the server's checkpoint, verified with a pinned key (None when it gave
-    none, or gave one that does not verify).
+    none, or gave one that does not verify); with a witness policy, the one it chose.
     cosigned_by: the names of the pinned witnesses with a valid cosignature on it.
+    status: the proven state of the certificate's lot (None unless status_source is
+    "proof"), as of `status.tree_size` (the answer's latest checkpoint).
     """
 
     verdict: OnlineWord
@@ -235,6 +254,8 @@ class OnlineVerdict:
     lot_status: str | None = None
     lot_custodian: str | None = None
     cosigned_by: tuple[str, ...] = ()
+    status: ProvenStatus | None = None
+    status_source: StatusSource = "none"
 
     @property
     def genuine(self) -> bool:
@@ -255,7 +276,8 @@ class OnlineVerdict:
         parts = [] if self.current else [self.detail]
         if self.revocation is not None:
             r = self.revocation
-            parts.append(f"revoked by {r.by} at entry {r.index} ({r.time}): {r.reason}")
+            said = " (the server's account)" if self.status is not None else ""
+            parts.append(f"revoked by {r.by} at entry {r.index} ({r.time}){said}: {r.reason}")
         if self.successors:
             parts.append("newer: " + " ".join(_successor_text(s) for s in self.successors))
         parts.append(describe(self.certificate))
@@ -265,7 +287,21 @@ class OnlineVerdict:
         if self.cosigned_by:
             where += f", cosigned by {', '.join(self.cosigned_by)}"
         parts.append(where)
+        said = self.status_text()
+        if said:
+            parts.append(said)
         return "; ".join(parts)
+
+    def status_text(self) -> str:
+        """Where the status came from, for people ("" when the answer was refused)."""
+        if self.status is not None:
+            text = f"status proven as of checkpoint {self.status.tree_size}"
+            if self.checkpoint is not None and self.checkpoint.size != self.status.tree_size:
+                text += f", which extends the cosigned checkpoint {self.checkpoint.size}"
+            return text
+        if self.status_source == "server_word":
+            return "status not proven: the server's word (it sent no status proof)"
+        return ""
 
     def to_json(self) -> dict[str, Any]:
         cp = self.checkpoint
@@ -274,9 +310,20 @@ class OnlineVerdict:
             "current": self.current,
             "verdict": self.verdict,
             "reason": self.reason or "genuine",
-            # the status is the ledger's answer (offline: "unknown_offline", unchecked)
-            "status": "checked_online",
-            "status_checked": True,
+            # proven here, the server's word (an older server), or not taken (offline:
+            # "unknown_offline")
+            "status": {"proof": "proven", "server_word": "server_word", "none": "not_checked"}[
+                self.status_source
+            ],
+            "status_checked": self.status is not None,
+            "status_proof": {
+                "proven": self.status is not None,
+                "as_of": None if self.status is None else self.status.tree_size,
+                "lot": self.certificate.lot_id,
+                "state": None
+                if self.status is None or self.status.state is None
+                else self.status.state.to_json(),
+            },
             "message": self.message(),
             "detail": self.detail,
             "server": self.server,
@@ -291,6 +338,7 @@ class OnlineVerdict:
                 "by": self.revocation.by,
                 "index": self.revocation.index,
                 "time": self.revocation.time,
+                "proven": False,  # the status proof proves the revocation, not its details
             },
             "successors": [
                 {"id": s.id, "lot": s.lot, "url": s.url, "genuine": s.genuine}
@@ -501,6 +549,7 @@ class _Facts(_Lenient):
 class _Witnessed(_Lenient):
     checkpoint: str
     proof: _Proof
+    consistency: list[str] | None = None  # base64 hashes, from this checkpoint to the latest
 
 
 class _Answer(_Lenient):
@@ -513,6 +562,7 @@ class _Answer(_Lenient):
     proof: _Proof | None = None
     checkpoint: str | None = None
     witnessed: list[_Witnessed] = []
+    status_proof: Any = None  # parsed strictly by ledger.status.StatusProof.from_json
 
 
 def _judge(
@@ -533,6 +583,9 @@ def _judge(
         )
 
     checkpoint: Checkpoint | None = None
+    proven: ProvenStatus | None = None
+    word: OnlineWord = "not_genuine"
+    why: str | None = None
     try:
         if answer.checkpoint is not None:  # whatever it says, it must be this log speaking
             checkpoint = _open(answer.checkpoint, verifiers)
@@ -540,7 +593,16 @@ def _judge(
             cosigned_by = tuple(_clean(w.name, 200) for w in found)
         if answer.certificate is not None and answer.certificate.id != certificate_id(token):
             raise ProofInvalid("the answer is about another certificate")
-        if answer.verdict != "not_genuine" or answer.reason == "revoked":
+        if answer.status_proof is not None:
+            # the status from the proof, the server's words unread (module docstring, 4)
+            if checkpoint is None:
+                raise ProofInvalid("the answer holds a status proof but no checkpoint")
+            proven = _check_status(answer.status_proof, checkpoint, cert)
+            word, why = _proven_verdict(answer, token, cert, proven)
+            needs_proof = (word, why) != ("not_genuine", "not_in_log")
+        else:
+            needs_proof = answer.verdict != "not_genuine" or answer.reason == "revoked"
+        if needs_proof:
             # a status of an issued certificate: the entry it reflects must be proven
             if checkpoint is None or answer.proof is None:
                 raise ProofInvalid("the answer holds no checkpoint and inclusion proof")
@@ -554,11 +616,53 @@ def _judge(
             checkpoint=checkpoint,
         )
     if quorum.required > 0:  # the witness policy picks the checkpoint proven against
-        checkpoint, cosigned_by, refusal, why = _witness_policy(
-            answer, checkpoint, cosigned_by, cert, verifiers, quorum
+        latest = checkpoint
+        checkpoint, cosigned_by, refusal, refused_why, consistency = _witness_policy(
+            answer, checkpoint, cosigned_by, cert, verifiers, quorum, needs_proof
         )
         if refusal is not None:
-            return verdict("not_genuine", refusal, why, checkpoint=checkpoint)
+            return verdict("not_genuine", refusal, refused_why, checkpoint=checkpoint)
+        if proven is not None and checkpoint is not latest:
+            # the status is proven against the latest: it must extend the cosigned one
+            assert checkpoint is not None and latest is not None
+            try:
+                _check_extends(checkpoint, latest, consistency)
+            except ProofInvalid as exc:
+                return verdict(
+                    "not_genuine",
+                    "proof_invalid",
+                    f"the server's status is proven against its latest checkpoint (tree size "
+                    f"{latest.size}), which it does not show to extend the one the witnesses "
+                    f"cosigned (tree size {checkpoint.size}): {_clean(str(exc))}; do not rely "
+                    "on it",
+                    checkpoint=checkpoint,
+                )
+
+    successors = tuple(_successor(s, keys) for s in answer.successors[:20])
+    revocation = (
+        None
+        if answer.revocation is None
+        else Revocation(
+            reason=_clean(answer.revocation.reason),
+            by=_clean(answer.revocation.by, 80),
+            index=answer.revocation.index,
+            time=_clean(answer.revocation.time, 40),
+        )
+    )
+    if proven is not None:
+        state = proven.state
+        return verdict(
+            word,
+            why,
+            "genuine and current" if why is None else _SAYS[why],
+            checkpoint=checkpoint,
+            successors=successors if word == "not_current" else (),
+            revocation=revocation if why == "revoked" else None,  # details: the server's word
+            lot_status=None if state is None else _clean(state.status, 40),
+            lot_custodian=None if state is None else _clean(state.custodian, 80),
+            status=proven,
+            status_source="proof",
+        )
 
     reason = None if answer.verdict == "genuine" else answer.reason
     if answer.verdict == "not_current" and reason not in NOT_CURRENT_REASONS:
@@ -571,18 +675,56 @@ def _judge(
         _clean(reason, 40) if reason is not None else None,
         "genuine and current" if reason is None else _SAYS.get(reason, "the ledger refuses it"),
         checkpoint=checkpoint,
-        successors=tuple(_successor(s, keys) for s in answer.successors[:20]),
-        revocation=None
-        if answer.revocation is None
-        else Revocation(
-            reason=_clean(answer.revocation.reason),
-            by=_clean(answer.revocation.by, 80),
-            index=answer.revocation.index,
-            time=_clean(answer.revocation.time, 40),
-        ),
+        successors=successors,
+        revocation=revocation,
         lot_status=_clean(lot.status, 40) if lot is not None else None,
         lot_custodian=_clean(lot.custodian, 80) if lot is not None else None,
+        status_source="server_word",
     )
+
+
+def _check_status(value: Any, checkpoint: Checkpoint, cert: Certificate) -> ProvenStatus:
+    """The answer's status proof, for the certificate's lot, against the answer's checkpoint
+    (ledger.status's checklist; the proof's own copy of the checkpoint must name it too)."""
+    try:
+        proof = StatusProof.from_json(value)
+        if proof.checkpoint is not None:
+            named = Checkpoint.from_text(Note.from_text(proof.checkpoint).text)
+            if (named.size, named.root_hash) != (checkpoint.size, checkpoint.root_hash):
+                raise StatusProofInvalid(
+                    f"the proof names the checkpoint of tree size {named.size}, the answer "
+                    f"the one of tree size {checkpoint.size}",
+                    reason="not_latest_root",
+                )
+        return verify_status(proof, checkpoint, cert.lot_id)
+    except LedgerError as exc:
+        raise ProofInvalid(f"status proof: {exc}") from exc
+
+
+def _proven_verdict(
+    answer: _Answer, token: bytes, cert: Certificate, proven: ProvenStatus
+) -> tuple[OnlineWord, str | None]:
+    """`judge` on the proven state. A status proof cannot tell a certificate that was never
+    issued from one superseded (neither is the lot's current or revoked one): a server that
+    says `not_in_log` then keeps its refusal, the one word of it that is read."""
+    word, why = judge(certificate_id(token), cert.custodian, proven.state)
+    if why == "superseded" and (answer.verdict, answer.reason) == ("not_genuine", "not_in_log"):
+        return "not_genuine", "not_in_log"
+    return word, why
+
+
+def _check_extends(witnessed: Checkpoint, latest: Checkpoint, proof: list[str] | None) -> None:
+    if proof is None and witnessed.size == latest.size:
+        proof = []  # the same tree (roots compared below): nothing to prove
+    if proof is None:
+        raise ProofInvalid("no consistency proof from the cosigned checkpoint")
+    if len(proof) > MAX_PROOF_HASHES:
+        raise ProofInvalid(f"a consistency proof of {len(proof)} hashes")
+    try:
+        hashes = [b64decode(h, size=HASH_SIZE, what="consistency hash") for h in proof]
+        verify_extends(witnessed, latest, hashes)
+    except (LedgerError, TypeError, AttributeError) as exc:
+        raise ProofInvalid(str(exc)) from exc
 
 
 def _witness_policy(
@@ -592,7 +734,14 @@ def _witness_policy(
     cert: Certificate,
     verifiers: list[NoteVerifier],
     quorum: Quorum,
-) -> tuple[Checkpoint | None, tuple[str, ...], Literal["not_witnessed", "stale"] | None, str]:
+    needs_proof: bool,
+) -> tuple[
+    Checkpoint | None,
+    tuple[str, ...],
+    Literal["not_witnessed", "stale"] | None,
+    str,
+    list[str] | None,
+]:
     """Step 3: the newest checkpoint the pinned witnesses vouch for, or why there is none.
 
     Candidates: the answer's latest checkpoint (already checked) and its `witnessed` ones
@@ -600,13 +749,13 @@ def _witness_policy(
     does not verify is skipped, never counted). The newest candidate with `required` pinned
     cosignatures timestamped within max_age of this verifier's clock is chosen. None: then
     `stale` when some candidate has them but older (the server may hide what the log
-    recorded since), else `not_witnessed`. Returns (checkpoint, cosigners, refusal, detail).
+    recorded since), else `not_witnessed`. Returns (checkpoint, cosigners, refusal, detail,
+    the chosen item's consistency proof to the latest: None for the latest itself).
     """
     now = int(time.time())
-    needs_proof = answer.verdict != "not_genuine" or answer.reason == "revoked"
-    candidates: list[tuple[str, Checkpoint]] = []
+    candidates: list[tuple[str, Checkpoint, list[str] | None]] = []
     if answer.checkpoint is not None and latest is not None:
-        candidates.append((answer.checkpoint, latest))
+        candidates.append((answer.checkpoint, latest, None))
     for other in answer.witnessed[:MAX_WITNESSED_READ]:
         try:
             checkpoint = _open(other.checkpoint, verifiers)
@@ -614,14 +763,14 @@ def _witness_policy(
                 _check_proof(other.proof, checkpoint, cert)
         except ProofInvalid:
             continue
-        candidates.append((other.checkpoint, checkpoint))
+        candidates.append((other.checkpoint, checkpoint, other.consistency))
     candidates.sort(key=lambda c: c[1].size, reverse=True)
 
     def names(found: list[WitnessKey]) -> tuple[str, ...]:
         return tuple(_clean(w.name, 200) for w in found)
 
     stale: tuple[Checkpoint, tuple[str, ...]] | None = None
-    for note, checkpoint in candidates:
+    for note, checkpoint, consistency in candidates:
         valid = count_valid_cosignatures(note, quorum.witnesses, not_after=now + CLOCK_SKEW_SECONDS)
         fresh = count_valid_cosignatures(
             note,
@@ -630,7 +779,7 @@ def _witness_policy(
             not_before=now - quorum.max_age,
         )
         if len(fresh) >= quorum.required:
-            return checkpoint, names(fresh), None, ""
+            return checkpoint, names(fresh), None, "", consistency
         if stale is None and len(valid) >= quorum.required:
             stale = (checkpoint, names(valid))
     if stale is not None:
@@ -641,6 +790,7 @@ def _witness_policy(
             f"the pinned witnesses cosigned the server's checkpoint (tree size {stale[0].size}) "
             f"more than {quorum.max_age} s ago (--max-age): the server may be hiding what the "
             "log recorded since (a revocation, a sale); do not rely on it",
+            None,
         )
     return (
         latest,
@@ -649,6 +799,7 @@ def _witness_policy(
         f"{len(latest_cosigners)} of the pinned witnesses cosigned the server's checkpoint, "
         f"{quorum.required} required: it may be showing you a view of the log that "
         "nobody else sees; do not rely on it",
+        None,
     )
 
 

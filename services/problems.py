@@ -88,6 +88,9 @@ ERROR_TABLE: dict[type[errors.LedgerError], ProblemType] = {
     errors.StateProjectionError: ProblemType(
         422, "state-unprojectable", "An entry the lot projection cannot apply"
     ),
+    errors.StatusProofInvalid: ProblemType(
+        422, "status-proof-invalid", "Status proof does not hold up"
+    ),
     errors.BackupInvalid: ProblemType(422, "backup-invalid", "Backup file refused"),
     errors.OutOfRange: ProblemType(400, "out-of-range", "Index or tree size out of range"),
     errors.StorageError: ProblemType(503, "storage-unavailable", "Storage unavailable"),

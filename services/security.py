@@ -12,11 +12,19 @@ pages send their own Content-Security-Policy, which is kept):
         a CDN)
     Strict-Transport-Security: max-age=31536000   (only when ALTAN_PUBLIC_URL is https)
 
-CORS is off unless ALTAN_CORS_ORIGINS lists origins; then browsers on those origins may
-GET (and HEAD) `/log/*` and the certificate verdicts (`/c/…`, `/api/c/…`), nothing else:
-other preflights get a 403 problem. No credentials are ever allowed. Those answers say
-`Vary: Origin` (or carry `Access-Control-Allow-Origin: *` whatever the request), since
-shared caches keep proofs and entries for a year.
+The public proofs are readable from any page, always: a GET (or HEAD) of `/log/*` (the
+checkpoint, keys, entries and proofs), `/api/c/{token}` (a certificate's verdict with its
+proofs) and `/lots/{id}/status-proof` answers `Access-Control-Allow-Origin: *`, and their
+preflights are allowed, whatever ALTAN_CORS_ORIGINS says. A verifier the operator does not
+serve (`altan verifier export`, hosted by a bank or the regulator on its own domain) reads
+them from the browser, so the operator must not be able to switch that off. They need no
+credentials and none are ever allowed (no `Access-Control-Allow-Credentials`), and every
+answer carries the same `*`, so shared caches, which keep proofs for a year, serve them
+right to every origin.
+
+Other CORS is off unless ALTAN_CORS_ORIGINS lists origins; then browsers on those origins
+may also GET (and HEAD) the certificate page `/c/…`, nothing else: other preflights get a
+403 problem. Those answers say `Vary: Origin` (or carry `*` when the setting is `*`).
 
 Rate limits (ALTAN_RATE_LIMIT_PER_MINUTE, 0 = off): a token bucket per actor once one
 of its bearer tokens has been seen valid (all its tokens share it), else per client
@@ -51,10 +59,16 @@ BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 NO_DEFAULT_CSP = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 NOT_LIMITED = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 CORS_PREFIXES = ("/log/", "/c/", "/api/c/")
+OPEN_PREFIXES = ("/log/", "/api/c/")  # public proofs: `*` always (module docstring)
+STATUS_PROOF_SUFFIX = "/status-proof"
 CORS_METHODS = b"GET, HEAD"
 CORS_ALLOW_HEADERS = frozenset({"x-request-id", "if-none-match", "if-modified-since"})
 CORS_EXPOSE = b"X-Request-ID, Retry-After, Cache-Control"
 CORS_MAX_AGE = b"600"
+OPEN_CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", CORS_EXPOSE),
+)
 
 
 def response_headers(hsts: bool) -> list[tuple[bytes, bytes]]:
@@ -109,8 +123,19 @@ class RateLimiter:
             self._buckets.clear()
 
 
+def _is_open(path: str) -> bool:
+    """A public proof, readable from any origin: `/log/*`, `/api/c/*`,
+    `/lots/{id}/status-proof` (one path segment for the id)."""
+    if path.startswith(OPEN_PREFIXES):
+        return True
+    if path.startswith("/lots/") and path.endswith(STATUS_PROOF_SUFFIX):
+        lot = path[len("/lots/") : -len(STATUS_PROOF_SUFFIX)]
+        return bool(lot) and "/" not in lot
+    return False
+
+
 def _is_public(path: str) -> bool:
-    return path.startswith(CORS_PREFIXES)
+    return path.startswith(CORS_PREFIXES) or _is_open(path)
 
 
 class Security:
@@ -148,11 +173,14 @@ class Security:
             elif name == b"access-control-request-headers":
                 request_headers = value
         cors_headers: list[tuple[bytes, bytes]] = []
-        if self.cors:
+        is_open = _is_open(path)
+        if self.cors or is_open:
             if scope["method"] == "OPTIONS" and origin is not None and preflight is not None:
                 await self._preflight(path, origin, preflight, request_headers, send)
                 return
-            if scope["method"] in ("GET", "HEAD") and _is_public(path):
+            if scope["method"] in ("GET", "HEAD") and is_open:
+                cors_headers = list(OPEN_CORS_HEADERS)
+            elif scope["method"] in ("GET", "HEAD") and _is_public(path):
                 cors_headers = self._cors_headers(origin)
         extra = self.headers
         csp = path not in NO_DEFAULT_CSP
@@ -238,14 +266,15 @@ class Security:
             for h in (request_headers or b"").decode("latin-1").split(",")
             if h.strip()
         }
+        is_open = _is_open(path)
         if (
             _is_public(path)
-            and self._allowed(origin)
+            and (is_open or self._allowed(origin))
             and method.strip().upper() in (b"GET", b"HEAD")
             and asked <= CORS_ALLOW_HEADERS
         ):
             headers = [
-                (b"access-control-allow-origin", b"*" if self.any_origin else origin),
+                (b"access-control-allow-origin", b"*" if is_open or self.any_origin else origin),
                 (b"access-control-allow-methods", CORS_METHODS),
                 (b"access-control-allow-headers", ", ".join(sorted(CORS_ALLOW_HEADERS)).encode()),
                 (b"access-control-max-age", CORS_MAX_AGE),

@@ -191,8 +191,9 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins (`https://host[:port]`, or `*`) allowed to read "
-        "`/log/*` and the certificate verdicts (`/c/…`, `/api/c/…`) from a browser (GET "
-        "only); empty: no CORS",
+        "the certificate page (`/c/…`) from a browser (GET only); empty: none. The public "
+        "proofs (`/log/*`, `/api/c/…`, `/lots/{id}/status-proof`) answer every origin "
+        "(`Access-Control-Allow-Origin: *`) whatever this says",
     )
     forwarded_allow_ips: str = Field(
         default="",

@@ -215,8 +215,12 @@ def read_size(conn: Connection) -> int:
 # Only placeholders are interpolated into these strings (hence the S608 waivers).
 
 
-def _placeholder(conn: Connection) -> str:
+def placeholder(conn: Connection) -> str:
+    """The driver's parameter marker, for driver-level SQL (``?`` or ``%s``)."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+_placeholder = placeholder
 
 
 def insert_entries(conn: Connection, rows: Sequence[StoredEntry]) -> None:

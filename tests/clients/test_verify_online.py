@@ -99,7 +99,11 @@ def test_the_cli_says_genuine_on_one_line(world: World, network: Callable[..., A
     code, out = verify(record["qr_text"], "--key", vkey(world), "--online")
     assert code == 0, out
     assert out.startswith("GENUINE gold lot AU-1: 50 g; origin Töv (1 miner, 1 site, ")
-    assert out.endswith(f"; checked online at {PUBLIC_URL} (tree size {world.size()})\n")
+    size = world.size()
+    assert out.endswith(
+        f"; checked online at {PUBLIC_URL} (tree size {size}); status proven as of checkpoint "
+        f"{size}\n"
+    )
     assert out.count("\n") == 1
     assert app.urls == [f"{PUBLIC_URL}/api/c/{record['token']}"]
 
@@ -120,6 +124,8 @@ def test_after_a_transfer_the_old_one_is_not_current(
     verdict = json.loads(out)
     assert (verdict["genuine"], verdict["current"]) == (True, False)
     assert (verdict["verdict"], verdict["reason"]) == ("not_current", "transferred")
+    assert (verdict["status"], verdict["status_checked"]) == ("proven", True)
+    assert verdict["status_proof"]["state"]["certificate"] == new["id"]
     assert verdict["successors"] == [
         {"id": new["id"], "lot": "AU-1", "url": new["qr_text"], "genuine": True}
     ]
@@ -474,6 +480,7 @@ def test_a_terminal_gets_a_panel(
     assert f"The lot now: active, with {BANK}" in text
     assert "Newer certificate for AU-1: see below" in text
     assert "pin one with --server" in text
+    assert f"Status proven as of checkpoint {world.size()}" in text
     assert out.endswith(f"\nAU-1: {new['qr_text']}\n")  # whole, to copy
 
 

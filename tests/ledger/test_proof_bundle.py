@@ -11,7 +11,9 @@ import base64
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,15 +21,20 @@ from typer.testing import CliRunner, Result
 
 import clients.proof
 from clients.cli import app
+from ledger.certificate import certificate_id
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Event
-from ledger.errors import LedgerError, MalformedInput, OriginMismatch
+from ledger.errors import LedgerError, MalformedInput, OriginMismatch, StatusProofInvalid
 from ledger.keystore import KeyStore
 from ledger.note import Note, NoteVerifier
 from ledger.proof_bundle import HEADER, ProofBundle, parse_bundle, verify_bundle
 from ledger.sql.log import Log
+from support.certificates import PUBLIC_URL, REGULATOR, World
 from support.db import ORIGIN, Clock
 from support.domain import WHEN, running_api
+from support.status_vectors import SyntheticLog, log_signer
+from support.verify_online import App
+from support.verify_online import world as world
 
 
 def event(i: int) -> Event:
@@ -132,7 +139,7 @@ def test_served_saved_and_verified_offline(tmp_path: Path, monkeypatch: pytest.M
         def fetch(base_url: str, index: int, client: object = None) -> str:
             r = api.client.get("/log/proof/bundle", params={"index": index})
             r.raise_for_status()
-            return r.text
+            return str(r.text)
 
         monkeypatch.setattr(clients.proof, "fetch_bundle", fetch)
         saved = tmp_path / "entry.tlog-proof"
@@ -177,6 +184,7 @@ def test_altan_verify_bundle_with_and_without_witnesses(tmp_path: Path) -> None:
         assert "a bundle proves that this entry is in the log, not that a certificate" in (
             ok.output
         )
+        assert "status not included" in ok.output
         demand = ("--witness", w.key.vkey, "--min-cosignatures", "1")
         unwitnessed = verify(plain, *demand)
         assert unwitnessed.exit_code == 1
@@ -251,3 +259,191 @@ def test_a_checkpoint_resigned_by_the_real_key_under_another_origin_is_refused(
         verdict = json.loads(result.output)
         assert (verdict["genuine"], verdict["reason"]) == (False, "other_log")
         assert f"found {cp.origin + '/'!r}" in verdict["message"]
+
+
+# --- bundles with a status (issue 14) ---------------------------------------------------------
+
+
+def _status_log() -> tuple[SyntheticLog, bytes]:
+    log = SyntheticLog()
+    log.gold("AU-1")
+    return log, log.certify("AU-1")
+
+
+def _pinned(log: SyntheticLog) -> list[NoteVerifier]:
+    return [NoteVerifier.from_vkey(log.vkey)]
+
+
+def test_a_bundle_of_a_certificates_entry_proves_its_status() -> None:
+    log, token = _status_log()
+    reflected = log.facts(token).ledger_index
+    text = log.bundle(reflected, token=token)
+    assert parse_bundle(text).to_text() == text  # one text form
+    verified = verify_bundle(text, _pinned(log))
+    assert verified.entry.index == reflected and verified.certificate is not None
+    assert verified.status is not None and verified.status.tree_size == log.size
+    assert verified.verdict == ("genuine", None)
+    assert clients.proof.bundle_verdict(verified) == (
+        "genuine",
+        None,
+        f"status as of checkpoint {log.size}: genuine and current",
+    )
+    # still a tlog-proof@v1: header, one extra line, the index, hashes, the checkpoint
+    lines = text.split("\n")
+    assert lines[0] == HEADER and lines[1].startswith("extra ") and lines[2] == f"index {reflected}"
+    envelope = json.loads(base64.b64decode(lines[1].removeprefix("extra ")))
+    assert set(envelope) == {"entry", "status", "certificate"}
+    # without a status, byte for byte the bundle it always was: the entry in `extra`
+    plain = log.bundle(reflected, status=False)
+    assert base64.b64decode(plain.split("\n")[1].removeprefix("extra ")) == log.raw[reflected]
+    assert verify_bundle(plain, _pinned(log)).status is None
+
+
+def test_a_certificate_issued_entry_needs_no_token() -> None:
+    log, token = _status_log()
+    issued = next(e.index for e in log.entries if e.event.type == "certificate.issued")
+    verified = verify_bundle(log.bundle(issued), _pinned(log))
+    assert verified.certificate_id == certificate_id(token)
+    assert verified.verdict == ("genuine", None)
+
+
+@pytest.mark.parametrize(
+    ("history", "verdict"),
+    [
+        ("revoke", ("not_genuine", "revoked")),
+        ("reissue", ("not_current", "superseded")),
+        ("transfer", ("not_current", "transferred")),
+        ("hold", ("not_current", "held")),
+    ],
+)
+def test_a_bundle_says_the_status_as_of_its_checkpoint(
+    history: str, verdict: tuple[str, str]
+) -> None:
+    log, token = _status_log()
+    reflected = log.facts(token).ledger_index
+    before = log.bundle(reflected, token=token)
+    if history == "revoke":
+        log.revoke(token)
+    elif history == "reissue":
+        log.certify("AU-1")
+    elif history == "transfer":
+        log.transfer("AU-1")
+    else:
+        log.hold("AU-1")
+    after = verify_bundle(log.bundle(reflected, token=token), _pinned(log))
+    assert after.verdict == verdict
+    # the bundle made before still says what was true as of its own checkpoint
+    assert verify_bundle(before, _pinned(log)).verdict == ("genuine", None)
+
+
+def test_every_changed_byte_of_a_status_bundle_is_refused() -> None:
+    log, token = _status_log()
+    log.revoke(token)
+    text = log.bundle(log.facts(token).ledger_index, token=token)
+    raw = text.encode()
+    for pos in range(len(raw)):
+        changed = bytearray(raw)
+        changed[pos] ^= 0x01
+        with pytest.raises(LedgerError):
+            verify_bundle(bytes(changed), _pinned(log))
+
+
+def test_a_status_that_does_not_belong_to_the_bundle_is_refused() -> None:
+    log, token = _status_log()
+    reflected = log.facts(token).ledger_index
+    log.gold("AU-2")
+    other = log.certify("AU-2")
+    older = log.size
+    log.revoke(token)
+    pinned = _pinned(log)
+    with pytest.raises(StatusProofInvalid) as caught:  # the state before the revocation
+        verify_bundle(log.bundle(reflected, token=token, root=older - 1), pinned)
+    assert caught.value.reason == "not_latest_root"
+    with pytest.raises(StatusProofInvalid) as caught:  # another lot's status
+        verify_bundle(log.bundle(reflected, token=token, lot="AU-2"), pinned)
+    assert caught.value.reason == "map_proof"
+    with pytest.raises(MalformedInput):  # a token that does not reflect this entry
+        verify_bundle(log.bundle(reflected, token=other, lot="AU-1"), pinned)
+    with pytest.raises(MalformedInput):  # a status and no certificate to judge
+        verify_bundle(log.bundle(reflected, lot="AU-1"), pinned)
+    stranger = SyntheticLog(signer=log_signer(9))  # a token by a key nobody pinned
+    stranger.gold("AU-1")
+    forged = stranger.certify("AU-1")
+    assert stranger.facts(forged).ledger_index == reflected
+    with pytest.raises(LedgerError):
+        verify_bundle(log.bundle(reflected, token=forged), pinned)
+
+
+def test_a_status_bundle_through_the_service_and_the_cli(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`altan proof URL INDEX --certificate QR` through the real service, then `altan verify
+    --bundle`: "status as of checkpoint N"; the certificate.issued entry's bundle carries
+    its status unasked; an older bundle still says what held as of its checkpoint."""
+    monkeypatch.setattr(
+        clients.proof,
+        "new_http_client",
+        lambda base: httpx.Client(base_url=base, transport=App(world)),
+    )
+    world.gold("AU-1", 50_000)
+    world.request("AU-1")
+    [record] = world.certificates("AU-1")
+    [vkey] = world.vkeys()
+    runner = CliRunner()
+
+    def proof(index: int, path: Path, *extra: str) -> Result:
+        args = ["proof", PUBLIC_URL, str(index), "--out", str(path), "--key", vkey, *extra]
+        return runner.invoke(app, args)
+
+    def check(path: Path) -> tuple[int, dict[str, Any]]:
+        out = runner.invoke(app, ["verify", str(path), "--bundle", "--key", vkey, "--json"])
+        return out.exit_code, json.loads(out.stdout)
+
+    current = tmp_path / "current.tlog-proof"
+    made = proof(record["entry"], current, "--certificate", record["qr_text"])
+    assert made.exit_code == 0, made.output
+    assert f"status as of checkpoint {world.size()}: genuine and current" in made.output
+    code, doc = check(current)
+    assert code == 0, doc
+    assert (doc["verdict"], doc["status"], doc["status_proof"]["as_of"]) == (
+        "genuine",
+        "proven",
+        world.size(),
+    )
+    assert doc["message"].startswith(f"status as of checkpoint {world.size()}: genuine")
+    line = runner.invoke(app, ["verify", str(current), "--bundle", "--key", vkey])
+    assert line.stdout.startswith(f"GENUINE status as of checkpoint {world.size()}: genuine")
+
+    issued = tmp_path / "issued.tlog-proof"
+    assert proof(record["issued_index"], issued).exit_code == 0
+    assert check(issued)[1]["verdict"] == "genuine"
+
+    world.api.ok(REGULATOR, "certificate.revoked", {"certificate": record["id"], "reason": "x"})
+    revoked = tmp_path / "revoked.tlog-proof"
+    made = proof(record["entry"], revoked, "--certificate", record["qr_text"])
+    assert made.exit_code == 0, made.output  # written and verified: what it proves is said
+    assert f"status as of checkpoint {world.size()}: revoked: a regulator revoked" in (made.output)
+    code, doc = check(revoked)
+    assert (code, doc["verdict"], doc["reason"]) == (1, "not_genuine", "revoked")
+    line = runner.invoke(app, ["verify", str(revoked), "--bundle", "--key", vkey])
+    assert line.stdout.startswith(f"NOT GENUINE (revoked): status as of checkpoint {world.size()}")
+    assert check(current)[0] == 0  # true as of its own, older checkpoint
+
+    plain = tmp_path / "plain.tlog-proof"
+    made = proof(record["entry"], plain)  # the reflected entry, no token: no status
+    assert made.exit_code == 0 and "status not included" in made.output
+    code, doc = check(plain)
+    assert (code, doc["reason"], doc["status_checked"]) == (0, "included", False)
+    assert doc["message"].count("status not included") == 1
+
+    # a tampered status in a bundle is refused with its reason
+    bundle = parse_bundle(revoked.read_text())
+    assert bundle.status is not None
+    lied_status = dataclasses.replace(
+        bundle.status,
+        state=dataclasses.replace(bundle.status.state, revoked=()),  # type: ignore[type-var]
+    )
+    lied = tmp_path / "lied.tlog-proof"
+    lied.write_text(dataclasses.replace(bundle, status=lied_status).to_text())
+    code, doc = check(lied)
+    assert (code, doc["reason"]) == (1, "proof_invalid")
