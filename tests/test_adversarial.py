@@ -626,17 +626,13 @@ def test_an_honest_view_is_the_real_server(scene: Scene) -> None:
     assert view.verdict(verdict) == verdict
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="status is the server's word until the status-map issue: a revoked certificate "
-    "shown as genuine, with a true checkpoint and inclusion proof, cannot be refused yet",
-)
 def test_a_revoked_certificate_shown_as_genuine_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lie the status issue closes: the server answers `genuine` for a certificate a
-    regulator revoked. Its checkpoint and proof are the real ones (the certificate IS in the
-    log); only the status is false, and today nothing signed says what the status is."""
+    """The lie the status map closes (issue 14): the server answers `genuine` for a
+    certificate a regulator revoked. Its checkpoint and proof are the real ones (the
+    certificate IS in the log); only its words are false, and the status proof it must carry
+    (the map the checkpoint's last entry commits to) says revoked."""
     with running_api(tmp_path, public_url=PUBLIC_URL) as api:
         world = populate(api)
         world.gold("AU-1", 50_000)
@@ -658,3 +654,15 @@ def test_a_revoked_certificate_shown_as_genuine_is_refused(
         [vkey] = world.vkeys()
         code, out, _ = altan("verify", record["qr_text"], "--key", vkey, "--online", "--json")
         assert code == 1, out
+        doc = _json(out)
+        assert (doc["verdict"], doc["reason"]) == ("not_genuine", "revoked"), out
+        assert doc["status"] == "proven" and doc["status_proof"]["proven"], out
+        # and without its status proof, the lie is only the server's word, and says so
+        server.edit = lambda request, resp: (
+            resp
+            if not request.url.path.startswith("/api/c/")
+            else httpx.Response(200, json={**genuine(request, resp).json(), "status_proof": None})
+        )
+        code, out, _ = altan("verify", record["qr_text"], "--key", vkey, "--online", "--json")
+        doc = _json(out)
+        assert doc["status"] == "server_word" and not doc["status_checked"], out

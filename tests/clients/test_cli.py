@@ -117,7 +117,7 @@ def test_keys_help_lists_subcommands(data_dir: Path) -> None:
 def test_init_then_audit_of_an_empty_log(data_dir: Path) -> None:
     code, out, _ = altan("init")
     assert code == 0
-    assert "size 1" in out  # the first administrator's registration
+    assert "size 2" in out  # the first administrator's registration and its state.root
     assert "its token (shown once" in out
     code, out, _ = altan("audit", f"sqlite:///{data_dir / 'altan.db'}", "--quiet")
     assert code == 0, out

@@ -291,7 +291,7 @@ def test_posting_events_is_limited_too(limited: tuple[Api, FakeClock]) -> None:
     ]
     # the first counts against the address, six against the actor (issue 11, finding 6)
     assert statuses == [201] * 7 + [429] * 2
-    assert api.size() == 8  # the bootstrap entry and seven miners
+    assert api.size() == 16  # the bootstrap entry and seven miners, each with its state.root
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_bucket(tmp_path: Path) -> None:

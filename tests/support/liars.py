@@ -34,10 +34,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.checkpoint import Checkpoint
 from ledger.encoding import b64encode
 from ledger.entry import Entry, receipt_message
+from ledger.errors import LedgerError
 from ledger.hashing import hash_leaf
+from ledger.lotstate import LotStates
 from ledger.merkle import CompactRange, NodeId, consistency_proof, inclusion_proof
 from ledger.note import Note, NoteSigner
 from ledger.proof_bundle import ProofBundle
+from ledger.statemap import StateMap, StateRoot, lot_key
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -269,7 +272,40 @@ class LogView:
                     "path": [h.hex() for h in self.inclusion(index)],
                     "root_hash": self.root.hex(),
                 }
+        if doc.get("status_proof") is not None:
+            out["status_proof"] = self.status_proof(doc["status_proof"]["lot"])
         return out
+
+    def status_proof(self, lot: str) -> dict[str, Any] | None:
+        """The lot's state as this view's own last entry commits to it (a liar showing an
+        older tree shows the older, true state), or None when that entry is no state.root
+        (then the answer carries no status proof, as a server from before the map)."""
+        try:
+            last = Entry.from_bytes(self.entries[self.size - 1]) if self.size else None
+            committed = StateRoot.from_entry(last) if last is not None else None
+        except LedgerError:
+            return None
+        if committed is None:
+            return None
+        states = LotStates()
+        for data in self.entries[: self.size - 1]:
+            states.apply(Entry.from_bytes(data))
+        smap = StateMap({lot_key(i): st.hash() for i, st in states.states().items()})
+        if smap.root != committed.root:
+            return None  # a re-chained view: its state.root no longer matches
+        state = states.state(lot)
+        return {
+            "lot": lot,
+            "state": None if state is None else state.to_json(),
+            "map_proof": smap.prove(lot_key(lot)).to_json(),
+            "root": {
+                "index": self.size - 1,
+                "entry": b64encode(self.entries[self.size - 1]),
+                "inclusion": [b64encode(h) for h in self.inclusion(self.size - 1)],
+            },
+            "tree_size": self.checkpoint.size,
+            "checkpoint": self.note,
+        }
 
 
 class _OutOfRange(Exception):
