@@ -19,7 +19,7 @@ one, the revoked ones), lots and cases: the lowest domain that may read all thre
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
@@ -53,22 +53,25 @@ def table_states(session: Session, lot_ids: Iterable[str] | None = None) -> dict
     neither superseded nor revoked, the latest issued; the revoked ones), ``lot_events`` (the
     latest index) and ``cases`` (holds on the lot that still block). Lots that do not
     exist are left out."""
-    ids = list(session.scalars(select(Lot.id))) if lot_ids is None else sorted(set(lot_ids))
+    conn = session.connection()
+    ids = list(conn.scalars(select(Lot.id))) if lot_ids is None else sorted(set(lot_ids))
     out: dict[str, LotState] = {}
     for chunk in _chunks(ids):
-        out.update(_states(session, chunk))
+        latest = conn.execute(
+            select(LotEvent.lot_id, func.max(LotEvent.index))
+            .where(LotEvent.lot_id.in_(chunk))
+            .group_by(LotEvent.lot_id)
+        )
+        out.update(_states(conn, {lot_id: int(index) for lot_id, index in latest}))
     return out
 
 
-def _states(session: Session, ids: Sequence[str]) -> dict[str, LotState]:
-    latest: dict[str, int] = {
-        lot_id: int(index)
-        for lot_id, index in session.execute(
-            select(LotEvent.lot_id, func.max(LotEvent.index))
-            .where(LotEvent.lot_id.in_(ids))
-            .group_by(LotEvent.lot_id)
-        )
-    }
+# Core selects on the connection (not the ORM session): the closer runs them on every append.
+
+
+def _states(conn: Connection, latest: Mapping[str, int]) -> dict[str, LotState]:
+    """The states of the lots of ``latest`` (lot id -> the index of its latest entry)."""
+    ids = list(latest)
     current: dict[str, tuple[int, str]] = {}
     revoked: dict[str, list[str]] = {}
     certs = select(
@@ -78,13 +81,13 @@ def _states(session: Session, ids: Sequence[str]) -> dict[str, LotState]:
         CertificateRecord.superseded_by,
         CertificateRecord.revoked_index,
     ).where(CertificateRecord.lot_id.in_(ids))
-    for lot_id, cert_id, issued, superseded, revoked_at in session.execute(certs):
+    for lot_id, cert_id, issued, superseded, revoked_at in conn.execute(certs):
         if revoked_at is not None:
             revoked.setdefault(lot_id, []).append(cert_id)
         elif superseded is None and (lot_id not in current or issued > current[lot_id][0]):
             current[lot_id] = (issued, cert_id)
     holds: dict[str, list[str]] = {}
-    for case_id, target in session.execute(
+    for case_id, target in conn.execute(
         select(Case.id, Case.target_id).where(
             Case.kind == "hold",
             Case.target_kind == "lot",
@@ -95,7 +98,7 @@ def _states(session: Session, ids: Sequence[str]) -> dict[str, LotState]:
         holds.setdefault(target, []).append(case_id)
     out: dict[str, LotState] = {}
     lots = select(Lot.id, Lot.status, Lot.custodian_id, Lot.owner_id, Lot.remaining)
-    for lot_id, status, custodian, owner, remaining in session.execute(lots.where(Lot.id.in_(ids))):
+    for lot_id, status, custodian, owner, remaining in conn.execute(lots.where(Lot.id.in_(ids))):
         cert = current.get(lot_id)
         out[lot_id] = LotState(
             status=status,
@@ -103,7 +106,7 @@ def _states(session: Session, ids: Sequence[str]) -> dict[str, LotState]:
             owner=owner,
             certificate=None if cert is None else cert[1],
             mass_left=int(remaining),
-            latest_index=int(latest[lot_id]),
+            latest_index=latest[lot_id],
             holds=tuple(sorted(holds.get(lot_id, ()))),
             revoked=tuple(sorted(revoked.get(lot_id, ()))),
         )
@@ -116,15 +119,26 @@ def close(session: Session, start: int, size: int) -> Event:
     the map, in the caller's transaction, and the new root is returned in the entry."""
     session.flush()
     conn = session.connection()
-    touched = list(
-        session.scalars(select(LotEvent.lot_id).where(LotEvent.index >= start).distinct())
-    )
+    # A touched lot has a history row at or after `start`, so its latest is among them.
+    latest = {
+        lot_id: int(index)
+        for lot_id, index in conn.execute(
+            select(LotEvent.lot_id, func.max(LotEvent.index))
+            .where(LotEvent.index >= start)
+            .group_by(LotEvent.lot_id)
+        )
+    }
     head = store.read_head(conn)
-    if touched:
-        head = store.MapStore(conn).update(table_states(session, touched), head, size)
+    mstore = store.MapStore(conn)
+    if latest:
+        states: dict[str, LotState] = {}
+        touched = sorted(latest)
+        for chunk in _chunks(touched):
+            states.update(_states(conn, {lot_id: latest[lot_id] for lot_id in chunk}))
+        head = mstore.update(states, head, size)
     else:
         head = store.Head(head.root, head.lots, size)
-        store.MapStore(conn).set_head(head)
+        mstore.set_head(head)
     return Event(STATE_ROOT_TYPE, SYSTEM_ACTOR, StateRoot(head.root, size, head.lots).body())
 
 
