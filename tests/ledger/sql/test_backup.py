@@ -398,8 +398,8 @@ TAMPERING = [
     ("entry", 17, flip_entry_byte, False, "entry 17 (content_changed)"),
     ("entry", 17, flip_entry_byte, True, "entry 17 (content_changed)"),
     ("entry", 30, also_rehash, True, "entry 30 (receipt_invalid)"),
-    ("checkpoint", 2, flip_note_signature, False, "checkpoint at size 3 (checkpoint_signature"),
-    ("checkpoint", 2, flip_note_signature, True, "checkpoint at size 3 (checkpoint_signature"),
+    ("checkpoint", 2, flip_note_signature, False, "checkpoint at size 5 (checkpoint_signature"),
+    ("checkpoint", 2, flip_note_signature, True, "checkpoint at size 5 (checkpoint_signature"),
     ("key", 0, retire, True, "key "),  # a retired key made active again: its not_after says no
     ("checkpoint", 1, republish, False, "trailer (digest_mismatch)"),  # no signature covers it
 ]
