@@ -158,7 +158,7 @@ def build(api: Api) -> World:
     cast(api)
     w = World(api)
     site(api, S1, P1, capacity=50)  # 50 g of gold a year; S1's ore gives 83 g in 2026
-    w.idx["S1"] = api.size() - 1
+    w.idx["S1"] = api.size() - 2  # the registration, then its append's state.root
     site(api, S2, P2)
     site(api, S3, P3)
     # before the period: opening stock 1,000,000 g at the centre; a mercury-free run
