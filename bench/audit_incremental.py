@@ -118,8 +118,9 @@ def run_child(url: str, state: Path, workers: int) -> dict[str, object]:
 
 def trust_database(bl: common.BenchLog, state: Path) -> None:
     """Write a trusted state straight from the database (no audit: `--trust-db`)."""
-    from ledger.audit import AuditReport, TrustedKey
+    from ledger.audit import AuditReport, StateReplay, TrustedKey
     from ledger.checkpoint import Checkpoint
+    from ledger.entry import Entry
     from ledger.merkle import CompactRange
     from ledger.note import Note
     from ledger.sql import storage
@@ -132,8 +133,18 @@ def trust_database(bl: common.BenchLog, state: Path) -> None:
         [last] = storage.read_entries(conn, cp.size - 1, cp.size)
         keys = [TrustedKey(k.name, k.key_id, k.public_key) for k in storage.read_keys(conn)]
     checkpoint = Checkpoint.from_text(Note.from_text(cp.note).text)
+    replay = StateReplay()  # the lots' states too, or the next audit would replay them all
+    for data in bl.entry_bytes(0, cp.size):
+        replay.apply(Entry.from_bytes(data))
+    replay.tree_root = checkpoint.root_hash
     report = AuditReport(
-        checkpoint, cp.size, 0, None, frontier=tuple(tree.hashes), last_leaf=last.leaf_hash
+        checkpoint,
+        cp.size,
+        0,
+        None,
+        frontier=tuple(tree.hashes),
+        last_leaf=last.leaf_hash,
+        replay=replay,
     )
     st = TrustedState.from_report(report, cp.note, keys, verified_at="1970-01-01T00:00:00.000000Z")
     StateFile(state).save(st)

@@ -15,6 +15,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
 from ledger.entry import Event
 from ledger.keystore import KeyStore
@@ -84,6 +85,59 @@ def print_machine(pg_url: str | None) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"         load average now: {load} (other work on the machine skews the figures)")
     print()
+
+
+class LoadSampler:
+    """The 1-minute load average, sampled every `every` seconds in a daemon thread while a
+    run lasts (other helpers share the machine: the figures mean little under heavy load)."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.samples: list[float] = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append(os.getloadavg()[0])
+
+    def line(self) -> str:
+        s = self.samples
+        return (
+            f"load average (1 min) during the run: min {min(s):.2f}, mean "
+            f"{statistics.fmean(s):.2f}, max {max(s):.2f} ({len(s)} samples; {cores()} cores)"
+        )
+
+    def stop(self) -> str:
+        self._stop.set()
+        self.samples.append(os.getloadavg()[0])
+        return self.line()
+
+
+# --- PostgreSQL databases of a bench's own --------------------------------------------------
+
+
+def _admin_engine(url: str) -> Engine:
+    return create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+
+
+def create_pg_database(url: str, name: str, template: str | None = None) -> str:
+    """Create the database `name` (dropped first if a run left it behind) on the server of
+    `url`, as a copy of the database `template` if given, and return the URL naming it."""
+    admin = _admin_engine(url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str, name: str) -> None:
+    admin = _admin_engine(url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 # --- logs to measure -----------------------------------------------------------------------
@@ -365,3 +419,58 @@ def latency_line(label: str, seconds: Sequence[float]) -> str:
 
 def rate_line(label: str, n: int, seconds: float, extra: str = "") -> str:
     return f"{label:<52} {n:>8} in {seconds:7.2f} s = {n / seconds:>9,.0f} /s {extra}".rstrip()
+
+
+# --- the service, in process ---------------------------------------------------------------
+
+BENCH_CENTRE = "centre:bench"
+BENCH_MINER = "partnership:bench"
+BENCH_SITE = "SITE-BENCH"
+WHEN = "2026-09-14T10:12:00+08:00"
+
+
+def delivery_body(n: int, tag: str) -> dict[str, Any]:
+    """An ore.delivered body (a new lot `ORE-<tag>-<n>`) by the bench centre, as a client
+    sends it (the same body bench/http_append.py posts)."""
+    return {
+        "occurred_at": WHEN,
+        "lot": f"ORE-{tag}-{n:07d}",
+        "miner": BENCH_MINER,
+        "site": BENCH_SITE,
+        "mass_g": 1_200_000 + n % 1000,
+        "mined_on": "2026-09-10",
+        "notes": "bench delivery, Bornuur centre, gravity plant",
+    }
+
+
+def register_bench_actors(events: Any) -> None:
+    """On a fresh service (its `EventService`): the first administrator, then a processing
+    centre, a partnership and its site, so that the centre may record ore deliveries."""
+    from services.actors.bootstrap import FIRST_ADMIN, bootstrap_administrator
+    from services.identity import Principal
+    from services.pipeline.service import Submission
+
+    bootstrap_administrator(events)
+    admin = Principal(FIRST_ADMIN, "administrator")
+    region = {"aimag": "Töv", "soum": "Bornuur"}
+    for type_, body in (
+        (
+            "actor.registered",
+            {"actor": BENCH_CENTRE, "role": "processing_centre", "region": region},
+        ),
+        (
+            "actor.registered",
+            {"actor": BENCH_MINER, "role": "partnership", "members": 7, "region": region},
+        ),
+        (
+            "site.registered",
+            {
+                "site": BENCH_SITE,
+                "owner": BENCH_MINER,
+                "region": region,
+                "lat": "48.51234",
+                "lon": "106.27123",
+            },
+        ),
+    ):
+        events.submit(admin, Submission(type_, {"occurred_at": WHEN, **body}))

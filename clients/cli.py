@@ -39,6 +39,7 @@ app = typer.Typer(
 app.add_typer(witness_app, name="witness")
 app.add_typer(importlib.import_module("clients.report").app, name="report")
 app.add_typer(importlib.import_module("clients.verifier_export").app, name="verifier")
+app.add_typer(importlib.import_module("clients.tiles").app, name="tiles")
 app.command("export-epcis")(importlib.import_module("clients.epcis").export_epcis_command)
 console = Console(stderr=True)
 

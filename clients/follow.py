@@ -214,7 +214,10 @@ class Auditor:
         )
         try:
             with lock:
-                trusted = state_file.load() if state_file is not None else self._memory
+                if state_file is None:
+                    trusted = self._memory
+                else:
+                    trusted = state_file.load(replay=True, kept=self._memory)
                 if trusted is not None:  # before any entry is read
                     trusted.check_log(self.keys, expected_origin(self.keys, self.origin))
                 try:

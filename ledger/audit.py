@@ -16,6 +16,14 @@ see `AuditSource`), in order, with memory flat in the log's size, and checks in 
    f. (a database source, see `TreeSource`) every perfect subtree the entry completes
       equals the stored node at its (level, index), the node proofs are served from
       (``tree_node_mismatch``, also for a missing node);
+   g. the entry is applied to every lot's state (the pure projection
+      `ledger.lotstate.LotStates`) and the state map (`ledger.statemap.StateMap`: key
+      ``lot_key(lot)``, value ``LotState.hash()``); a ``state.root`` entry at index i must
+      parse (`ledger.statemap.StateRoot.from_entry`: its size is i) and hold the root of the
+      map after entries 0..i-1 and its number of lots (``state_root_mismatch``). An entry the
+      projection cannot apply is ``state_projection`` once the log commits to a map (a
+      ``state.root`` before or after it): a log that never does (the core's test logs, a log
+      from before the map) is not accused, there is nothing its map could be compared with;
 3. every published checkpoint the source keeps verifies and its root equals the root
    recomputed at its size (``checkpoint_signature_invalid``, ``checkpoint_fork``);
 4. the log holds at least the latest checkpoint's size (``entry_missing``) and the root
@@ -27,38 +35,79 @@ see `AuditSource`), in order, with memory flat in the log's size, and checks in 
 6. (a source that serves proofs, see `ProofServer`) a sample of its inclusion proofs (first,
    last and random leaves of this audit) and consistency proofs (random earlier sizes)
    verify against the leaf hashes and roots this audit computed itself
-   (``proof_invalid``): the stored tree a remote server proves from is checked by sampling.
+   (``proof_invalid``): the stored tree a remote server proves from is checked by sampling;
+7. (a source with projection tables, see `StateTables`: a service's database) every lot's
+   state as its tables say equals the state recomputed in step 2g, every field of every
+   lot (``state_table_mismatch``, naming each lot, field and both values: an
+   ``UPDATE certificates SET revoked_index = NULL`` is caught). The tables are read in one
+   snapshot with the log's size; entries appended since the checkpoint was read are
+   projected too (read, not verified: the next audit verifies them). Skipped when the
+   projection broke in a log that never committed to a map (step 2g).
 
 The first failure, by index, stops the audit and is reported with what was expected and
-what was found. Steps 2b, 2c and 2e, the costly ones, run in a pool of processes.
+what was found. Steps 2b, 2c and 2e, the costly ones, run in a pool of processes; step 2g
+runs in this process, in index order. A map update costs a lot state's hash and about
+log2(lots) node hashes, so the map is brought up to date only where a root is compared (a
+``state.root`` entry, the end of the audit): a lot changed by several entries in between is
+hashed once.
 
 `audit` checks a whole log (from a database through `ledger.sql.source.DatabaseSource`,
-from a server through `clients.remote.RemoteLog`). `audit_entries` runs steps 2 to 4 from a
+from a server through `clients.remote.RemoteLog`). `audit_entries` runs steps 2 to 7 from a
 tree the caller already trusts (its frontier and last leaf hash, see `ledger.trusted`): only
 the entries after it are read, chained from the trusted last leaf and hashed onto the trusted
-frontier, so the new checkpoint's root is checked without fetching the old entries again.
+frontier, so the new checkpoint's root is checked without fetching the old entries again;
+with the `StateReplay` of the entries before it (step 2g), the map goes on from there too.
+
+A `StateReplay` is kept between audits (`ledger.trusted` writes it next to the trusted
+state) as `StateReplay.to_bytes`::
+
+    altan-ledger/state-replay/v1\n            the format line, then zlib (RFC 1950) of
+    {                                         one UTF-8 JSON object:
+      "size": N,                              entries 0..N-1 were applied
+      "tree_root": "<b64>" | null,            the log's root at size N (binds the replay to
+                                              the checkpoint it was verified at)
+      "map_root": "<b64>",                    the state map's root after entry N-1
+      "committed": i | null,                  index of the first state.root entry seen
+      "broken": [i, "why"] | null,            the entry the projection could not apply
+      "lots": [[id, status, custodian, owner, mass_left, latest_index,
+                [open hold ids], [standing certificate ids, in issue order]], ...],
+                                              every lot, in creation order
+      "values": "<b64>",                      the map's values: 32 bytes per lot, in the
+                                              order of "lots" (key: lot_key(id))
+      "certificates": [[id, lot position], ...],   every certificate issued, in issue order
+      "revoked": [id, ...],                   the revoked certificates, sorted
+      "offers": [[id, lot position, to], ...],
+      "cases": [[id, lot position | -1, hold (bool)], ...]
+    }
+
+The values are stored, not recomputed: rebuilding the map from them costs one hash per
+node; re-hashing every lot's state would cost more than reading 32 bytes a lot. Loading
+checks the rebuilt map's root against ``map_root``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NoReturn, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, cast, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.encoding import parse_canonical_json
+from ledger.encoding import b64decode, b64encode, parse_canonical_json
 from ledger.entry import MAX_ENTRY_BYTES, ZERO_HASH, Entry, receipt_message
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, MalformedInput, StateProjectionError
 from ledger.hashing import hash_leaf
+from ledger.lotstate import EVENT_TYPES, LotStates
 from ledger.merkle import (
     CompactRange,
     NodeId,
@@ -67,6 +116,7 @@ from ledger.merkle import (
 )
 from ledger.note import NoteVerifier
 from ledger.records import LogTail, StoredEntry
+from ledger.statemap import STATE_ROOT_TYPE, LotState, StateMap, StateRoot, lot_key
 
 CHUNK = 2000
 PROOF_SAMPLE = 16
@@ -93,15 +143,46 @@ class FailureKind(StrEnum):
     HEAD_MISMATCH = "head_mismatch"
     PROOF_INVALID = "proof_invalid"
     CONSISTENCY_PROOF_INVALID = "consistency_proof_invalid"  # ledger.trusted: a bad proof
+    STATE_ROOT_MISMATCH = "state_root_mismatch"
+    STATE_PROJECTION = "state_projection"
+    STATE_TABLE_MISMATCH = "state_table_mismatch"
+
+
+@dataclass(frozen=True)
+class StateDifference:
+    """One field of one lot on which the source's tables and the entries disagree.
+
+    `field` is a `LotState` field, or ``"lot"`` for a lot only one side has (then the
+    values say whether it exists). `index` is where they part: the lot's latest entry as
+    the entries say (as the tables say for a lot the entries never created)."""
+
+    lot: str
+    field: str
+    entries: Any
+    tables: Any
+    index: int | None
+
+    def __str__(self) -> str:
+        if self.field == "lot":
+            has = "the entries create it" if self.entries else "the entries never create it"
+            says = "the tables hold it" if self.tables else "the tables do not hold it"
+            return f"lot {self.lot}: {has}, {says}"
+        return (
+            f"lot {self.lot} {self.field}: the entries give {self.entries!r}, "
+            f"the tables say {self.tables!r}"
+        )
 
 
 @dataclass(frozen=True)
 class AuditFailure:
-    """The first thing found wrong: its kind, the entry index (when one is at fault) and why."""
+    """The first thing found wrong: its kind, the entry index (when one is at fault) and why.
+
+    `differences` lists every lot field that differs (``state_table_mismatch`` only)."""
 
     kind: FailureKind
     index: int | None
     message: str
+    differences: tuple[StateDifference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +192,9 @@ class AuditReport:
     `entries_verified` counts the entries this audit checked, from index `start` (0 for a
     whole log). `frontier` (the compact range, see `ledger.merkle.CompactRange`) and
     `last_leaf` describe the tree where the audit stopped: at the checkpoint's size when it
-    is ok, which is what a later audit needs to go on from there.
+    is ok, which is what a later audit needs to go on from there. So does `replay`, the
+    lots' states and map recomputed from the entries (step 2g), when it is at that size
+    (None when the audit recomputed none, or went past the checkpoint for step 7).
     """
 
     checkpoint: Checkpoint | None
@@ -121,6 +204,7 @@ class AuditReport:
     start: int = 0
     frontier: tuple[bytes, ...] = ()
     last_leaf: bytes = ZERO_HASH
+    replay: StateReplay | None = None
 
     @property
     def ok(self) -> bool:
@@ -191,32 +275,59 @@ class ProofServer(Protocol):
         ...
 
 
+@runtime_checkable
+class StateTables(Protocol):
+    """A source that also keeps every lot's state in tables (a service's database): the
+    audit compares them with the states it recomputed from the entries (step 7)."""
+
+    def table_states(self) -> tuple[int, Mapping[str, LotState]] | None:
+        """The log's size and every lot's state as the tables say, read in one snapshot;
+        None when the source keeps no such tables."""
+        ...
+
+
 class _Stop(Exception):
     def __init__(self, failure: AuditFailure) -> None:
         self.failure = failure
 
 
-# A worker's verdict on one entry: (recomputed leaf, parsed index, parsed prev, problem).
-# problem is None or (kind, message) for the checks a worker can make alone.
-_Verdict = tuple[bytes, int | None, bytes | None, tuple[FailureKind, str] | None]
+# What step 2g reads of a parsed entry: (type, actor, body); actor and body are None for a
+# type that changes no lot's state (only its index counts).
+_Seen = tuple[str, str | None, Any]
+
+# A worker's verdict on one entry: (recomputed leaf, parsed index, parsed prev, problem,
+# what step 2g reads of it or None). problem is None or (kind, message) for the checks a
+# worker can make alone.
+_Verdict = tuple[bytes, int | None, bytes | None, tuple[FailureKind, str] | None, _Seen | None]
 
 _worker_keys: dict[str, Ed25519PublicKey] = {}
+_worker_reads = [True]  # whether workers send back what step 2g reads (not when it is off)
+_READ_TYPES = EVENT_TYPES | {STATE_ROOT_TYPE}
 
 
-def _init_worker(keys: dict[str, bytes]) -> None:
+def _init_worker(keys: dict[str, bytes], reads: bool = True) -> None:
     _worker_keys.clear()
     _worker_keys.update({k: Ed25519PublicKey.from_public_bytes(v) for k, v in keys.items()})
+    _worker_reads[0] = reads
 
 
-def _init_pool_worker(keys: dict[str, bytes]) -> None:
+def _init_pool_worker(keys: dict[str, bytes], reads: bool) -> None:
     # Ctrl-C is the parent's to handle (it stops the audit and the pool): a worker that
     # also caught it would print a traceback per process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_worker(keys)
+    _init_worker(keys, reads)
+
+
+def _seen(entry: Entry) -> _Seen:
+    event = entry.event
+    if event.type in _READ_TYPES:
+        return (event.type, event.actor, event.body)
+    return (event.type, None, None)
 
 
 def _check_entries(rows: Sequence[StoredEntry]) -> list[_Verdict]:
     out: list[_Verdict] = []
+    reads = _worker_reads[0]
     for row in rows:
         leaf = hash_leaf(row.entry)
         if leaf != row.leaf_hash:
@@ -230,13 +341,14 @@ def _check_entries(rows: Sequence[StoredEntry]) -> list[_Verdict]:
                         f"entry {row.index}: stored leaf hash {row.leaf_hash.hex()} but the "
                         f"entry's bytes hash to {leaf.hex()}: the entry was changed",
                     ),
+                    None,
                 )
             )
             continue
         try:
             entry = _parse_entry(row)
         except _Refused as exc:
-            out.append((leaf, None, None, (exc.kind, f"entry {row.index}: {exc.message}")))
+            out.append((leaf, None, None, (exc.kind, f"entry {row.index}: {exc.message}"), None))
             continue
         key = _worker_keys.get(row.key_id)
         problem: tuple[FailureKind, str] | None = None
@@ -254,7 +366,7 @@ def _check_entries(rows: Sequence[StoredEntry]) -> list[_Verdict]:
                     f"entry {row.index}: the log's receipt signature does not verify over the "
                     f"entry's leaf hash: the entry or its receipt was changed after signing",
                 )
-        out.append((leaf, entry.index, entry.prev, problem))
+        out.append((leaf, entry.index, entry.prev, problem, _seen(entry) if reads else None))
     return out
 
 
@@ -296,14 +408,16 @@ def audit(
     progress: Callable[[int, int], None] | None = None,
     check_tree: bool = True,
     check_proofs: int = PROOF_SAMPLE,
+    check_state: bool = True,
 ) -> AuditReport:
     """Verify a whole log from `source` (see the module docstring for the checklist).
 
     `trusted_keys` pins the log keys; without it the source's own key list is used, which
     proves internal consistency but not who signed. `workers` is the number of processes
     for signature checks (default: one per core; 1 checks in this process). `check_tree`
-    (step 2f and 5, for a `TreeSource`) and `check_proofs` (step 6, the number of inclusion
-    proofs sampled from a `ProofServer`; 0 checks none) are for benchmarks and tests.
+    (step 2f and 5, for a `TreeSource`), `check_proofs` (step 6, the number of inclusion
+    proofs sampled from a `ProofServer`; 0 checks none) and `check_state` (steps 2g and 7)
+    are for benchmarks and tests.
     """
     keys = list(trusted_keys) if trusted_keys is not None else list(source.keys())
     verifiers = [k.note_verifier() for k in keys]
@@ -323,6 +437,7 @@ def audit(
         progress=progress,
         check_tree=check_tree,
         check_proofs=check_proofs,
+        replay=StateReplay() if check_state else None,
     )
 
 
@@ -338,8 +453,9 @@ def audit_entries(
     progress: Callable[[int, int], None] | None = None,
     check_tree: bool = True,
     check_proofs: int = PROOF_SAMPLE,
+    replay: StateReplay | None = None,
 ) -> AuditReport:
-    """Steps 2 to 6 for the entries from `frontier.size` up to the size of `checkpoint`.
+    """Steps 2 to 7 for the entries from `frontier.size` up to the size of `checkpoint`.
 
     `checkpoint` has been verified by the caller (step 1). `frontier` is the trusted tree of
     the entries before (default: none, a whole-log audit) and `last_leaf` the leaf hash of
@@ -348,9 +464,17 @@ def audit_entries(
     stored nodes completed by the entries read (step 2f) and the proofs sampled (step 6):
     inclusion of leaves read by this audit only, and consistency from earlier sizes only on
     a whole-log audit (from a frontier, the caller has checked consistency from there).
+
+    `replay` is the lots' states and map after the entries before (a fresh `StateReplay()`
+    for a whole log; one at another size than the frontier is refused, MalformedInput); it
+    is carried on in place, and the report holds it. Without it, steps 2g and 7 are skipped.
     """
     tree = CompactRange(frontier.size, frontier.hashes) if frontier is not None else CompactRange()
     start = tree.size
+    if replay is not None and replay.size != start:
+        raise MalformedInput(
+            f"the state replay covers {replay.size} entries, the trusted tree {start}"
+        )
     verifiers = [k.note_verifier() for k in keys]
     stored = source if check_tree and isinstance(source, TreeSource) else None
     sample = None
@@ -365,6 +489,7 @@ def audit_entries(
         last_leaf,
         stored=stored,
         sample=sample,
+        replay=replay,
     )
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     try:
@@ -376,7 +501,10 @@ def audit_entries(
                 f"the checkpoint covers {checkpoint.size} entries, fewer than the {start} "
                 "already verified",
             )
-        for verdicts, rows in _verify_stream(source, start, checkpoint.size, keys, n_workers):
+        stream = _verify_stream(
+            source, start, checkpoint.size, keys, n_workers, reads=replay is not None
+        )
+        for verdicts, rows in stream:
             for row, verdict in zip(rows, verdicts, strict=True):
                 state.take(row, verdict)
             if progress is not None:
@@ -387,6 +515,8 @@ def audit_entries(
         if sample is not None:
             assert isinstance(source, ProofServer)  # as when the sample was chosen
             state.check_proofs(source)
+        if replay is not None and isinstance(source, StateTables):
+            state.check_tables(source, source)
     except _Stop as stop:
         return state.report(stop.failure)
     return state.report(None)
@@ -404,16 +534,23 @@ def _chunks(source: AuditSource, start: int, end: int) -> Iterator[list[StoredEn
 
 
 def _verify_stream(
-    source: AuditSource, start: int, end: int, keys: Sequence[TrustedKey], workers: int
+    source: AuditSource,
+    start: int,
+    end: int,
+    keys: Sequence[TrustedKey],
+    workers: int,
+    *,
+    reads: bool = True,
 ) -> Iterator[tuple[list[_Verdict], list[StoredEntry]]]:
     key_bytes = {k.key_id: k.public_key for k in keys}
     if workers <= 1 or end - start <= CHUNK:
-        _init_worker(key_bytes)
+        _init_worker(key_bytes, reads)
         for rows in _chunks(source, start, end):
             yield _check_entries(rows), rows
         return
     # Bounded read-ahead keeps memory flat while every core verifies signatures.
-    with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=(key_bytes,)) as pool:
+    init = (key_bytes, reads)
+    with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=init) as pool:
         pending: deque[tuple[Future[list[_Verdict]], list[StoredEntry]]] = deque()
         for rows in _chunks(source, start, end):
             pending.append((pool.submit(_check_entries, rows), rows))
@@ -467,6 +604,7 @@ class _Walk:
         *,
         stored: TreeSource | None = None,
         sample: _ProofSample | None = None,
+        replay: StateReplay | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.verifiers = verifiers
@@ -483,12 +621,17 @@ class _Walk:
         # size: memory stays flat (a page per level) and no query scans or sorts.
         self._cursors: dict[int, Iterator[tuple[int, bytes]]] = {}
         self._sample = sample
+        self._replay = replay
+        self._resumable = True  # the replay ends at the checkpoint (not past it, see step 7)
 
     def begin(self) -> None:
         """Check a published checkpoint at the starting size (0 for a whole log)."""
         self._check_published()
 
     def report(self, failure: AuditFailure | None) -> AuditReport:
+        replay = self._replay
+        if replay is not None and failure is None and self._resumable:
+            replay.tree_root = self.frontier.root()
         return AuditReport(
             self.checkpoint,
             self.frontier.size - self.start,
@@ -497,6 +640,7 @@ class _Walk:
             start=self.start,
             frontier=tuple(self.frontier.hashes),
             last_leaf=self.prev,
+            replay=replay if self._resumable else None,
         )
 
     def take(self, row: StoredEntry, verdict: _Verdict) -> None:
@@ -513,7 +657,7 @@ class _Walk:
                 row.index,
                 f"entry {row.index} appears again after entry {expected - 1}",
             )
-        leaf, index, prev, problem = verdict
+        leaf, index, prev, problem, seen = verdict
         if problem is not None and problem[0] in (
             FailureKind.CONTENT_CHANGED,
             FailureKind.MALFORMED_ENTRY,
@@ -535,6 +679,11 @@ class _Walk:
             )
         if problem is not None:
             self.fail(problem[0], expected, problem[1])
+        if self._replay is not None:
+            assert seen is not None  # workers send it for every entry they parsed
+            wrong = self._replay.take(expected, seen)
+            if wrong is not None:
+                self.fail(*wrong)
         completed = self.frontier.append(leaf)
         self.prev = leaf
         if self._stored is not None:
@@ -672,8 +821,327 @@ class _Walk:
                     f"verify against the roots this audit computed ({exc})",
                 )
 
+    def check_tables(self, tables: StateTables, source: AuditSource) -> None:
+        """Step 7: the source's tables hold the states the entries give, every field."""
+        replay = self._replay
+        assert replay is not None
+        if replay.broken is not None:
+            return  # a log that never committed to a map (else step 2g failed): see 2g
+        read = tables.table_states()
+        if read is None:
+            return
+        size, states = read
+        if size < replay.size:
+            self.fail(
+                FailureKind.STATE_TABLE_MISMATCH,
+                None,
+                f"the tables reflect a log of {size} entries, but the checkpoint covers "
+                f"{replay.size}",
+            )
+        if size > replay.size:
+            # Appended since the checkpoint was read: the tables are newer. Project those
+            # entries too; this replay no longer ends at the checkpoint (not resumable).
+            self._resumable = False
+            for row in source.entries(replay.size, size):
+                try:
+                    entry = Entry.from_bytes(row.entry)
+                except LedgerError as exc:
+                    self.fail(FailureKind.MALFORMED_ENTRY, row.index, f"entry {row.index}: {exc}")
+                if entry.index != replay.size:
+                    self.fail(
+                        FailureKind.ORDER_BROKEN,
+                        replay.size,
+                        f"entry {replay.size} is missing past the checkpoint",
+                    )
+                wrong = replay.apply(entry)
+                if wrong is not None:
+                    self.fail(*wrong)
+            if replay.broken is not None:
+                return
+        found = state_differences(replay.lots, states)
+        if found:
+            shown = "; ".join(str(d) for d in found[:_SHOWN])
+            more = f"; and {len(found) - _SHOWN} more" if len(found) > _SHOWN else ""
+            raise _Stop(
+                AuditFailure(
+                    FailureKind.STATE_TABLE_MISMATCH,
+                    found[0].index,
+                    f"the service's tables differ from the lots' states the entries give, on "
+                    f"{len(found)} field{'s' if len(found) != 1 else ''} (reads and verdicts "
+                    f"served from the tables are wrong): {shown}{more}",
+                    tuple(found),
+                )
+            )
+
     def fail(self, kind: FailureKind, index: int | None, message: str) -> NoReturn:
         raise _Stop(AuditFailure(kind, index, message))
+
+
+_SHOWN = 20
+"""Differences between tables and entries named in a failure's message (all are in
+`AuditFailure.differences`)."""
+
+
+def state_differences(lots: LotStates, tables: Mapping[str, LotState]) -> list[StateDifference]:
+    """Every field on which `tables` (a lot's state by lot id) and the states projected
+    from the entries differ, lots only one side holds included; ordered by where they part
+    (`StateDifference.index`), then lot and field."""
+    found: list[StateDifference] = []
+    for lot_id in set(lots.lot_ids()) | set(tables):
+        mine, theirs = lots.state(lot_id), tables.get(lot_id)
+        if mine is None or theirs is None:
+            either = mine or theirs
+            index = either.latest_index if either is not None else None
+            found.append(
+                StateDifference(lot_id, "lot", mine is not None, theirs is not None, index)
+            )
+            continue
+        if mine == theirs:
+            continue
+        a, b = mine.to_json(), theirs.to_json()
+        found.extend(
+            StateDifference(lot_id, name, a[name], b[name], mine.latest_index)
+            for name in a
+            if a[name] != b[name]
+        )
+    found.sort(key=lambda d: (d.index if d.index is not None else -1, d.lot, d.field))
+    return found
+
+
+# --- step 2g: the lots' states and the state map -------------------------------------------
+
+
+class _ReadEvent:
+    __slots__ = ("actor", "body", "type")
+
+    def __init__(self, type_: str, actor: str | None, body: Any) -> None:
+        self.type = type_
+        self.actor = actor
+        self.body = body
+
+
+class _Read:
+    """The part of a parsed entry that `LotStates.apply` and `StateRoot.from_entry` read
+    (``index``, ``event.type``, ``event.actor``, ``event.body``). A worker parsed and
+    checked the entry; building a whole `Entry` again here, in the one process that applies
+    entries in order, cost about 16 µs an entry (its fields' checks), a tenth of the audit."""
+
+    __slots__ = ("event", "index")
+
+    def __init__(self, index: int, seen: _Seen) -> None:
+        self.index = index
+        self.event = _ReadEvent(*seen)
+
+
+_UNTAKEN = 4096
+
+
+class StateReplay:
+    """Every lot's state and the state map, recomputed from entries 0..size-1 (step 2g).
+
+    `lots` is the projection (`ledger.lotstate.LotStates`), `map` the map of their states
+    (brought up to date by `flush`, which `map_root` calls). `committed` is the index of the
+    first ``state.root`` entry seen (None: the log has not committed to a map yet);
+    `broken` the index of an entry the projection could not apply, and why (the projection
+    stops there). `tree_root` is the log's root at `size`, set when an audit that ended
+    there verified. `to_bytes` and `from_bytes` keep it between audits (the format is in the
+    module docstring).
+    """
+
+    FORMAT = b"altan-ledger/state-replay/v1\n"
+
+    def __init__(self) -> None:
+        self.lots = LotStates()
+        self.map = StateMap()
+        self.size = 0
+        self.committed: int | None = None
+        self.broken: tuple[int, str] | None = None
+        self.tree_root: bytes | None = None
+        self._dirty: set[str] = set()
+        self._untaken = 0
+
+    def flush(self) -> None:
+        """Set every lot changed since the last flush to its state's hash in the map."""
+        lots, smap = self.lots, self.map
+        for lot_id in self._dirty:
+            state = lots.state(lot_id)
+            assert state is not None  # a lot, once created, stays
+            smap.set(lot_key(lot_id), state.hash())
+        self._untaken += len(self._dirty)
+        self._dirty.clear()
+        if self._untaken > _UNTAKEN:
+            # The map remembers what changed, for a store to write; nothing is written here,
+            # so forget it now and then (not at every flush: that cost a tenth of a flush).
+            smap.take_changes()
+            self._untaken = 0
+
+    def map_root(self) -> bytes:
+        """The map's root after entry `size` - 1."""
+        self.flush()
+        return self.map.root
+
+    def apply(self, entry: Entry) -> tuple[FailureKind, int, str] | None:
+        """Apply the next entry (its index must be `size`) and check it if it is a
+        ``state.root``: None, or the failure (kind, index, message)."""
+        return self.take(entry.index, _seen(entry))
+
+    def take(self, index: int, seen: _Seen) -> tuple[FailureKind, int, str] | None:
+        """Apply entry `index` (which must be entry `size`; what a worker read of it) and
+        check it if it is a ``state.root``: None, or the failure (kind, index, message)."""
+        assert index == self.size, (index, self.size)
+        read = _Read(index, seen)
+        wrong = self._check_root(read) if read.event.type == STATE_ROOT_TYPE else None
+        if self.broken is None:
+            try:
+                changed = self.lots.apply(cast(Entry, read))
+            except StateProjectionError as exc:
+                self.broken = (index, str(exc))
+            else:
+                if changed:
+                    self._dirty.update(changed)
+        self.size += 1
+        if wrong is None and self.committed is not None and self.broken is not None:
+            wrong = self._uncommittable(self.committed)
+        return wrong
+
+    def _uncommittable(self, root_index: int) -> tuple[FailureKind, int, str]:
+        assert self.broken is not None
+        at, why = self.broken
+        return (
+            FailureKind.STATE_PROJECTION,
+            at,
+            f"entry {at} cannot be applied to the lots' states ({why}), yet the log commits "
+            f"to a state map (the state.root entry at {root_index}): no honest map has it",
+        )
+
+    def _check_root(self, read: _Read) -> tuple[FailureKind, int, str] | None:
+        index = read.index
+        try:
+            committed = StateRoot.from_entry(cast(Entry, read))
+        except MalformedInput as exc:
+            return (
+                FailureKind.STATE_ROOT_MISMATCH,
+                index,
+                f"the state root at entry {index} is not a valid state.root entry: {exc}",
+            )
+        if self.committed is None:
+            self.committed = index
+        if self.broken is not None:
+            return self._uncommittable(index)
+        root = self.map_root()
+        wrong = []
+        if committed.root != root:
+            wrong.append(
+                f"it commits to root {committed.root.hex()}, the map of the {index} entries "
+                f"before it has root {root.hex()}"
+            )
+        if committed.lots != len(self.map):
+            wrong.append(f"it counts {committed.lots} lots, the entries create {len(self.map)}")
+        if not wrong:
+            return None
+        return (
+            FailureKind.STATE_ROOT_MISMATCH,
+            index,
+            f"the state root at entry {index} differs from the recomputed map: "
+            f"{'; '.join(wrong)} (status proofs against it are wrong)",
+        )
+
+    # --- kept between audits --------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The replay as the module docstring's format (the map is flushed first)."""
+        root = self.map_root()
+        lots = self.lots
+        # The projection's own records, read here: it keeps more than a lot's state (offers,
+        # cases, certificates still standing) and the next entries may need any of it.
+        records = lots._lots
+        position = {lot_id: n for n, lot_id in enumerate(records)}
+        values = b"".join(self.map.get(lot_key(lot_id)) or b"" for lot_id in records)
+        if len(values) != 32 * len(records):
+            raise MalformedInput("state replay: the map does not hold every lot")
+        obj = {
+            "size": self.size,
+            "tree_root": None if self.tree_root is None else b64encode(self.tree_root),
+            "map_root": b64encode(root),
+            "committed": self.committed,
+            "broken": None if self.broken is None else list(self.broken),
+            "lots": [
+                [
+                    lot_id,
+                    r.status,
+                    r.custodian,
+                    r.owner,
+                    r.remaining,
+                    r.latest,
+                    sorted(r.holds),
+                    list(r.standing),
+                ]
+                for lot_id, r in records.items()
+            ],
+            "values": b64encode(values),
+            "certificates": [[c, position[lot]] for c, lot in lots._certificates.items()],
+            "revoked": sorted(lots._revoked),
+            "offers": [[o, position[lot], to] for o, (lot, to) in lots._offers.items()],
+            "cases": [
+                [c, -1 if case.lot is None else position[case.lot], case.hold]
+                for c, case in lots._cases.items()
+            ],
+        }
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return self.FORMAT + zlib.compress(text.encode("utf-8"), 1)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StateReplay:
+        """Parse `to_bytes`; MalformedInput for anything else, or a map whose root is not
+        the one recorded."""
+        if not data.startswith(cls.FORMAT):
+            raise MalformedInput("state replay: not an altan-ledger/state-replay/v1 file")
+        try:
+            obj = json.loads(zlib.decompress(data[len(cls.FORMAT) :]))
+            return cls._from_json(obj)
+        except (zlib.error, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise MalformedInput(f"state replay: damaged ({exc!r})"[:300]) from exc
+
+    @classmethod
+    def _from_json(cls, obj: dict[str, Any]) -> StateReplay:
+        from ledger import lotstate  # its record types: this restores its own records
+
+        self = cls()
+        lots = self.lots
+        ids: list[str] = []
+        for lot_id, status, custodian, owner, remaining, latest, holds, standing in obj["lots"]:
+            ids.append(lot_id)
+            lots._lots[lot_id] = lotstate._Lot(
+                status, custodian, owner, int(remaining), int(latest), set(holds), set(), standing
+            )
+        for cert, n in obj["certificates"]:
+            lots._certificates[cert] = ids[n]
+        for cert in obj["revoked"]:
+            lots._revoked.add(cert)
+            lots._lots[lots._certificates[cert]].revoked.add(cert)
+        for offer, n, to in obj["offers"]:
+            lots._offers[offer] = (ids[n], to)
+        for case, n, hold in obj["cases"]:
+            lots._cases[case] = lotstate._Case(None if n < 0 else ids[n], bool(hold))
+        self.size = lots._size = int(obj["size"])
+        broken = obj["broken"]
+        if broken is not None:
+            self.broken = (int(broken[0]), str(broken[1]))
+            lots._broken = self.broken[0]
+        committed = obj["committed"]
+        self.committed = None if committed is None else int(committed)
+        tree_root = obj["tree_root"]
+        self.tree_root = None if tree_root is None else b64decode(tree_root, size=32)
+        values = b64decode(obj["values"])
+        if len(values) != 32 * len(ids):
+            raise ValueError(f"{len(ids)} lots but {len(values)} bytes of values")
+        self.map = StateMap(
+            {lot_key(lot_id): values[32 * n : 32 * n + 32] for n, lot_id in enumerate(ids)}
+        )
+        self.map.take_changes()  # nothing for a store to write: it is all loaded
+        if self.map.root != b64decode(obj["map_root"], size=32):
+            raise ValueError("the map's values do not give the recorded map root")
+        return self
 
 
 def keys_from_strings(vkeys: Iterable[str]) -> list[TrustedKey]:

@@ -27,8 +27,12 @@ text of a checkpoint a server sent. `incremental_audit` then checks, in this ord
       ``entry_missing`` / ``order_broken`` / ``root_mismatch`` (the server's entries do not
       back its checkpoint);
 3. only the new entries are read and checked as `ledger.audit.audit_entries` checks every
-   entry (leaf hash, parse, index, chain from the trusted last leaf, receipt), each hashed
-   onto the trusted compact range, whose root must then be the served checkpoint's;
+   entry (leaf hash, parse, index, chain from the trusted last leaf, receipt, lot states and
+   state roots), each hashed onto the trusted compact range, whose root must then be the
+   served checkpoint's, and applied to the trusted `ledger.audit.StateReplay` (the lots'
+   states and state map at the trusted size). A state without one at its own tree (a state
+   file from before the map, or a replay lost or damaged) is no failure: that audit reads
+   the whole log once, as a first one does;
 4. only then the state moves forward to the served checkpoint.
 
 A first audit (no state) checks the whole log and records the state; ``full=True`` re-reads
@@ -49,12 +53,16 @@ offline by anyone with the key (`ledger.evidence`, ``altan evidence FILE --key K
 
 `StateFile` keeps a state on disk: mode 0600 from creation, replaced atomically (temporary
 file, fsync, ``os.replace``), an advisory lock around each audit, and evidence files next to
-it. Time is passed in (RFC 3339 strings from `ledger.entry.format_time`).
+it. Its state replay is kept next to it too, in ``<state>.replay`` (`StateReplay.to_bytes`,
+format in `ledger.audit`), written before the state: a replay that is not of the state's
+tree (size and root) is ignored. Time is passed in (RFC 3339 strings from
+`ledger.entry.format_time`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -73,6 +81,7 @@ from ledger.audit import (
     AuditReport,
     AuditSource,
     FailureKind,
+    StateReplay,
     TrustedKey,
     audit_entries,
     keys_from_strings,
@@ -113,7 +122,8 @@ class TrustedState:
 
     Validates itself: the checkpoint verifies with `keys` and says `origin`, `size` and
     `root_hash`; the compact range folds to the root; `last_leaf` is 32 bytes (zeros for
-    the empty tree).
+    the empty tree). `replay` (not part of the JSON, see `StateFile`) is the lots' states
+    and state map the audit recomputed, used only when it is of this tree (`go_on_from`).
     """
 
     origin: str
@@ -125,6 +135,7 @@ class TrustedState:
     last_leaf: bytes
     frontier: tuple[bytes, ...]
     source: str | None = None
+    replay: StateReplay | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -184,6 +195,15 @@ class TrustedState:
         """A fresh copy of the trusted tree's compact range."""
         return CompactRange(self.size, self.frontier)
 
+    def go_on_from(self) -> StateReplay | None:
+        """The state replay an incremental audit goes on from: `replay` when it is of this
+        state's tree (its size and root), else None (the audit then replays the whole log).
+        An audit carries it on in place, so after a failed one it no longer matches."""
+        replay = self.replay
+        if replay is None or replay.size != self.size or replay.tree_root != self.root_hash:
+            return None
+        return replay
+
     @classmethod
     def from_report(
         cls,
@@ -208,6 +228,7 @@ class TrustedState:
             last_leaf=report.last_leaf,
             frontier=report.frontier,
             source=source,
+            replay=report.replay,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -603,10 +624,18 @@ def incremental_audit(
             report = AuditReport(served, 0, 0, verdict, start=trusted.size)
             return Outcome(report, trusted, served_note=note)
 
-    # 3. The new entries (all of them on a first or full audit) verify and give its root.
-    if trusted is None or full:
+    # 3. The new entries (all of them on a first or full audit, or from a state without
+    # the lots' states to go on from) verify and give its root.
+    replay = trusted.go_on_from() if trusted is not None else None
+    if trusted is None or full or replay is None:
         report = audit_entries(
-            source, served, pinned, origin=want, workers=workers, progress=progress
+            source,
+            served,
+            pinned,
+            origin=want,
+            workers=workers,
+            progress=progress,
+            replay=StateReplay(),
         )
     else:
         report = audit_entries(
@@ -618,6 +647,7 @@ def incremental_audit(
             origin=want,
             workers=workers,
             progress=progress,
+            replay=replay,
         )
     if not report.ok:
         return Outcome(report, trusted, served_note=note)
@@ -647,30 +677,72 @@ class StateFile:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._replay_on_disk: tuple[int, bytes | None] | None = None
 
     def __repr__(self) -> str:
         return f"StateFile({str(self.path)!r})"
 
-    def load(self) -> TrustedState | None:
+    @property
+    def replay_path(self) -> Path:
+        """``<state>.replay``: the state replay kept with the state (see the module docs)."""
+        return self.path.with_name(self.path.name + ".replay")
+
+    def load(
+        self, *, replay: bool = False, kept: TrustedState | None = None
+    ) -> TrustedState | None:
         """The state, or None when there is no file yet. Refuses a file others can read or
-        write, a file too large, and any content that does not validate (MalformedInput)."""
+        write, a file too large, and any content that does not validate (MalformedInput).
+
+        With `replay`, the state replay next to it comes with it (see `load_replay`), unless
+        `kept` (the state this process saved last) holds the replay of the same tree: that
+        one is used and the file is not read again (a replay of many lots takes seconds)."""
+        data = self._read_private(self.path, MAX_STATE_BYTES)
+        if data is None:
+            return None
+        state = self._parse(data)
+        if not replay:
+            return state
+        held = kept.go_on_from() if kept is not None else None
+        if held is not None and (held.size, held.tree_root) == (state.size, state.root_hash):
+            self._replay_on_disk = (held.size, held.tree_root)
+            return dataclasses.replace(state, replay=held)
+        loaded = self.load_replay()
+        return state if loaded is None else dataclasses.replace(state, replay=loaded)
+
+    def load_replay(self) -> StateReplay | None:
+        """The state replay next to the state, or None when there is none or it is damaged
+        (the next audit then replays the whole log: it is recomputed, never trusted blind).
+        Refuses, like the state, a file others can read or write (StorageError)."""
+        data = self._read_private(self.replay_path, None)
+        if data is None:
+            return None
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            kept = StateReplay.from_bytes(data)
+        except MalformedInput:
+            return None
+        self._replay_on_disk = (kept.size, kept.tree_root)
+        return kept
+
+    def _read_private(self, path: Path, limit: int | None) -> bytes | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StorageError(f"trusted state {self.path}: cannot be opened ({exc})") from exc
+            raise StorageError(f"trusted state {path}: cannot be opened ({exc})") from exc
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
-            raise StorageError(f"trusted state {self.path}: expected a regular file")
+            raise StorageError(f"trusted state {path}: expected a regular file")
         with os.fdopen(fd, "rb") as handle:
             if info.st_mode & 0o077:
                 raise StorageError(
-                    f"trusted state {self.path}: expected mode 0600 (no access for group and "
+                    f"trusted state {path}: expected mode 0600 (no access for group and "
                     f"others), found {stat.S_IMODE(info.st_mode):04o}; run chmod 600 on it"
                 )
-            data = handle.read(MAX_STATE_BYTES + 1)
+            return handle.read() if limit is None else handle.read(limit + 1)
+
+    def _parse(self, data: bytes) -> TrustedState:
         if len(data) > MAX_STATE_BYTES:
             raise MalformedInput(
                 f"trusted state {self.path}: expected at most {MAX_STATE_BYTES} bytes"
@@ -685,7 +757,16 @@ class StateFile:
             raise MalformedInput(f"{self.path}: {exc}", field=exc.field) from exc
 
     def save(self, state: TrustedState) -> None:
-        """Replace the state atomically (mode 0600 from creation)."""
+        """Replace the state atomically (mode 0600 from creation), its replay first (not
+        rewritten when the one on disk is of the same tree: a round with nothing new)."""
+        replay = state.go_on_from()
+        if replay is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.replay_path.unlink()
+            self._replay_on_disk = None
+        elif self._replay_on_disk != (replay.size, replay.tree_root):
+            write_private_file(self.replay_path, replay.to_bytes())
+            self._replay_on_disk = (replay.size, replay.tree_root)
         write_private_file(self.path, _dump(state.to_json()))
 
     def evidence_path(self, found_at: str) -> Path:

@@ -28,6 +28,7 @@ from services.domains import DOMAINS
 from services.limits import AuthBeforeBody, BodyLimit
 from services.log.bundle import router as bundle_router
 from services.log.routes import router as log_router
+from services.log.tiles import router as tiles_router
 from services.pipeline.committer import EventCommitter
 from services.pipeline.routes import router as events_router
 from services.reports.snapshots import Refresher
@@ -254,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.install_metrics(app, cfg)
     app.include_router(log_router)
     app.include_router(bundle_router)
+    app.include_router(tiles_router)
     app.include_router(events_router)
     for domain in DOMAINS:
         if domain.router is not None:

@@ -1,5 +1,6 @@
 """Server-side `altan` commands: serve, init, demo, keys, db,
-export, import. Attached by `clients.cli.main`."""
+export, import. Attached by `clients.cli.main`, which then also audits a database's
+projection tables (`altan audit sqlite:///...`: `lot_tables`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -18,7 +20,9 @@ from ledger.audit import keys_from_strings
 from ledger.entry import format_time
 from ledger.errors import BackupInvalid, LedgerError, NotEmpty
 from ledger.keystore import KeyStore
-from ledger.sql import storage
+from ledger.sql import source, storage
+from ledger.sql import tiles as sql_tiles
+from ledger.statemap import LotState
 from services import backup
 from services.actors.bootstrap import (
     FIRST_ADMIN,
@@ -28,6 +32,7 @@ from services.actors.bootstrap import (
     recover_administrator,
     revoke_administrator,
 )
+from services.certificates.status import table_states
 from services.clock import utc_now
 from services.database import current_revision, head_revision, migrate
 from services.demo import fill_demo
@@ -39,6 +44,7 @@ from services.observability import uvicorn_log_config
 from services.pipeline.service import EventService
 from services.runtime import open_runtime
 from services.settings import get_settings
+from services.witnesses.queries import checkpoint_note
 
 keys_app = typer.Typer(help="The log's signing keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
@@ -461,8 +467,28 @@ def _witness_group(app: typer.Typer) -> typer.Typer | None:
     return None
 
 
+def lot_tables(session: Session) -> dict[str, LotState] | None:
+    """Every lot's state as the service's tables say, for `altan audit` of a database to
+    compare with the entries (`ledger.sql.source.read_tables_with`); None for a database
+    that holds the log alone."""
+    if not inspect(session.connection()).has_table("lots"):
+        return None
+    return table_states(session)
+
+
+def cosigned_note(conn: Connection) -> str:
+    """The latest checkpoint note as `/log/checkpoint` serves it, with the witnesses'
+    cosignatures (the stored note alone for a database that holds the log alone)."""
+    if not inspect(conn).has_table("log_cosignatures"):
+        return sql_tiles.latest_tree(conn).note
+    return checkpoint_note(conn)
+
+
 def register(app: typer.Typer) -> None:
-    """Attach the server-side commands to the `altan` app."""
+    """Attach the server-side commands to the `altan` app (and the projection tables to
+    its database audits)."""
+    source.read_tables_with(lot_tables)
+    sql_tiles.read_notes_with(cosigned_note)  # `altan tiles export --db`
     witness_app = _witness_group(app)
     if witness_app is not None:
         witness_app.command("push")(witness_push)

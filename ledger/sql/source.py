@@ -1,34 +1,60 @@
 """An audit source reading a log straight from its database (see `ledger.audit`).
 
 `DatabaseSource` gives the audit everything a database holds: the keys, entries and
-published checkpoints, and also its stored Merkle tree and head (`ledger.audit.TreeSource`)
-and the proofs it would serve (`ledger.audit.ProofServer`). `open_database_source` opens one
-from a URL for ``altan audit sqlite:///...``; the client CLI imports this module only then,
-so that auditing a server needs no SQLAlchemy.
+published checkpoints, and also its stored Merkle tree and head (`ledger.audit.TreeSource`),
+the proofs it would serve (`ledger.audit.ProofServer`) and, given a reader of the service's
+projection tables, every lot's state as they say (`ledger.audit.StateTables`).
+`open_database_source` opens one from a URL for ``altan audit sqlite:///...``; the client
+CLI imports this module only then, so that auditing a server needs no SQLAlchemy.
+
+The core knows no service table: the service hands its reader over with
+`read_tables_with` when its commands are attached to ``altan`` (``services.cli``), and
+`open_database_source` gives it to every source it opens. A client-only install has none,
+and audits the log alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
 
 from ledger.audit import TrustedKey
 from ledger.errors import MalformedInput, StorageError
 from ledger.merkle import consistency_proof
 from ledger.records import LogTail, StoredEntry
 from ledger.sql import pages, storage
+from ledger.statemap import LotState
+
+TableReader = Callable[[Session], Mapping[str, LotState] | None]
+"""Every lot's state as the service's tables say, read in the session's transaction; None
+when the database has no such tables (a log-only database)."""
+
+_table_reader: list[TableReader | None] = [None]
+
+
+def read_tables_with(reader: TableReader | None) -> None:
+    """Give the sources `open_database_source` opens from now on this reader of the
+    service's projection tables (None: none), so that the audit compares them."""
+    _table_reader[0] = reader
 
 
 class DatabaseSource:
-    """Audit a log straight from its database (read-only; pages of `page` entries)."""
+    """Audit a log straight from its database (read-only; pages of `page` entries).
 
-    def __init__(self, engine: Engine, page: int = 5000) -> None:
+    With `tables`, the audit also compares every lot's state as the tables say with the
+    states it recomputed from the entries (`ledger.audit.StateTables`)."""
+
+    def __init__(
+        self, engine: Engine, page: int = 5000, *, tables: TableReader | None = None
+    ) -> None:
         self._engine = engine
         self._page = page
+        self._tables = tables
 
     def keys(self) -> list[TrustedKey]:
         with storage.read_transaction(self._engine) as conn:
@@ -64,6 +90,18 @@ class DatabaseSource:
         with storage.snapshot_transaction(self._engine) as conn:
             return storage.read_tail(conn)
 
+    def table_states(self) -> tuple[int, Mapping[str, LotState]] | None:
+        """The log's size and every lot's state as the tables say, in one snapshot (an
+        append writes its entries and projects them in one transaction); None without a
+        reader, or when the reader finds no tables (see `StateTables`)."""
+        if self._tables is None:
+            return None
+        with storage.snapshot_transaction(self._engine) as conn:
+            size = storage.read_size(conn)
+            with Session(bind=conn) as session:
+                states = self._tables(session)
+        return None if states is None else (size, states)
+
 
 def open_database_source(url: str) -> tuple[DatabaseSource, Engine]:
     """An audit source for the log in the database at `url`, and its engine (the caller
@@ -82,4 +120,4 @@ def open_database_source(url: str) -> tuple[DatabaseSource, Engine]:
             "expected a database URL (sqlite:///var/altan.db) or an http(s):// base URL, "
             f"got {url!r}: {exc}"
         ) from exc
-    return DatabaseSource(engine), engine
+    return DatabaseSource(engine, tables=_table_reader[0]), engine

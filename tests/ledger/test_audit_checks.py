@@ -16,14 +16,16 @@ database edits as an insider or an operator holding the real log key would make 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import typer
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
@@ -43,14 +45,22 @@ from ledger.encoding import canonical_json, parse_canonical_json
 from ledger.entry import Entry, Event, receipt_message
 from ledger.errors import MalformedInput
 from ledger.hashing import hash_leaf
+from ledger.lotstate import LotStates
 from ledger.merkle import CompactRange
+from ledger.sql import source as source_module
 from ledger.sql import storage
 from ledger.sql.log import Log
 from ledger.sql.source import DatabaseSource
+from ledger.sql.statemap import MapStore, read_head
+from ledger.statemap import STATE_ROOT_TYPE, LotState, lot_key
+from services.cli import lot_tables, register
 from support.audit import ORIGIN, URL, Network, altan, app_of, grow, vkey
+from support.certificates import BANK, CENTRE, REGULATOR, TRADER, populate
+from support.certificates import World as CertWorld
 from support.db import Clock
 from support.domain import Api, running_api
 from support.encoding import fast_or_not
+from support.lotstates import log_entries
 
 # The fixtures of test_audit_incremental, reused: a running app grown by 20 events, the
 # network into it that the CLI's RemoteLog uses (a lying proxy when `edit` is set), and the
@@ -90,27 +100,41 @@ def failure_kind(report: dict[str, Any]) -> str | None:
     return None if failure is None else str(failure["kind"])
 
 
+def last_event_index(rows: list[storage.StoredEntry]) -> int:
+    """The last entry that is an event, not the state.root closing its append."""
+    return max(r.index for r in rows if Entry.from_bytes(r.entry).event.type != STATE_ROOT_TYPE)
+
+
 def forge_last_entry(api: Api, transform: Callable[[bytes], bytes]) -> int:
-    """As the operator, holding the real log key: replace the last entry's bytes, sign its
-    receipt, rebuild the node table and re-sign the checkpoint that covers it (the earlier
-    checkpoints do not cover it and stay as they are). Returns the entry's index."""
+    """As the operator, holding the real log key: replace the last event entry's bytes (not
+    the state.root that closes its append), sign its receipt, re-chain and re-sign the
+    entries after it, rebuild the node table and re-sign the checkpoint that covers it (the
+    earlier checkpoints do not cover it and stay as they are). Returns the entry's index."""
     app = app_of(api)
     signer = app.state.runtime.keystore.active()
     with engine_of(api).begin() as conn:
         size = storage.read_size(conn)
         rows = storage.read_entries(conn, 0, size)
-        data = transform(rows[-1].entry)
-        assert data != rows[-1].entry
-        leaf = hash_leaf(data)
-        conn.execute(
-            text(
-                "UPDATE log_entries SET entry = :e, leaf_hash = :h, signature = :s WHERE idx = :i"
-            ),
-            {"e": data, "h": leaf, "s": signer.sign(receipt_message(leaf)), "i": size - 1},
-        )
+        at = last_event_index(rows)
+        data = transform(rows[at].entry)
+        assert data != rows[at].entry
+        forged = [data]
+        for row in rows[at + 1 :]:  # the state.root after it: chained to the forged bytes
+            entry = Entry.from_bytes(row.entry)
+            forged.append(dataclasses.replace(entry, prev=hash_leaf(forged[-1])).to_bytes())
+        for index, data in enumerate(forged, start=at):
+            leaf = hash_leaf(data)
+            conn.execute(
+                text(
+                    "UPDATE log_entries SET entry = :e, leaf_hash = :h, signature = :s "
+                    "WHERE idx = :i"
+                ),
+                {"e": data, "h": leaf, "s": signer.sign(receipt_message(leaf)), "i": index},
+            )
         tree = CompactRange()
-        nodes = [n for row in rows[:-1] for n in tree.append(row.leaf_hash)]
-        nodes.extend(tree.append(leaf))
+        nodes = [n for row in rows[:at] for n in tree.append(row.leaf_hash)]
+        for data in forged:
+            nodes.extend(tree.append(hash_leaf(data)))
         conn.execute(text("DELETE FROM log_nodes"))
         storage.insert_nodes(conn, nodes)
         note = sign_checkpoint(Checkpoint(ORIGIN, size, tree.root()), signer.note_signer)
@@ -118,7 +142,7 @@ def forge_last_entry(api: Api, transform: Callable[[bytes], bytes]) -> int:
             text("UPDATE log_checkpoints SET root_hash = :r, note = :n WHERE size = :s"),
             {"r": tree.root(), "n": note, "s": size},
         )
-    return size - 1
+    return at
 
 
 def repeat_a_key(data: bytes) -> bytes:
@@ -175,7 +199,8 @@ def test_every_non_canonical_form_is_named(api: Api, how: str) -> None:
 
 def test_entry_from_bytes_refuses_non_canonical_bytes(api: Api) -> None:
     # the parse the service, the SDK and bundles use refuses them too
-    good = storage_entry(api, size_of(api) - 1)
+    with storage.read_transaction(engine_of(api)) as conn:
+        good = storage_entry(api, last_event_index(storage.read_entries(conn, 0, size_of(api))))
     assert Entry.from_bytes(good).to_bytes() == good
     for transform in NON_CANONICAL.values():
         bad = transform(good)
@@ -375,12 +400,13 @@ def test_a_bad_served_consistency_proof_fails_a_whole_log_remote_audit(
 
 def test_a_corrupted_node_row_fails_the_remote_audit_too(api: Api, network: Network) -> None:
     size = size_of(api)
-    assert 16 < size < 32  # the last leaf's inclusion proof starts from node (4, 0)
-    sql(api, "UPDATE log_nodes SET hash = :h WHERE level = 4 AND idx = 0", h=bytes(32))
+    level = (size - 1).bit_length() - 1  # the largest perfect subtree on the left, (level, 0)
+    assert 2**level < size  # so the last leaf's inclusion proof starts from it
+    sql(api, "UPDATE log_nodes SET hash = :h WHERE level = :l AND idx = 0", h=bytes(32), l=level)
     code, report = audit_cli(api, URL, "--no-state")
     assert (code, failure_kind(report)) == (1, "proof_invalid"), report
     # the first sampled leaf whose proof needs that node: the last one at the latest
-    assert 16 <= report["failure"]["index"] <= size - 1
+    assert 2**level <= report["failure"]["index"] <= size - 1
 
 
 def test_an_incremental_remote_audit_samples_only_the_new_entries(
@@ -391,6 +417,7 @@ def test_an_incremental_remote_audit_samples_only_the_new_entries(
     assert code == 0, report
     old = size_of(api)
     grow(api, 5)
+    new = size_of(api)
     network.paths.clear()
     asked: list[int] = []
     network.before = lambda r: (
@@ -398,7 +425,7 @@ def test_an_incremental_remote_audit_samples_only_the_new_entries(
     )
     code, report = audit_cli(api, URL, "--state", str(state))
     assert code == 0, report
-    assert asked and all(old <= i < old + 5 for i in asked)
+    assert asked and all(old <= i < new for i in asked)
     assert network.paths.count("/log/proof/consistency") == 1  # trusted -> new, only
     # and a bad proof for a new entry is caught
     grow(api, 3)
@@ -457,10 +484,10 @@ def test_an_honest_server_audits_ok_at_every_size_both_ways(tmp_path: Path) -> N
     with running_api(tmp_path) as server:
         net = Network(server)
         keys = keys_from_strings([vkey(server)])
-        for size in (1, 2, 3, 7, 8, 9, 100):
-            if size_of(server) < size:
-                grow(server, size - size_of(server))
-            assert size_of(server) == size or size_of(server) > size == 1
+        for target in (1, 2, 3, 7, 8, 9, 100):  # about those sizes: an append adds 2 entries
+            while size_of(server) < target:
+                grow(server, 1)
+            size = size_of(server)
             with RemoteLog(URL, transport=net, page=7) as remote:
                 assert isinstance(remote, ProofServer) and not isinstance(remote, TreeSource)
                 report = audit(remote, trusted_keys=keys, workers=1)
@@ -470,3 +497,163 @@ def test_an_honest_server_audits_ok_at_every_size_both_ways(tmp_path: Path) -> N
             assert report.ok, (size, report.failure)
         code, report_json = audit_cli(server, db_url(server))
         assert code == 0 and report_json["ok"], report_json
+
+
+# --- issue 14: the state map and the service's projection tables -------------------------------
+
+
+@pytest.fixture
+def service_tables(client_only: None) -> None:
+    """What `altan` does at start-up when the service is installed: its database audits
+    compare the service's projection tables too (`services.cli.register`)."""
+    register(typer.Typer())
+
+
+@pytest.fixture
+def client_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No reader of the service's tables, whatever a test before in this process attached
+    (`altan`'s start-up attaches one for the rest of the process); restored afterwards."""
+    monkeypatch.setattr(source_module, "_table_reader", [None])
+
+
+@pytest.fixture
+def lots(tmp_path: Path) -> Iterator[CertWorld]:
+    """A running service with lots: one revoked certificate, one sold lot, one ore lot."""
+    with running_api(tmp_path) as server:
+        world = populate(server)
+        world.gold("AU-1", 5000)
+        world.request("AU-1")
+        cert = world.certificates("AU-1")[0]["id"]
+        world.api.ok(REGULATOR, "certificate.revoked", {"certificate": cert, "reason": "assay"})
+        world.gold("AU-2", 3000)
+        world.request("AU-2")
+        world.offer_and_accept("OF-2", "AU-2", BANK)
+        world.deliver("ORE-3", 1000)
+        yield world
+
+
+def state_of(world: CertWorld, lot: str) -> LotState:
+    entries = log_entries(engine_of(world.api))
+    states = LotStates()
+    states.apply_all(entries)
+    state = states.state(lot)
+    assert state is not None
+    return state
+
+
+def test_honest_tables_and_state_roots_audit_ok(lots: CertWorld, service_tables: None) -> None:
+    code, report = audit_cli(lots.api, db_url(lots.api))
+    assert code == 0 and report["ok"], report
+    entries = log_entries(engine_of(lots.api))
+    assert entries[-1].event.type == STATE_ROOT_TYPE  # the map is committed and was checked
+
+
+def test_an_erased_revocation_in_the_certificates_table_is_named(
+    lots: CertWorld, service_tables: None
+) -> None:
+    # the review's attack: the certificate shows as current again on every table read
+    state = state_of(lots, "AU-1")
+    [revoked] = state.revoked
+    sql(lots.api, "UPDATE certificates SET revoked_index = NULL")
+    code, report = audit_cli(lots.api, db_url(lots.api))
+    assert (code, failure_kind(report)) == (1, "state_table_mismatch"), report
+    message = report["failure"]["message"]
+    assert f"lot AU-1 revoked: the entries give ['{revoked}'], the tables say []" in message
+    assert f"lot AU-1 certificate: the entries give None, the tables say '{revoked}'" in message
+    assert report["failure"]["index"] == state.latest_index
+    # the log itself is sound: a remote audit (no tables) passes
+    with RemoteLog(URL, transport=Network(lots.api), page=50) as remote:
+        assert audit(remote, trusted_keys=keys_from_strings([vkey(lots.api)]), workers=1).ok
+
+
+def test_a_sale_undone_in_the_lots_table_is_named(lots: CertWorld, service_tables: None) -> None:
+    state = state_of(lots, "AU-2")
+    assert state.custodian == BANK
+    sql(lots.api, "UPDATE lots SET custodian_id = :c, owner_id = :c WHERE id = 'AU-2'", c=CENTRE)
+    report = audit(
+        DatabaseSource(engine_of(lots.api), tables=lot_tables),
+        trusted_keys=keys_from_strings([vkey(lots.api)]),
+        workers=1,
+    )
+    assert report.failure is not None
+    assert report.failure.kind == FailureKind.STATE_TABLE_MISMATCH
+    assert {(d.lot, d.field, d.entries, d.tables) for d in report.failure.differences} == {
+        ("AU-2", "custodian", BANK, CENTRE),
+        ("AU-2", "owner", BANK, CENTRE),
+    }
+
+
+def test_a_lot_deleted_from_the_tables_is_named(lots: CertWorld, service_tables: None) -> None:
+    sql(lots.api, "DELETE FROM lot_events WHERE lot_id = 'ORE-3'")
+    sql(lots.api, "DELETE FROM lots WHERE id = 'ORE-3'")
+    code, report = audit_cli(lots.api, db_url(lots.api))
+    assert (code, failure_kind(report)) == (1, "state_table_mismatch"), report
+    assert (
+        "lot ORE-3: the entries create it, the tables do not hold it"
+        in report["failure"]["message"]
+    )
+
+
+def test_a_client_only_audit_reads_no_tables(lots: CertWorld, client_only: None) -> None:
+    # without the service installed, `altan audit sqlite:///` checks the log alone
+    sql(lots.api, "UPDATE certificates SET revoked_index = NULL")
+    code, report = audit_cli(lots.api, db_url(lots.api))
+    assert code == 0, report
+
+
+def test_a_log_only_database_has_no_tables_to_compare(log: Log, clock: Clock) -> None:
+    log.append(
+        [Event("ore.delivered", "centre:a", {"lot": "L1", "miner": "m", "mass_g": 5})], clock()
+    )
+    report = audit(DatabaseSource(log.engine, tables=lot_tables), workers=1)
+    assert report.ok, report.failure
+
+
+def map_root_entries(world: CertWorld) -> list[int]:
+    return [e.index for e in log_entries(engine_of(world.api)) if e.event.type == STATE_ROOT_TYPE]
+
+
+def test_a_rewritten_map_count_makes_the_next_state_root_wrong(lots: CertWorld) -> None:
+    # an insider edits the map's head row: the service commits the next root with it
+    sql(lots.api, "UPDATE state_head SET lots = lots + 1")
+    lots.deliver("ORE-4", 2000)
+    wrong = map_root_entries(lots)[-1]
+    for source in (db_url(lots.api), "--remote"):
+        if source == "--remote":
+            with RemoteLog(URL, transport=Network(lots.api), page=50) as remote:
+                keys = keys_from_strings([vkey(lots.api)])
+                failure = audit(remote, trusted_keys=keys, workers=1).failure
+            assert failure is not None
+            kind, index, message = failure.kind, failure.index, failure.message
+        else:
+            code, report = audit_cli(lots.api, source)
+            assert code == 1, report
+            kind, index, message = (
+                report["failure"]["kind"],
+                report["failure"]["index"],
+                report["failure"]["message"],
+            )
+        assert (kind, index) == ("state_root_mismatch", wrong)
+        assert f"the state root at entry {wrong} differs from the recomputed map" in message
+        assert "lots, the entries create" in message
+
+
+def test_a_rewritten_map_node_makes_the_next_state_root_wrong(lots: CertWorld) -> None:
+    # an insider rewrites a node of the map that the next update hashes through (a sibling
+    # on the path of the lot the next event touches): the root it commits is wrong
+    engine = engine_of(lots.api)
+    key = lot_key("AU-2")
+    with engine.begin() as conn:
+        head = read_head(conn)
+        smap = MapStore(conn).load([key], head.lots)
+    k = int.from_bytes(key, "big")
+    path = [(1 << d) | (k >> (256 - d)) for d in range(1, 257)]
+    sibling = next(node ^ 1 for node in path if node ^ 1 in smap.interior)
+    node_bytes = sibling.to_bytes((sibling.bit_length() + 7) // 8, "big")
+    sql(lots.api, "UPDATE state_nodes SET hash = :h WHERE node = :n", h=b"\x05" * 32, n=node_bytes)
+    lots.api.ok(BANK, "transfer.offered", {"offer": "OF-9", "lot": "AU-2", "to": TRADER})
+    wrong = map_root_entries(lots)[-1]
+    code, report = audit_cli(lots.api, db_url(lots.api))
+    assert (code, failure_kind(report)) == (1, "state_root_mismatch"), report
+    assert report["failure"]["index"] == wrong
+    assert "commits to root" in report["failure"]["message"]

@@ -31,7 +31,7 @@ from sqlalchemy import text
 import support.audit as audit_fixtures
 from clients.follow import Auditor, default_state_dir
 from clients.remote import AnswerTooLarge, RemoteLog
-from ledger.audit import AuditFailure, FailureKind, keys_from_strings
+from ledger.audit import AuditFailure, FailureKind, StateReplay, keys_from_strings
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.encoding import b64decode, b64encode
 from ledger.entry import ZERO_HASH, Entry, receipt_message
@@ -42,6 +42,7 @@ from ledger.note import NoteSigner, NoteVerifier
 from ledger.records import StoredEntry
 from ledger.sql import storage
 from ledger.sql.source import DatabaseSource
+from ledger.statemap import STATE_ROOT_TYPE, StateRoot
 from ledger.trusted import (
     Evidence,
     EvidenceKind,
@@ -51,6 +52,7 @@ from ledger.trusted import (
     incremental_audit,
     state_file_name,
 )
+from services.cli import lot_tables
 from support.audit import (
     ORIGIN,
     URL,
@@ -62,6 +64,8 @@ from support.audit import (
     grow,
     vkey,
 )
+from support.certificates import BANK, populate
+from support.certificates import World as CertWorld
 from support.domain import Api
 from support.paths import REPO
 
@@ -105,10 +109,9 @@ def rewrite_history(api: Api, index: int) -> None:
             data, leaf, sig = row.entry, row.leaf_hash, row.signature
             if row.index >= index:
                 entry = Entry.from_bytes(row.entry)
-                event = entry.event
-                if row.index == index:
-                    event = dataclasses.replace(event, body={**event.body, "note": "rewritten"})
-                data = dataclasses.replace(entry, prev=prev, event=event).to_bytes()
+                if row.index == index:  # its time: sound for any entry, a state.root too
+                    entry = dataclasses.replace(entry, time="2020-02-02T02:02:02.000000Z")
+                data = dataclasses.replace(entry, prev=prev).to_bytes()
                 leaf = hash_leaf(data)
                 sig = signer.sign(receipt_message(leaf))
                 conn.execute(
@@ -201,24 +204,25 @@ def test_the_next_audit_reads_only_the_new_entries(
     state, _ = first_audit(api, tmp_path)
     old = api.size()
     grow(api, 7)
+    new = api.size()  # 7 events, each with the state.root closing its append
     network.paths.clear()
 
     code, report = audit_json(api, state)
     assert code == 0, report
-    assert (report["previous_size"], report["tree_size"]) == (old, old + 7)
-    assert report["entries_verified"] == 7
-    assert report["entries_fetched"] == 7  # not the whole log
+    assert (report["previous_size"], report["tree_size"]) == (old, new)
+    assert report["entries_verified"] == new - old
+    assert report["entries_fetched"] == new - old  # not the whole log
     assert network.paths.count("/log/proof/consistency") == 1
     assert network.paths.count("/log/checkpoint") == 1
     assert "/log/keys" not in network.paths  # the keys are pinned
-    assert json.loads(state.read_text())["size"] == old + 7
+    assert json.loads(state.read_text())["size"] == new
 
     # The text form says what happened.
     grow(api, 2)
     code, out, _ = altan("audit", URL, "--state", str(state), "--quiet")
     assert code == 0
-    assert out.startswith(f"OK {ORIGIN}: 2 new entries and ")
-    assert f"({old + 7} -> {old + 9}), consistent with the trusted checkpoint" in out
+    assert out.startswith(f"OK {ORIGIN}: {api.size() - new} new entries and ")
+    assert f"({new} -> {api.size()}), consistent with the trusted checkpoint" in out
 
     # Nothing new: no entries read, the state only records when it was checked.
     code, report = audit_json(api, state)
@@ -250,11 +254,12 @@ def test_a_database_source_is_audited_incrementally_too(api: Api, tmp_path: Path
     state = str(tmp_path / "db.json")
     code, out, _ = altan("audit", url, "--state", state, "--json")
     assert code == 0 and json.loads(out)["entries_verified"] == api.size()
+    old = api.size()
     grow(api, 3)
     code, out, _ = altan("audit", url, "--state", state, "--json")
     assert code == 0
     report = json.loads(out)
-    assert report["entries_verified"] == 3
+    assert report["entries_verified"] == api.size() - old
     assert report["bytes_fetched"] is None  # not over HTTP
     # Without --state a database is audited whole, as before, and nothing is kept.
     code, out, _ = altan("audit", url, "--json")
@@ -468,13 +473,14 @@ ROUND = re.compile(
 
 def test_follow_prints_one_line_per_round(api: Api, network: Network, tmp_path: Path) -> None:
     state = tmp_path / "log.json"
-    start = api.size()
     rounds = [0]
+    sizes: list[int] = []
 
     def more_each_round(request: httpx.Request) -> None:
         if request.url.path == "/log/checkpoint":
             rounds[0] += 1
-            grow(api, rounds[0] - 1)  # 0, then 1, then 2 new entries
+            grow(api, rounds[0] - 1)  # 0, then 1, then 2 new events
+            sizes.append(api.size())
 
     network.before = more_each_round
     code, out, _ = altan(
@@ -485,8 +491,10 @@ def test_follow_prints_one_line_per_round(api: Api, network: Network, tmp_path: 
     lines = out.strip().splitlines()
     assert len(lines) == 3, out
     found = [tuple(int(g) for g in ROUND.fullmatch(line).groups()) for line in lines]  # type: ignore[union-attr]
-    assert found == [(0, start, start), (start, start + 1, 1), (start + 1, start + 3, 2)]
-    assert json.loads(state.read_text())["size"] == start + 3
+    a, b, c = sizes
+    assert a < b < c
+    assert found == [(0, a, a), (a, b, b - a), (b, c, c - b)]
+    assert json.loads(state.read_text())["size"] == c
 
 
 def test_follow_stops_at_the_first_evidence(api: Api, network: Network, tmp_path: Path) -> None:
@@ -722,7 +730,8 @@ def test_incremental_audit_through_the_database_source(api: Api) -> None:
     grow(api, 4)
     second = incremental_audit(source, first.state, now=T, workers=1)
     assert second.ok and second.state is not None
-    assert (second.report.start, second.report.entries_verified) == (first.state.size, 4)
+    added = api.size() - first.state.size
+    assert (second.report.start, second.report.entries_verified) == (first.state.size, added)
     assert second.report.checkpoints_verified >= 1  # the published ones after the state
 
     # Entries missing from a source, behind a checkpoint that verifies: named, state kept.
@@ -1066,3 +1075,148 @@ def test_remote_answers_that_do_not_fit_the_question_are_refused(api: Api) -> No
     net.edit = None
     with pytest.raises(OutOfRange, match="HTTP 422"):
         log.consistency_proof(1, 1 << 63)
+
+
+# --- issue 14: the lots' states and the state map, carried on between audits -------------------
+
+
+def add_lots(api: Api, tag: str) -> None:
+    """Lots through the real service: a gold lot with a certificate, sold; an ore lot."""
+    world = CertWorld(api)
+    if "regulator:tov" not in api.tokens:
+        populate(api)
+    world.gold(f"AU-{tag}", 2000)
+    world.request(f"AU-{tag}")
+    world.offer_and_accept(f"OF-{tag}", f"AU-{tag}", BANK)
+    world.deliver(f"ORE-X{tag}", 700)
+
+
+def last_state_root(api: Api) -> StateRoot:
+    size = api.size()
+    page = api.client.get("/log/entries", params={"start": size - 1, "end": size}).json()
+    entry = Entry.from_bytes(b64decode(page["entries"][0]["entry"]))
+    return StateRoot.from_entry(entry)
+
+
+def kept_replay(state: Path) -> StateReplay:
+    path = state.with_name(state.name + ".replay")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return StateReplay.from_bytes(path.read_bytes())
+
+
+def test_the_lots_states_are_kept_and_carried_on(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    add_lots(api, "1")
+    state, _ = first_audit(api, tmp_path)
+    replay = kept_replay(state)
+    assert replay.size == api.size() and replay.committed is not None
+    assert replay.map_root() == last_state_root(api).root
+    assert replay.lots.state("AU-1") is not None
+
+    old = api.size()
+    add_lots(api, "2")
+    code, report = audit_json(api, state)
+    assert code == 0, report
+    assert report["entries_fetched"] == api.size() - old  # the map went on, not from 0
+    replay = kept_replay(state)
+    assert replay.size == api.size()
+    assert replay.map_root() == last_state_root(api).root
+    sold = replay.lots.state("AU-2")
+    assert sold is not None and sold.custodian == BANK
+
+    # a round with nothing new leaves the replay file as it was
+    before = state.with_name(state.name + ".replay").stat().st_mtime_ns
+    assert audit_json(api, state)[0] == 0
+    assert state.with_name(state.name + ".replay").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("how", ["from-before-the-map", "damaged", "of-another-tree"])
+def test_a_state_without_a_usable_replay_replays_the_whole_log_once(
+    api: Api, network: Network, tmp_path: Path, how: str
+) -> None:
+    add_lots(api, "1")
+    state, _ = first_audit(api, tmp_path)
+    path = state.with_name(state.name + ".replay")
+    if how == "from-before-the-map":
+        path.unlink()
+    elif how == "damaged":
+        path.write_bytes(path.read_bytes()[:-9])
+    else:  # a replay at another size than the state (a state moved by an older client)
+        replay = StateReplay()
+        path.write_bytes(replay.to_bytes())
+    add_lots(api, "2")
+    code, report = audit_json(api, state)
+    assert code == 0, report  # not a failure
+    assert report["entries_fetched"] == api.size()  # the whole log, once
+    assert kept_replay(state).size == api.size()
+    old = api.size()
+    grow(api, 2)
+    code, report = audit_json(api, state)
+    assert code == 0, report
+    assert report["entries_fetched"] == api.size() - old  # and from then on only the new
+
+
+def test_a_replay_others_can_read_is_refused(api: Api, network: Network, tmp_path: Path) -> None:
+    state, _ = first_audit(api, tmp_path)
+    path = state.with_name(state.name + ".replay")
+    path.chmod(0o644)
+    code, _, err = altan("audit", URL, "--state", str(state), "--quiet")
+    assert code == 2
+    assert "expected mode 0600" in err
+
+
+def test_a_wrong_state_root_among_the_new_entries_is_named(
+    api: Api, network: Network, tmp_path: Path
+) -> None:
+    add_lots(api, "1")
+    state, before = first_audit(api, tmp_path)
+    replay_before = state.with_name(state.name + ".replay").read_bytes()
+    engine = app_of(api).state.log.engine
+    with engine.begin() as conn:  # an insider edits the map's head row
+        conn.execute(text("UPDATE state_head SET lots = lots + 3"))
+    old = api.size()
+    add_lots(api, "2")
+    code, report = audit_json(api, state)
+    assert code == 1, report
+    failure = report["failure"]
+    # the state.root closing the first append after the edit
+    page = api.client.get("/log/entries", params={"start": old, "end": old + 10}).json()
+    types = [Entry.from_bytes(b64decode(e["entry"])).event.type for e in page["entries"]]
+    first = old + types.index(STATE_ROOT_TYPE)
+    assert (failure["kind"], failure["index"]) == ("state_root_mismatch", first)
+    assert "it counts" in failure["message"]
+    assert state.read_bytes() == before  # nothing moved
+    assert state.with_name(state.name + ".replay").read_bytes() == replay_before
+
+
+def test_an_incremental_database_audit_compares_the_tables_too(api: Api, tmp_path: Path) -> None:
+    add_lots(api, "1")
+    engine = app_of(api).state.log.engine
+    source = DatabaseSource(engine, tables=lot_tables)
+    first = incremental_audit(source, None, now=T, workers=1)
+    assert first.ok and first.state is not None and first.state.go_on_from() is not None
+    add_lots(api, "2")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE certificates SET revoked_index = 0 WHERE lot_id = 'AU-2'"))
+    second = incremental_audit(source, first.state, now=T, workers=1)
+    assert second.state is None and second.report.failure is not None
+    assert second.report.failure.kind == FailureKind.STATE_TABLE_MISMATCH
+    assert {d.lot for d in second.report.failure.differences} == {"AU-2"}
+    assert second.report.start == first.state.size  # from the replay, not from 0
+
+
+def test_rounds_of_one_auditor_go_on_from_the_replay_they_hold(api: Api, tmp_path: Path) -> None:
+    # --follow: the replay is read from the file once, then carried from round to round
+    # (reading a replay of many lots takes seconds); the file is still written each time
+    add_lots(api, "1")
+    state = tmp_path / "s.json"
+    auditor = Auditor(RemoteLog(URL, transport=Network(api)), URL, state=state, workers=1)
+    assert auditor.run_round().exit_code == 0
+    replay_file = state.with_name(state.name + ".replay")
+    replay_file.write_bytes(b"not read again")
+    old = api.size()
+    add_lots(api, "2")
+    second = auditor.run_round()
+    assert second.exit_code == 0 and second.entries_fetched == api.size() - old
+    assert kept_replay(state).size == api.size()  # written anew

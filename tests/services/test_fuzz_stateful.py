@@ -321,7 +321,12 @@ class World:
             e.index
             for e in stored
             if e.index not in recorded
-            and (not recorded or Entry.from_bytes(e.entry).event.type != "certificate.issued")
+            and not (
+                recorded
+                # what a recorded item gives rise to: its certificate, and the state.root
+                # that ends every append
+                and Entry.from_bytes(e.entry).event.type in ("certificate.issued", "state.root")
+            )
         ]
         return wrong + sorted(i for i in recorded if not start <= i < end)
 
@@ -901,6 +906,8 @@ READS: dict[str, dict[str, list[str]]] = {
     "/lots/{lot_id}/provenance": {},
     "/lots/{lot_id}/downstream": {},
     "/lots/{lot_id}/certificates": {},
+    "/lots/{lot_id}/status-proof": {},
+    "/log/tile/{path}": {},
     "/offers": {
         "to": _WHO,
         "from": _WHO,
@@ -948,6 +955,8 @@ def read_url(w: World, route: str, rnd: random.Random, bad_id: str | None) -> st
         # a bearer token in a path: the log must redact it
         "token": [*some, w.tokens["centre"]],
         "chart": ["recovery", "stock", "nope"],
+        # C2SP tlog-tiles paths, canonical or not
+        "path": ["0/000", "0/000.p/1", "entries/000.p/2", "0/x001", "1/000.p/0", "9/%00", "a/b"],
     }
     url = route
     for name, values in fill.items():

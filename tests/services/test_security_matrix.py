@@ -373,6 +373,8 @@ MATRIX: dict[str, list[Probe]] = {
         probe("GET", "/log/proof/consistency?first=1&second=3", EVERYONE)
     ],
     "GET /log/proof/bundle": [probe("GET", "/log/proof/bundle?index=1", EVERYONE)],
+    # C2SP tlog-tiles: the read side any CDN may serve, public like the rest of /log
+    "GET /log/tile/{path}": [probe("GET", "/log/tile/0/000.p/1", EVERYONE)],
     "GET /log/witnesses": [probe("GET", "/log/witnesses", EVERYONE)],
     # a witness proves itself by its cosignature, not a token: garbage is a 400 for all
     "POST /log/cosignatures": [

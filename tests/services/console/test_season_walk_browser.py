@@ -460,7 +460,8 @@ def test_a_whole_season_through_the_console(walk: Walk) -> None:
     assert report["entries_verified"] == report["tree_size"] == len(everything), report
 
     # exactly what was recorded, once each: no duplicate from the sync or the double click
-    assert Counter(e.event.type for e in walked) == EXPECTED
+    # (each append ends with its state.root: how many depends on how requests were batched)
+    assert Counter(e.event.type for e in walked if e.event.type != "state.root") == EXPECTED
     delivered = [e.event.body["lot"] for e in walked if e.event.type == "ore.delivered"]
     assert sorted(delivered) == sorted(ore)
     [opened] = [e for e in walked if e.event.type == "case.opened"]
