@@ -197,15 +197,12 @@ class MapStore:
         values = dict(self._rows("state_values", "key", "value", list(set(tips.values()))))
         return StateMap.load(values, interior, tips)
 
-    def state(self, lot_id: str) -> tuple[LotState | None, str | None]:
-        """The committed state of a lot (None when the map holds no such lot), with the
-        exact JSON text stored for it."""
+    def state(self, lot_id: str) -> LotState | None:
+        """The committed state of a lot (None when the map holds no such lot)."""
         row = self.conn.execute(
             select(state_values.c.state).where(state_values.c.key == lot_key(lot_id))
         ).first()
-        if row is None:
-            return None, None
-        return LotState.from_json(json.loads(row.state)), str(row.state)
+        return None if row is None else LotState.from_json(json.loads(row.state))
 
     def prove(self, lot_id: str, lots: int) -> MapProof:
         """The proof of the lot's committed value (or of its absence)."""

@@ -186,7 +186,7 @@ def status_proof(conn: Connection, lot_id: str) -> StatusProof | None:
     if checkpoint is None or checkpoint.size == 0 or head.root_index != checkpoint.size - 1:
         return None
     mstore = store.MapStore(conn)
-    state, _ = mstore.state(lot_id)
+    state = mstore.state(lot_id)
     proof = mstore.prove(lot_id, head.lots)
     (row,) = storage.read_entries(conn, head.root_index, head.root_index + 1)
     path = inclusion_proof(storage.NodeTable(conn), head.root_index, checkpoint.size)

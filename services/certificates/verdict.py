@@ -55,7 +55,7 @@ from ledger.records import log_key
 from ledger.regions import aimag_by_code
 from ledger.sql import storage
 from ledger.statemap import LotState
-from ledger.status import judge
+from ledger.status import NOT_CURRENT_REASONS, judge
 from schemas.certificates import (
     NOT_GENUINE,
     CertificateOut,
@@ -197,13 +197,17 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
     # status proof, read from the map's tables), never from `certificates` or `lots`, which
     # an insider can edit; the tables only add details (who revoked, newer certificates).
     # A log from before the map (no state.root yet) keeps the tables' word.
-    table_why, successors = _currency(session, record, cert, lot, public_url)
     why: Reason | None
+    successors: list[Successor] = []
     if proven is not None:
         state = None if proven.state is None else LotState.from_json(proven.state)
         why = judge(out.id, cert.custodian, state)[1]
+        if why in NOT_CURRENT_REASONS:  # the newer certificates to link to (the tables')
+            successors = _currency(session, record, cert, lot, public_url)[1]
+    elif record.revoked_index is not None:
+        why = "revoked"
     else:
-        why = "revoked" if record.revoked_index is not None else table_why
+        why, successors = _currency(session, record, cert, lot, public_url)
     common: dict[str, Any] = {
         "certificate": out,
         "lot": lot_now,
@@ -239,7 +243,7 @@ def check(conn: Connection, text: str, public_url: str) -> VerdictOut:
         if why is None
         else f"Genuine, but no longer current. {_DETAIL[why]}",
         checks=_checks(None if why is None else "current", "" if why is None else _DETAIL[why]),
-        successors=successors if why is not None else [],
+        successors=successors,
         **common,
     )
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from ledger.entry import Entry, Event
 from ledger.errors import ChainBroken
 from ledger.lotstate import EVENT_TYPES, LotStates, StateProjectionError
-from ledger.statemap import LotState
+from ledger.statemap import STATE_ROOT_TYPE, LotState, StateMap, StateRoot, lot_key
 from services.actors.bootstrap import bootstrap_administrator
 from services.demo import fill_demo
 from services.runtime import Runtime, open_runtime
@@ -365,3 +365,21 @@ def test_edited_projection_tables_are_named_by_lot_and_field(tmp_path: Path) -> 
         (sold, "mass_left"),
         (held, "holds"),
     } <= parted
+
+
+def test_every_committed_root_is_the_map_of_the_recomputed_states(
+    chaos_entries: list[Entry],
+) -> None:
+    """What the service's closer commits (from its tables) is what the pure projection
+    gives, at every state.root of a world with every kind of event and many refusals."""
+    states, smap, roots = LotStates(), StateMap(), 0
+    for entry in chaos_entries:
+        if entry.event.type == STATE_ROOT_TYPE:
+            committed = StateRoot.from_entry(entry)
+            assert (committed.root, committed.lots) == (smap.root, len(smap)), entry.index
+            roots += 1
+        for lot in states.apply(entry):
+            state = states.state(lot)
+            assert state is not None
+            smap.set(lot_key(lot), state.hash())
+    assert chaos_entries[-1].event.type == STATE_ROOT_TYPE and roots > 300

@@ -12,7 +12,6 @@ CI=true) where Go is missing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,35 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from support.go_tlog import GO_SOURCE, TIMEOUT_SECONDS, Verdict, require_go
+from support import go_tlog
+from support.go_tlog import TIMEOUT_SECONDS, Verdict, require_go
 
 
 def build(out_dir: Path) -> Path:
     """Build tests/outside/go/tiles into `out_dir` offline; return the executable."""
-    go = require_go()
-    binary = out_dir / "tlogtiles"
-    env = {
-        **os.environ,
-        "GOFLAGS": "-mod=mod",
-        "GOPROXY": "off",
-        "GOSUMDB": "off",
-        "GOTOOLCHAIN": "local",
-        "GO111MODULE": "on",
-        "GOPATH": str(out_dir / "gopath"),
-        "GOCACHE": str(out_dir / "gocache"),
-        "CGO_ENABLED": "0",
-    }
-    done = subprocess.run(
-        [go, "build", "-o", str(binary), "./tiles"],
-        cwd=GO_SOURCE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert done.returncode == 0, f"go build failed:\n{done.stdout}{done.stderr}"
-    return binary
+    return go_tlog.build(out_dir, "./tiles", "tlogtiles")
 
 
 @dataclass(frozen=True)

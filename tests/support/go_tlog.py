@@ -43,10 +43,11 @@ def require_go() -> str:
     pytest.skip(message)
 
 
-def build(out_dir: Path) -> Path:
-    """Build tests/outside/go into `out_dir` offline; return the executable."""
+def build(out_dir: Path, package: str = ".", name: str = "tlogcheck") -> Path:
+    """Build a command of the Go module tests/outside/go (`package`, relative to it) into
+    `out_dir/name` offline; return the executable."""
     go = require_go()
-    binary = out_dir / "tlogcheck"
+    binary = out_dir / name
     env = {
         **os.environ,
         "GOFLAGS": "-mod=mod",
@@ -59,7 +60,7 @@ def build(out_dir: Path) -> Path:
         "CGO_ENABLED": "0",
     }
     done = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
+        [go, "build", "-o", str(binary), package],
         cwd=GO_SOURCE,
         env=env,
         capture_output=True,
